@@ -1,0 +1,29 @@
+# One command sets up and runs the main job; one command sets up and runs the tests.
+#   make study [ARGS="--num-trials 4"]    create .venv if needed, install, run python -m study.run
+#   make test  [PYTEST_ARGS="-m 'not slow'"]  create .venv if needed, install, run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install study test clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+study: install
+	$(PY) -m study.run $(ARGS)
+
+# pytest exits 5 when it collected no test: that is a failure here, not a pass.
+test: install
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
