@@ -1,0 +1,133 @@
+"""The shared model classes: an autoencoder base and the Gaussian-VAE base with a regulariser hook.
+
+Every model type is a subclass registered in :mod:`models.registry`; a probabilistic model type
+only overrides :meth:`GaussianVAE.regularizer` (disentanglement_lib style), so adding one (e.g.
+FactorVAE) is one small file.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from models.estimators import gaussian_kl
+from models.likelihoods import get_likelihood
+from models.networks import build_networks
+
+
+class ModelOutput(NamedTuple):
+    """``raw``: decoder output (logits or Gaussian mean); ``mu``/``logvar``: q(z|x); ``z``: sample."""
+
+    raw: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor | None
+    z: torch.Tensor
+
+
+class LossOutput(NamedTuple):
+    """``loss``: scalar to minimise (per image, batch mean); ``terms``: detached scalars to log."""
+
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor]
+
+
+class LatentModel(nn.Module):
+    """Common part of every model: networks, likelihood, decode/reconstruct/sample, config."""
+
+    model_type = "base"
+    encoder_outputs_per_dim = 1
+
+    def __init__(self, latent_dim: int, *, architecture: str = "burgess", in_channels: int = 1,
+                 likelihood: str = "bernoulli", **_ignored: Any):
+        super().__init__()
+        if int(latent_dim) < 1:
+            raise ValueError(f"latent_dim: must be >= 1, got {latent_dim}")
+        self.latent_dim = int(latent_dim)
+        self.likelihood = get_likelihood(likelihood)
+        self.encoder, self.decoder = build_networks(
+            architecture, in_channels, self.latent_dim, self.encoder_outputs_per_dim * self.latent_dim)
+        self.config: dict[str, Any] = {"model_type": self.model_type, "latent_dim": self.latent_dim,
+                                       "architecture": architecture, "in_channels": int(in_channels),
+                                       "likelihood": likelihood}
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Raw decoder output for codes ``z`` (B, D): Bernoulli logits or the Gaussian mean."""
+        return self.decoder(z)
+
+    def recon_nll(self, x: torch.Tensor, out: ModelOutput) -> torch.Tensor:
+        """Per-image reconstruction negative log-likelihood (nats), shape (B,)."""
+        return self.likelihood.nll(x, out.raw)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic reconstruction (decoding the encoder mean) as an image in [0, 1]."""
+        mu, _ = self.encode(x)
+        return self.likelihood.mean(self.decode(mu))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Images in [0, 1] decoded from z ~ N(0, I) (for the AE, which has no prior, this only
+        shows what its decoder makes of prior-like codes)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        return self.likelihood.mean(self.decode(z))
+
+    def kl_per_dim(self, mu: torch.Tensor, logvar: torch.Tensor | None) -> torch.Tensor | None:
+        """Batch-mean closed-form KL per latent dim (D,), or None for a deterministic code."""
+        return None
+
+
+class AutoEncoder(LatentModel):
+    """Deterministic autoencoder: z = enc(x); the loss is the reconstruction term only."""
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.encoder(x), None
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        z, _ = self.encode(x)
+        return ModelOutput(self.decode(z), z, None, z)
+
+    def loss(self, x: torch.Tensor, out: ModelOutput) -> LossOutput:
+        recon = self.recon_nll(x, out).mean()
+        return LossOutput(recon, {"recon": recon.detach()})
+
+
+class GaussianVAE(LatentModel):
+    """q(z|x) = N(μ(x), diag σ²(x)) with σ² = exp(logvar), prior N(0, I), reparameterised samples.
+
+    loss = E_batch[ −log p(x|z) + regularizer ], where subclasses define the regulariser; the base
+    class's regulariser is the closed-form KL, i.e. the negative ELBO of Kingma & Welling 2014.
+    """
+
+    encoder_outputs_per_dim = 2
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """z = μ + σ·ε, ε ~ N(0, I) (Kingma & Welling 2014)."""
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar)
+        return ModelOutput(self.decode(z), mu, logvar, z)
+
+    def regularizer(self, out: ModelOutput, kl: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Per-image regulariser (B,) and extra terms to log; ``kl`` is the closed-form KL (B,)."""
+        return kl, {}
+
+    def loss(self, x: torch.Tensor, out: ModelOutput) -> LossOutput:
+        recon = self.recon_nll(x, out)
+        kl = gaussian_kl(out.mu, out.logvar).sum(1)
+        reg, extra = self.regularizer(out, kl)
+        loss = (recon + reg).mean()
+        terms = {"recon": recon.mean().detach(), "kl": kl.mean().detach()}
+        terms.update({k: v.detach() for k, v in extra.items()})
+        return LossOutput(loss, terms)
+
+    def kl_per_dim(self, mu: torch.Tensor, logvar: torch.Tensor | None) -> torch.Tensor:
+        return gaussian_kl(mu, logvar).mean(0)

@@ -1,0 +1,138 @@
+"""Real image sets without ground-truth factors, read from a local folder (never downloaded).
+
+* MNIST through ``torchvision.datasets.MNIST(root, download=False)``: expects
+  ``<root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte``. Digits are resized to 64×64
+  (bilinear) and kept as grey levels in [0, 1]; the default likelihood is Bernoulli (the usual
+  choice for MNIST's near-binary strokes). Labels: the digit. Memory: the uint8 28×28 set (55 MB)
+  is held; the 64×64 resize happens per batch on the device.
+* CelebA, aligned-and-cropped release: expects ``<root>/celeba/img_align_celeba/*.jpg``,
+  ``<root>/celeba/list_attr_celeba.txt`` and ``<root>/celeba/list_eval_partition.txt`` — the layout
+  of ``torchvision.datasets.CelebA``. torchvision's class also verifies MD5 sums of every text file
+  (so it rejects any re-saved or partial copy); this reader parses the same files itself and decodes
+  with ``torchvision.io`` + ``torchvision.transforms.v2``: centre crop 148×148 (the face, as in the
+  seed report and most VAE work on CelebA) then resize to 64×64, RGB in [0, 1]; the default
+  likelihood is Gaussian. Labels: the 40 binary attributes (0/1). Images are decoded per batch
+  (202,599 JPEGs would be 2.5 GB as 64×64 uint8); the evaluation set is decoded once.
+Held-out sets are the official test splits.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+
+class DatasetNotFoundError(ValueError):
+    """The dataset's files are not where the config says; the message lists what is expected."""
+
+
+def _require(paths: list[str], dataset: str, root: str) -> None:
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise DatasetNotFoundError(
+            f"data_root: {dataset} files not found under {root!r}; missing {', '.join(missing)}. "
+            f"Download {dataset} by hand (this machine cannot fetch it) and pass --data-root to the "
+            f"folder that holds them.")
+
+
+class ImageFolderData:
+    """Common part: an in-memory or lazily decoded image set with a train and a test split."""
+
+    has_factors = False
+
+    def __init__(self, device):
+        self.device = torch.device(device or "cpu")
+
+    def _images(self, split: str, index: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """A uniform random batch of training images, on the device."""
+        index = torch.randint(0, self.num_examples, (batch_size,), generator=generator,
+                              device=generator.device).cpu().numpy()
+        return self._images("train", index)
+
+    def eval_set(self, n: int, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+        """The first ``n`` images of a fixed permutation of the test split, with their labels."""
+        order = np.random.default_rng([seed, 0xE7A1]).permutation(self.num_test)[:n]
+        return self._images("test", order), self.labels["test"][order]
+
+
+class MNIST(ImageFolderData):
+    """MNIST digits at 64×64 (1 channel) from a local torchvision-layout folder."""
+
+    name = "mnist"
+    num_channels = 1
+    default_likelihood = "bernoulli"
+
+    def __init__(self, root: str, device=None):
+        super().__init__(device)
+        from torchvision.datasets import MNIST as TV
+
+        raw = os.path.join(root, "MNIST", "raw")
+        _require([os.path.join(raw, f"{s}-{k}") for s in ("train", "t10k")
+                  for k in ("images-idx3-ubyte", "labels-idx1-ubyte")], "MNIST", root)
+        self.data, self.labels = {}, {}
+        for split, train in (("train", True), ("test", False)):
+            ds = TV(root, train=train, download=False)
+            self.data[split] = ds.data
+            self.labels[split] = ds.targets.numpy()
+        self.num_examples = len(self.data["train"])
+        self.num_test = len(self.data["test"])
+
+    def _images(self, split, index):
+        x = self.data[split][torch.as_tensor(index)].to(self.device).unsqueeze(1).float() / 255.0
+        return torch.nn.functional.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False)
+
+
+class CelebA(ImageFolderData):
+    """CelebA faces, centre-cropped 148 → 64×64 RGB, from a local torchvision-layout folder."""
+
+    name = "celeba"
+    num_channels = 3
+    default_likelihood = "gaussian"
+
+    def __init__(self, root: str, device=None):
+        super().__init__(device)
+        base = os.path.join(root, "celeba")
+        self.image_dir = os.path.join(base, "img_align_celeba")
+        attr_file = os.path.join(base, "list_attr_celeba.txt")
+        split_file = os.path.join(base, "list_eval_partition.txt")
+        _require([self.image_dir, attr_file, split_file], "CelebA", root)
+        with open(attr_file) as handle:
+            lines = handle.read().splitlines()
+        self.attribute_names = lines[1].split()
+        names, attrs = [], []
+        for line in lines[2:]:
+            parts = line.split()
+            if parts:
+                names.append(parts[0])
+                attrs.append([int(v) > 0 for v in parts[1:]])
+        attrs = np.asarray(attrs, dtype=np.int64)
+        partition = {}
+        with open(split_file) as handle:
+            for line in handle:
+                parts = line.split()
+                if parts:
+                    partition[parts[0]] = int(parts[1])
+        split_of = np.array([partition[n] for n in names])
+        self.files = {"train": [n for n, s in zip(names, split_of) if s == 0],
+                      "test": [n for n, s in zip(names, split_of) if s == 2]}
+        self.labels = {"train": attrs[split_of == 0], "test": attrs[split_of == 2]}
+        self.num_examples = len(self.files["train"])
+        self.num_test = len(self.files["test"])
+        if self.num_examples == 0 or self.num_test == 0:
+            raise DatasetNotFoundError(f"data_root: {split_file} lists no train (0) or no test (2) images")
+
+    def _images(self, split, index):
+        from torchvision.io import ImageReadMode, decode_image
+        from torchvision.transforms.v2 import functional as TF
+
+        out = []
+        for i in index:
+            img = decode_image(os.path.join(self.image_dir, self.files[split][int(i)]), mode=ImageReadMode.RGB)
+            img = TF.center_crop(img, [148, 148])
+            out.append(TF.resize(img, [64, 64], antialias=True))
+        return torch.stack(out).to(self.device).float() / 255.0
