@@ -99,8 +99,9 @@ class OptunaStudySearcher(Searcher):
 
     def __init__(self, study_name: str, storage: str, objectives: Mapping[str, str],
                  space: SpaceConfig, sampler: str = "tpe", sampler_seed: int = 0):
-        names = list(objectives)
-        super().__init__(metric=names, mode=[objectives[n] for n in names])
+        # No metric/mode for Tune: intermediate reports do not carry the objectives (they exist
+        # only at the end), and Tune's strict metric check would reject them.
+        super().__init__(metric=None, mode=None)
         self.study_name = study_name
         self.storage = storage
         self.objectives = dict(objectives)

@@ -1,0 +1,71 @@
+"""``python -m analysis``: list studies, or draw a study's Pareto report from MLflow.
+
+    python -m analysis list [--tracking-uri URI]
+    python -m analysis pareto --study NAME [--x recon_error --y beta_vae_score] [--out DIR] [--log-to-mlflow]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+METRIC_SENSES = {"recon_error": "min", "recon_mse": "min", "blur": "min", "blur_samples": "min"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analysis",
+                                     description="Pareto analysis of betasweep studies recorded in MLflow.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--tracking-uri", default=None,
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
+                             "sqlite:///<cwd>/betasweep-runs/mlflow.db).")
+    common.add_argument("--experiment", default="betasweep", help="MLflow experiment (default: betasweep).")
+    sub.add_parser("list", parents=[common], help="List the studies with their trial counts.")
+    p = sub.add_parser("pareto", parents=[common], help="Write the Pareto figures, CSVs and report of a study.")
+    p.add_argument("--study", required=True, help="Study name (the MLflow parent run's `study` tag).")
+    p.add_argument("--x", default="recon_error", help="Metric on the x axis (default: recon_error).")
+    p.add_argument("--y", default="beta_vae_score", help="Metric on the y axis (default: beta_vae_score).")
+    p.add_argument("--x-sense", choices=("min", "max"), default=None,
+                   help="Direction of x (default: min for errors and blur, else max).")
+    p.add_argument("--y-sense", choices=("min", "max"), default=None, help="Direction of y (same default).")
+    p.add_argument("--out", default=None, help="Output folder (default: analysis-<study>).")
+    p.add_argument("--log-to-mlflow", action="store_true",
+                   help="Also attach the figures and report to the study's parent run under analysis/.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from analysis.runs import RunsError, default_tracking_uri, list_studies, load_runs, study_parent_run
+
+    uri = args.tracking_uri or default_tracking_uri()
+    try:
+        if args.command == "list":
+            table = list_studies(uri, args.experiment)
+            print(table.to_string(index=False) if len(table) else f"no studies at {uri}")
+            return 0
+        objectives = {args.x: args.x_sense or METRIC_SENSES.get(args.x, "max"),
+                      args.y: args.y_sense or METRIC_SENSES.get(args.y, "max")}
+        df = load_runs(args.study, tracking_uri=uri, experiment=args.experiment)
+        out = args.out or f"analysis-{args.study}"
+        from analysis.report import write_report
+
+        written = write_report(df, objectives, out, study=args.study, tracking_uri=uri)
+        for name, path in written.items():
+            print(f"wrote {path}")
+        if args.log_to_mlflow:
+            from mlflow.tracking import MlflowClient
+
+            parent = study_parent_run(args.study, uri, args.experiment)
+            MlflowClient(uri).log_artifacts(parent, out, "analysis")
+            print(f"logged {out} to parent run {parent} under analysis/")
+    except RunsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Pareto fronts, non-dominated sorting and hypervolume (pure numpy/pandas).
+
+Directions are per objective ("min" or "max"). Internally everything is turned into minimisation
+by negating maximised objectives. A point dominates another if it is no worse in every objective
+and strictly better in one; duplicates of a non-dominated point are all non-dominated (neither
+dominates the other), so ties stay visible in a front.
+
+Example::
+
+    from analysis.pareto import pareto_front, hypervolume
+    front = pareto_front(df, {"recon_error": "min", "beta_vae_score": "max"})
+    hv = hypervolume(front[["recon_error", "beta_vae_score"]].to_numpy(), reference=[400, 0.2],
+                     senses=["min", "max"])
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def _signs(senses: Sequence[str]) -> np.ndarray:
+    bad = [s for s in senses if s not in ("min", "max")]
+    if bad:
+        raise ValueError(f"senses: each objective direction must be 'min' or 'max', got {bad}")
+    return np.array([1.0 if s == "min" else -1.0 for s in senses])
+
+
+def _as_min(points, senses) -> np.ndarray:
+    pts = np.asarray(points, dtype=float)
+    if pts.ndim != 2 or pts.shape[1] != len(senses):
+        raise ValueError(f"points: expected shape (n, {len(senses)}), got {pts.shape}")
+    if not np.isfinite(pts).all():
+        raise ValueError("points: objectives contain NaN/inf; drop unfinished trials first")
+    return pts * _signs(senses)
+
+
+def dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    """Does minimisation point ``a`` dominate ``b``?"""
+    return bool(np.all(a <= b) and np.any(a < b))
+
+
+def non_dominated_mask(points, senses: Sequence[str]) -> np.ndarray:
+    """Boolean mask of the non-dominated rows of ``points`` (n, m)."""
+    pts = _as_min(points, senses)
+    n = len(pts)
+    mask = np.ones(n, dtype=bool)
+    for i in range(n):
+        others = pts[mask]
+        dominated = np.all(others <= pts[i], axis=1) & np.any(others < pts[i], axis=1)
+        if dominated.any():
+            mask[i] = False
+    return mask
+
+
+def non_dominated_ranks(points, senses: Sequence[str]) -> np.ndarray:
+    """Non-dominated sorting: rank 0 is the front, rank 1 the front of the rest, and so on."""
+    pts = np.asarray(points, dtype=float)
+    ranks = np.full(len(pts), -1, dtype=int)
+    remaining = np.arange(len(pts))
+    rank = 0
+    while remaining.size:
+        mask = non_dominated_mask(pts[remaining], senses)
+        ranks[remaining[mask]] = rank
+        remaining = remaining[~mask]
+        rank += 1
+    return ranks
+
+
+def pareto_front(df_or_array, objectives: Mapping[str, str] | Mapping[int, str] | None = None,
+                 senses: Sequence[str] | None = None):
+    """The non-dominated rows.
+
+    DataFrame in: ``objectives`` maps column → "min"/"max"; returns the front rows (a DataFrame).
+    Array in: ``senses`` (or ``objectives`` keyed by column index) gives the directions; returns
+    the front rows as an array.
+    """
+    if isinstance(df_or_array, pd.DataFrame):
+        if not objectives:
+            raise ValueError("objectives: give a mapping column → 'min'/'max'")
+        cols = list(objectives)
+        missing = [c for c in cols if c not in df_or_array.columns]
+        if missing:
+            raise ValueError(f"objectives: columns {missing} are not in the DataFrame")
+        if df_or_array.empty:
+            return df_or_array
+        mask = non_dominated_mask(df_or_array[cols].to_numpy(float), [objectives[c] for c in cols])
+        return df_or_array[mask]
+    pts = np.asarray(df_or_array, dtype=float)
+    if senses is None:
+        if not objectives:
+            raise ValueError("senses: give one 'min'/'max' per column")
+        senses = [objectives[i] for i in range(pts.shape[1])]
+    return pts[non_dominated_mask(pts, senses)]
+
+
+def default_reference(points, senses: Sequence[str], margin: float = 0.1) -> np.ndarray:
+    """Reference point: the worst value of each objective pushed out by ``margin`` of its range
+    (or of its magnitude when the range is 0), so every point contributes a positive volume."""
+    pts = np.asarray(points, dtype=float)
+    signs = _signs(senses)
+    worst = np.max(pts * signs, axis=0)
+    span = np.ptp(pts * signs, axis=0)
+    span = np.where(span > 0, span, np.maximum(np.abs(worst), 1.0))
+    return (worst + margin * span) * signs
+
+
+def hypervolume(points, reference, senses: Sequence[str]) -> float:
+    """Volume dominated by ``points`` and bounded by ``reference``.
+
+    Exact for any number of objectives: in 2-D a sort and sweep (O(n log n)); in more dimensions
+    the slicing ("HSO") recursion — sort on the last objective, and add the (m−1)-dimensional
+    volume of the points so far times each slice's thickness. Worst case exponential in m, fine
+    for the tens to hundreds of trials of a study. Points that do not improve on the reference in
+    every objective contribute nothing.
+    """
+    pts = _as_min(points, senses)
+    ref = np.asarray(reference, dtype=float) * _signs(senses)
+    pts = pts[np.all(pts < ref, axis=1)]
+    if len(pts) == 0:
+        return 0.0
+    return float(_hv_min(pts, ref))
+
+
+def _hv_min(pts: np.ndarray, ref: np.ndarray) -> float:
+    if pts.shape[1] == 1:
+        return float(ref[0] - pts[:, 0].min())
+    if pts.shape[1] == 2:
+        order = np.argsort(pts[:, 0], kind="stable")
+        volume, best_y = 0.0, ref[1]
+        for x, y in pts[order]:
+            if y < best_y:
+                volume += (ref[0] - x) * (best_y - y)
+                best_y = y
+        return volume
+    order = np.argsort(pts[:, -1], kind="stable")
+    pts = pts[order]
+    volume = 0.0
+    for i in range(len(pts)):
+        upper = pts[i + 1, -1] if i + 1 < len(pts) else ref[-1]
+        depth = upper - pts[i, -1]
+        if depth > 0:
+            front = pts[: i + 1, :-1]
+            front = front[non_dominated_mask(front, ["min"] * front.shape[1])]
+            volume += depth * _hv_min(front, ref[:-1])
+    return volume
+
+
+def hypervolume_progress(df: pd.DataFrame, objectives: Mapping[str, str], reference=None,
+                         order_by: str = "start_time") -> np.ndarray:
+    """Hypervolume of the first k finished trials, k = 1..n (ordered by ``order_by``): a curve that
+    never decreases, for comparing searchers."""
+    cols = list(objectives)
+    senses = [objectives[c] for c in cols]
+    ordered = df.sort_values(order_by) if order_by in df.columns else df
+    pts = ordered[cols].to_numpy(float)
+    ref = default_reference(pts, senses) if reference is None else np.asarray(reference, float)
+    return np.array([hypervolume(pts[: k + 1], ref, senses) for k in range(len(pts))])
+
+
+def seed_aggregate(df: pd.DataFrame, objectives: Mapping[str, str],
+                   config_cols: Sequence[str] = ("model_type", "beta", "latent_dim")) -> pd.DataFrame:
+    """Mean, std and count over seeds of each configuration, with ``on_front`` for the front of
+    the seed means. Locatello et al. (2019) found seed variance can exceed the differences between
+    models: the std columns are what makes that visible."""
+    cols = [c for c in config_cols if c in df.columns]
+    frame = df.copy()
+    for c in cols:  # NaN β (AE/VAE) must still group
+        frame[c] = frame[c].astype(object).where(frame[c].notna(), "–")
+    grouped = frame.groupby(cols, dropna=False)
+    out = grouped[list(objectives)].agg(["mean", "std", "count"])
+    out.columns = [f"{m}_{stat}" for m, stat in out.columns]
+    out = out.reset_index()
+    means = out[[f"{m}_mean" for m in objectives]].to_numpy(float)
+    out["on_front"] = non_dominated_mask(means, list(objectives.values())) if len(out) else []
+    return out

@@ -1,0 +1,227 @@
+"""Figures of a study (matplotlib, Agg): each function returns the Figure and, given ``out`` (a path
+without extension), writes ``out.png`` and ``out.svg``.
+
+Conventions shared by every figure: one colour and marker per model type (the same in every
+figure), axis labels with units and the better direction, a title with the study name and the
+number of trials, failed/diverged/pruned trials counted in a footnote but never plotted.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analysis.pareto import hypervolume_progress, non_dominated_mask, seed_aggregate  # noqa: E402
+
+MODEL_STYLE = {
+    "ae": ("#7f7f7f", "s", "AE"),
+    "vae": ("#1f77b4", "o", "VAE"),
+    "beta_vae": ("#d62728", "^", "β-VAE"),
+    "beta_tcvae": ("#2ca02c", "D", "β-TCVAE"),
+}
+_EXTRA_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+
+LABELS = {
+    "recon_error": "reconstruction error (nats/image)",
+    "recon_mse": "reconstruction MSE (per pixel)",
+    "blur": "blur (1 − Laplacian energy ratio)",
+    "blur_samples": "blur of prior samples",
+    "beta_vae_score": "BetaVAE score",
+    "factor_vae_score": "FactorVAE score",
+    "mig": "MIG",
+    "dci_disentanglement": "DCI disentanglement",
+    "sap": "SAP",
+    "linear_probe_accuracy": "linear-probe accuracy (balanced)",
+}
+
+
+def style(model_type: str) -> tuple[str, str, str]:
+    """(colour, marker, label) of a model type; unknown types get stable extra colours."""
+    if model_type in MODEL_STYLE:
+        return MODEL_STYLE[model_type]
+    colour = _EXTRA_COLOURS[sum(map(ord, str(model_type))) % len(_EXTRA_COLOURS)]
+    return colour, "P", str(model_type)
+
+
+def axis_label(metric: str, sense: str) -> str:
+    """"BetaVAE score (↑ better)" etc."""
+    return f"{LABELS.get(metric, metric)} ({'↓' if sense == 'min' else '↑'} better)"
+
+
+def _save(fig, out: str | None):
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        fig.savefig(out + ".png", dpi=120, bbox_inches="tight")
+        fig.savefig(out + ".svg", bbox_inches="tight")
+    return fig
+
+
+def _footnote(fig, df: pd.DataFrame) -> None:
+    bad = {k: int(df[k].sum()) for k in ("failed", "diverged", "pruned") if k in df.columns and df[k].any()}
+    if bad:
+        fig.text(0.01, 0.005, "not plotted: " + ", ".join(f"{v} {k}" for k, v in bad.items()),
+                 fontsize=8, color="#555555", ha="left", va="bottom")
+
+
+def _sizes(df: pd.DataFrame) -> np.ndarray:
+    if "latent_dim" not in df.columns or df["latent_dim"].isna().all():
+        return np.full(len(df), 60.0)
+    dims = df["latent_dim"].astype(float).to_numpy()
+    lo, hi = np.nanmin(dims), np.nanmax(dims)
+    return 40.0 + (120.0 * (dims - lo) / (hi - lo) if hi > lo else 30.0)
+
+
+def _step_front(ax, front: pd.DataFrame, x: str, y: str, senses: tuple[str, str], **kw) -> None:
+    if front.empty:
+        return
+    f = front.sort_values(x, ascending=senses[0] == "min")
+    ax.step(f[x], f[y], where="post", **kw)
+
+
+def pareto_plot(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = ("min", "max"),
+                study: str = "", out: str | None = None):
+    """(a) x vs y per trial: model type by colour/marker, latent dim by size, β annotated, the
+    front as a step line, dominated points faded."""
+    ok = df[df["ok"]].dropna(subset=[x, y]) if "ok" in df.columns else df.dropna(subset=[x, y])
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    mask = non_dominated_mask(ok[[x, y]].to_numpy(float), list(senses)) if len(ok) else np.array([], bool)
+    sizes = _sizes(ok)
+    for mt, group in ok.groupby("model_type"):
+        colour, marker, label = style(mt)
+        idx = ok.index.get_indexer(group.index)
+        on = mask[idx]
+        ax.scatter(group[x][~on], group[y][~on], s=sizes[idx][~on], c=colour, marker=marker, alpha=0.3,
+                   edgecolors="none")
+        ax.scatter(group[x][on], group[y][on], s=sizes[idx][on], c=colour, marker=marker,
+                   edgecolors="black", linewidths=0.8, label=label)
+        for _, row in group.iterrows():
+            beta = row.get("beta")
+            if beta is not None and not pd.isna(beta):
+                ax.annotate(f"β={float(beta):.3g}", (row[x], row[y]), textcoords="offset points",
+                            xytext=(5, 4), fontsize=7, color=colour)
+    _step_front(ax, ok[mask] if len(ok) else ok, x, y, senses, color="black", lw=1.2, alpha=0.8,
+                label="Pareto front")
+    ax.set_xlabel(axis_label(x, senses[0]))
+    ax.set_ylabel(axis_label(y, senses[1]))
+    ax.set_title(f"{study}: {LABELS.get(y, y)} vs {LABELS.get(x, x)} ({len(ok)} of {len(df)} trials)")
+    if "latent_dim" in ok.columns and ok["latent_dim"].nunique() > 1:
+        ax.text(0.99, 0.01, "marker size ∝ latent dim", transform=ax.transAxes, ha="right", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    _footnote(fig, df)
+    return _save(fig, out)
+
+
+def fronts_by_model(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = ("min", "max"),
+                    study: str = "", out: str | None = None):
+    """(b) each model type's own Pareto front, overlaid: which type buys disentanglement cheapest."""
+    ok = df[df["ok"]].dropna(subset=[x, y])
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    for mt, group in ok.groupby("model_type"):
+        colour, marker, label = style(mt)
+        front = group[non_dominated_mask(group[[x, y]].to_numpy(float), list(senses))]
+        ax.scatter(group[x], group[y], c=colour, marker=marker, alpha=0.25, edgecolors="none")
+        ax.scatter(front[x], front[y], c=colour, marker=marker, edgecolors="black", linewidths=0.6)
+        _step_front(ax, front, x, y, senses, color=colour, lw=1.8, label=f"{label} ({len(group)} trials)")
+    ax.set_xlabel(axis_label(x, senses[0]))
+    ax.set_ylabel(axis_label(y, senses[1]))
+    ax.set_title(f"{study}: Pareto front per model type")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    _footnote(fig, df)
+    return _save(fig, out)
+
+
+def metric_vs_beta(df: pd.DataFrame, metrics: Mapping[str, str], study: str = "", out: str | None = None):
+    """(c) each metric against β per model type (log-x), mean ± std over seeds; AE and VAE (no β,
+    i.e. β = 1 for the VAE) as horizontal reference lines. The seed report's claim — higher β,
+    blurrier and more disentangled — as a picture."""
+    ok = df[df["ok"]]
+    names = [m for m in metrics if m in ok.columns]
+    fig, axes = plt.subplots(1, len(names), figsize=(5.0 * len(names), 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], names):
+        for mt, group in ok.groupby("model_type"):
+            colour, marker, label = style(mt)
+            if group["beta"].notna().any():
+                agg = group.dropna(subset=["beta", metric]).groupby("beta")[metric].agg(["mean", "std", "count"])
+                ax.errorbar(agg.index, agg["mean"], yerr=agg["std"].fillna(0.0), color=colour, marker=marker,
+                            capsize=3, label=label, lw=1.2)
+            elif group[metric].notna().any():
+                mean, std = group[metric].mean(), group[metric].std()
+                ax.axhline(mean, color=colour, ls="--", lw=1.2, label=f"{label} (no β)")
+                if std == std and std > 0:
+                    ax.axhspan(mean - std, mean + std, color=colour, alpha=0.1)
+        ax.set_xscale("log")
+        ax.set_xlabel("β (log scale)")
+        ax.set_ylabel(axis_label(metric, metrics[metric]))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"{study}: metrics vs β (mean ± std over seeds, {len(ok)} trials)")
+    fig.tight_layout()
+    _footnote(fig, df)
+    return _save(fig, out)
+
+
+def hypervolume_plot(df: pd.DataFrame, objectives: Mapping[str, str], study: str = "", out: str | None = None):
+    """(d) hypervolume of the front of the first k finished trials (non-decreasing)."""
+    ok = df[df["ok"]].dropna(subset=list(objectives))
+    hv = hypervolume_progress(ok, objectives) if len(ok) else np.array([])
+    fig, ax = plt.subplots(figsize=(6.5, 4.0))
+    ax.plot(np.arange(1, len(hv) + 1), hv, marker="o", color="#333333")
+    ax.set_xlabel("finished trials")
+    ax.set_ylabel("hypervolume (↑ better)")
+    ax.set_title(f"{study}: hypervolume of {' × '.join(objectives)} vs trials")
+    ax.grid(alpha=0.3)
+    return _save(fig, out)
+
+
+def seed_spread_plot(agg: pd.DataFrame, objectives: Mapping[str, str], study: str = "", out: str | None = None):
+    """Seed means with ±1 std error bars in both objectives: is a difference between
+    configurations larger than the spread over seeds?"""
+    x, y = list(objectives)[:2]
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    for _, row in agg.iterrows():
+        colour, marker, label = style(row.get("model_type"))
+        ax.errorbar(row[f"{x}_mean"], row[f"{y}_mean"], xerr=np.nan_to_num(row[f"{x}_std"]),
+                    yerr=np.nan_to_num(row[f"{y}_std"]), color=colour, marker=marker, capsize=3,
+                    mec="black" if row["on_front"] else colour)
+    handles = [plt.Line2D([], [], color=style(m)[0], marker=style(m)[1], ls="", label=style(m)[2])
+               for m in agg["model_type"].unique()]
+    ax.legend(handles=handles, fontsize=9)
+    ax.set_xlabel(axis_label(x, objectives[x]))
+    ax.set_ylabel(axis_label(y, objectives[y]))
+    ax.set_title(f"{study}: seed means ± std ({int(agg[f'{x}_count'].sum())} trials)")
+    ax.grid(alpha=0.3)
+    return _save(fig, out)
+
+
+def image_panels(images: Mapping[str, str | None], title: str, out: str | None = None):
+    """(e) one panel per model type from logged PNGs (samples or traversals); a missing image
+    becomes a labelled empty panel rather than an error."""
+    import matplotlib.image as mpimg
+
+    names = list(images)
+    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.0 * max(len(names), 1), 4.4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        path = images[name]
+        if path and os.path.exists(path):
+            ax.imshow(mpimg.imread(path), cmap="gray")
+        else:
+            ax.text(0.5, 0.5, "image not logged", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(name, fontsize=10)
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def seed_means(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
+    """Seed aggregation of the finished trials (see :func:`analysis.pareto.seed_aggregate`)."""
+    return seed_aggregate(df[df["ok"]].dropna(subset=list(objectives)), objectives)

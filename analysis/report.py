@@ -1,0 +1,134 @@
+"""The study report: figures, CSVs and a Markdown page answering "what does disentanglement cost in
+reconstruction, and which model buys it cheapest?".
+
+Example::
+
+    from analysis.runs import load_runs
+    from analysis.report import write_report
+    df = load_runs("quick-20261124-101500")
+    write_report(df, {"recon_error": "min", "beta_vae_score": "max"}, "out/", study="quick-…")
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import pandas as pd
+
+from analysis import plots
+from analysis.pareto import non_dominated_mask
+from analysis.runs import finished
+
+FRONT_COLUMNS = ("model_type", "beta", "latent_dim", "seed", "trial_id")
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def markdown_table(df: pd.DataFrame, columns) -> str:
+    """A GitHub-flavoured Markdown table of ``columns`` of ``df``."""
+    cols = [c for c in columns if c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(row[c]) for c in cols) + " |" for _, row in df.iterrows()]
+    return "\n".join(lines)
+
+
+def front_of(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
+    """Pareto-optimal finished trials, sorted by the first objective."""
+    ok = finished(df, objectives)
+    front = ok[non_dominated_mask(ok[list(objectives)].to_numpy(float), list(objectives.values()))]
+    return front.sort_values(list(objectives)[0])
+
+
+def _download_images(front: pd.DataFrame, tracking_uri: str, out_dir: str, name: str) -> dict[str, str | None]:
+    """Per model type, the image ``name`` of its best front trial (first objective)."""
+    import mlflow
+
+    found: dict[str, str | None] = {}
+    for mt, group in front.groupby("model_type", sort=False):
+        run_id = group.iloc[0]["run_id"]
+        label = plots.style(mt)[2]
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"images/{name}",
+                                                       dst_path=os.path.join(out_dir, "images", str(mt)),
+                                                       tracking_uri=tracking_uri)
+        except Exception:
+            path = None
+        beta = group.iloc[0].get("beta")
+        found[label + (f" (β={float(beta):.3g})" if beta is not None and not pd.isna(beta) else "")] = path
+    return found
+
+
+def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, study: str = "",
+                 tracking_uri: str | None = None) -> dict[str, str]:
+    """Write figures (PNG + SVG), front.csv, runs.csv and report.md into ``out_dir``.
+
+    Returns a dict of what was written (name → path).
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    objectives = dict(objectives)
+    front = front_of(df, objectives)
+    names = list(objectives)
+    x, y = names[0], names[1] if len(names) > 1 else names[0]
+    senses = (objectives[x], objectives[y])
+    written: dict[str, str] = {}
+
+    def fig(name, fn, *args, **kw):
+        path = os.path.join(out_dir, name)
+        plots.plt.close(fn(*args, out=path, **kw))
+        written[name] = path + ".png"
+
+    fig("pareto", plots.pareto_plot, df, x, y, senses, study=study)
+    fig("fronts_by_model", plots.fronts_by_model, df, x, y, senses, study=study)
+    curve_metrics = {m: objectives.get(m, s) for m, s in
+                     {**objectives, "blur": "min", "beta_vae_score": "max", "mig": "max"}.items()
+                     if m in df.columns}
+    if "beta" in df.columns and df["beta"].notna().any():
+        fig("metric_vs_beta", plots.metric_vs_beta, df, curve_metrics, study=study)
+    fig("hypervolume", plots.hypervolume_plot, df, objectives, study=study)
+    agg = plots.seed_means(df, objectives)
+    multi_seed = len(agg) and int(agg[f"{x}_count"].max()) > 1
+    if multi_seed:
+        fig("seed_spread", plots.seed_spread_plot, agg, objectives, study=study)
+    if tracking_uri:
+        for image, title in (("samples.png", "samples from the prior"),
+                             ("traversals.png", "latent traversals (rows: dims by KL)")):
+            panels = _download_images(front, tracking_uri, out_dir, image)
+            if panels:
+                fig(image.replace(".png", "_by_model"), plots.image_panels, panels,
+                    f"{study}: {title}, best Pareto-optimal trial per model type")
+
+    df.to_csv(os.path.join(out_dir, "runs.csv"), index=False)
+    front.to_csv(os.path.join(out_dir, "front.csv"), index=False)
+    written["runs.csv"] = os.path.join(out_dir, "runs.csv")
+    written["front.csv"] = os.path.join(out_dir, "front.csv")
+
+    counts = {k: int(df[k].sum()) for k in ("ok", "failed", "diverged", "pruned") if k in df.columns}
+    lines = [f"# Study {study}", "",
+             f"{len(df)} trials: {counts.get('ok', 0)} finished, {counts.get('failed', 0)} failed, "
+             f"{counts.get('diverged', 0)} diverged, {counts.get('pruned', 0)} pruned (the last three are "
+             f"kept in runs.csv, never in a front). Objectives: "
+             + ", ".join(f"{m} ({'↓' if s == 'min' else '↑'})" for m, s in objectives.items()) + ".", "",
+             "## Pareto-optimal trials", "",
+             markdown_table(front, [*FRONT_COLUMNS, *objectives, *(m for m in ("blur", "mig") if m not in objectives)]),
+             ""]
+    if multi_seed:
+        lines += ["## Seed means (front of the means marked)", "",
+                  markdown_table(agg, [c for c in agg.columns]), "",
+                  "![seed spread](seed_spread.png)", ""]
+    for name, caption in (("pareto", "Trials and the Pareto front"), ("fronts_by_model", "Front per model type"),
+                          ("metric_vs_beta", "Metrics vs β"), ("hypervolume", "Hypervolume vs trials"),
+                          ("samples_by_model", "Samples from the prior"),
+                          ("traversals_by_model", "Latent traversals")):
+        if name in written:
+            lines += [f"## {caption}", "", f"![{caption}]({name}.png)", ""]
+    with open(os.path.join(out_dir, "report.md"), "w") as handle:
+        handle.write("\n".join(lines))
+    written["report.md"] = os.path.join(out_dir, "report.md")
+    return written

@@ -1,0 +1,149 @@
+"""Reading studies back from MLflow as one tidy DataFrame (one row per trial).
+
+Works on the runs ``python -m study.run`` writes (parent run per study, child run per trial, tags
+``study``/``role``/``trial_status``) and on any MLflow experiment whose runs carry the same metric
+names, so older or hand-made runs can be analysed too. Params come back from MLflow as strings and
+are cast to their real types. Failed, diverged and pruned trials are kept but flagged (``ok`` is
+False), so they are counted but never enter a Pareto front.
+
+Example::
+
+    from analysis.runs import load_runs
+    df = load_runs("quick-20261124-101500")          # embedded store ./betasweep-runs/mlflow.db
+    df[df.ok][["model_type", "beta", "recon_error", "beta_vae_score"]]
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+
+class RunsError(ValueError):
+    """A study, metric or run selection that does not exist; the message says what does."""
+
+
+def default_tracking_uri(root: str = "betasweep-runs") -> str:
+    """$MLFLOW_TRACKING_URI if set, else the embedded SQLite store ``<root>/mlflow.db``."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return "sqlite:///" + os.path.join(os.path.abspath(root), "mlflow.db")
+
+
+def _client(tracking_uri: str | None):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri or default_tracking_uri())
+
+
+def cast_param(value):
+    """'4' → 4, '0.5' → 0.5, 'True' → True, 'None' → None; anything else stays a string."""
+    if value is None:
+        return None
+    text = str(value)
+    if text in ("None", "null", ""):
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def list_studies(tracking_uri: str | None = None, experiment: str = "betasweep") -> pd.DataFrame:
+    """Studies of an experiment: name, parent run id, status, start time and trial count."""
+    client = _client(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return pd.DataFrame(columns=["study", "parent_run_id", "study_status", "start_time", "trials"])
+    parents = client.search_runs([exp.experiment_id], "tags.role = 'study'", max_results=10000)
+    rows = []
+    for p in parents:
+        children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{p.info.run_id}'",
+                                      max_results=10000)
+        rows.append({"study": p.data.tags.get("study", p.info.run_name), "parent_run_id": p.info.run_id,
+                     "study_status": p.data.tags.get("study_status"),
+                     "start_time": pd.to_datetime(p.info.start_time, unit="ms"), "trials": len(children)})
+    return pd.DataFrame(rows)
+
+
+def study_parent_run(study: str, tracking_uri: str | None = None, experiment: str = "betasweep") -> str:
+    """The parent run id of ``study``; a clear error lists the known studies."""
+    client = _client(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise RunsError(f"experiment: no MLflow experiment {experiment!r} at {tracking_uri or default_tracking_uri()}")
+    runs = client.search_runs([exp.experiment_id], f"tags.study = '{study}' and tags.role = 'study'", max_results=1)
+    if not runs:
+        known = list_studies(tracking_uri, experiment)["study"].tolist()
+        raise RunsError(f"study: unknown study {study!r}; known studies: {', '.join(known) or 'none'}")
+    return runs[0].info.run_id
+
+
+def load_runs(study: str | None = None, *, tracking_uri: str | None = None, experiment: str = "betasweep",
+              parent_run_id: str | None = None) -> pd.DataFrame:
+    """One row per trial run: ids, status flags, typed params, final metrics.
+
+    Select by ``study`` name, by ``parent_run_id``, or neither (every run of the experiment that
+    is not a study's parent run).
+    """
+    client = _client(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise RunsError(f"experiment: no MLflow experiment {experiment!r} at {tracking_uri or default_tracking_uri()}")
+    if study is not None and parent_run_id is None:
+        parent_run_id = study_parent_run(study, tracking_uri, experiment)
+    query = f"tags.mlflow.parentRunId = '{parent_run_id}'" if parent_run_id else ""
+    runs = client.search_runs([exp.experiment_id], query, max_results=50000)
+    rows = []
+    for r in runs:
+        tags = r.data.tags
+        if tags.get("role") == "study":
+            continue
+        row = {"run_id": r.info.run_id, "run_name": r.info.run_name, "study": tags.get("study", study),
+               "trial_id": tags.get("trial_id"), "optuna_trial": cast_param(tags.get("optuna_trial")),
+               "status": r.info.status, "trial_status": tags.get("trial_status"),
+               "start_time": r.info.start_time}
+        row.update({k: cast_param(v) for k, v in r.data.params.items()})
+        row.update(r.data.metrics)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    ts = df["trial_status"]
+    df["diverged"] = ts.eq("diverged")
+    df["pruned"] = ts.eq("pruned")
+    df["failed"] = ts.eq("failed") | df["status"].eq("FAILED") & ~df["diverged"]
+    df["ok"] = df["status"].eq("FINISHED") & (ts.isna() | ts.eq("completed"))
+    if "beta" not in df.columns:
+        df["beta"] = np.nan
+    return df.sort_values("start_time").reset_index(drop=True)
+
+
+def require_metrics(df: pd.DataFrame, names) -> None:
+    """Raise a clear error if a metric is absent from the runs (listing those present)."""
+    missing = [n for n in names if n not in df.columns]
+    if missing:
+        reserved = {"run_id", "run_name", "study", "trial_id", "optuna_trial", "status", "trial_status",
+                    "start_time", "ok", "diverged", "failed", "pruned"}
+        present = sorted(c for c in df.columns if c not in reserved and pd.api.types.is_float_dtype(df[c]))
+        raise RunsError(f"metric: {', '.join(missing)} not found in the runs; metrics present: {', '.join(present)}")
+
+
+def finished(df: pd.DataFrame, objectives) -> pd.DataFrame:
+    """The trials that completed and carry every objective (the candidates for a front)."""
+    if df.empty or not df["ok"].any():
+        raise RunsError("runs: no finished trials to analyse (all failed, diverged, pruned or running)")
+    require_metrics(df, objectives)
+    ok = df[df["ok"]].dropna(subset=list(objectives))
+    if ok.empty:
+        raise RunsError(f"runs: no finished trial has all of {', '.join(objectives)}")
+    return ok

@@ -1,0 +1,146 @@
+"""What a person watching a study sees: progress lines while it runs, a summary at the end.
+
+:class:`StudyProgress` is a Ray Tune callback on the driver. It prints one line when a trial starts
+or ends and at most every ``interval`` seconds otherwise: trials running / done / failed / pruned,
+the best value so far of each objective (and which trial holds it), and an ETA from the mean trial
+duration so far. It also records non-completed endings (pruned by the scheduler, errored after its
+retries) on the trial's MLflow child run, which the trial itself cannot do once it is stopped.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Callable, Mapping
+
+from ray import tune
+
+from study.search import COMPLETED, FAILED, PRUNED, classify
+
+
+def _fmt_seconds(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+class StudyProgress(tune.Callback):
+    """Progress lines, best-so-far per objective, ETA; marks pruned/failed trials in MLflow.
+
+    Args:
+        objectives: metric → "min" | "max".
+        num_trials: total trials of the study.
+        concurrency: trials that run at once (for the ETA).
+        mark_trial: ``mark_trial(trial_id, status)`` records a non-completed ending (or None).
+        interval: seconds between periodic lines.
+        stream: where lines go (stdout by default; flushed, for ``ray job submit``).
+    """
+
+    def __init__(self, objectives: Mapping[str, str], num_trials: int, concurrency: int,
+                 mark_trial: Callable[[str, str], None] | None = None, interval: float = 30.0,
+                 stream=None):
+        self.objectives = dict(objectives)
+        self.num_trials = num_trials
+        self.concurrency = max(1, concurrency)
+        self.mark_trial = mark_trial
+        self.interval = interval
+        self.stream = stream
+        self.started: dict[str, float] = {}
+        self.durations: list[float] = []
+        self.outcomes: dict[str, str] = {}
+        self.best: dict[str, tuple[float, str]] = {}
+        self.last_line = 0.0
+        self.t0 = time.time()
+
+    def _print(self, text: str) -> None:
+        stream = self.stream or sys.stdout
+        stream.write(f"[betasweep {time.strftime('%H:%M:%S')}] {text}\n")
+        stream.flush()
+
+    def status_line(self) -> str:
+        """One line: counts, best per objective, elapsed and ETA."""
+        counts = {s: sum(1 for o in self.outcomes.values() if o == s) for s in (COMPLETED, PRUNED, FAILED)}
+        running = len(self.started)
+        done = sum(counts.values())
+        parts = [f"trials {done}/{self.num_trials} done ({counts[COMPLETED]} ok, "
+                 f"{counts[PRUNED]} pruned, {counts[FAILED]} failed), {running} running"]
+        for name, sense in self.objectives.items():
+            if name in self.best:
+                value, trial_id = self.best[name]
+                parts.append(f"best {name} {'↓' if sense == 'min' else '↑'} {value:.4g} ({trial_id})")
+        elapsed = time.time() - self.t0
+        eta = ""
+        if self.durations:
+            mean = sum(self.durations) / len(self.durations)
+            remaining = max(self.num_trials - done, 0)
+            eta = f", ETA {_fmt_seconds(mean * remaining / self.concurrency)}"
+        parts.append(f"elapsed {_fmt_seconds(elapsed)}{eta}")
+        return " | ".join(parts)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.started[trial.trial_id] = time.time()
+        overrides = trial.config.get("overrides", {})
+        self._print(f"start {trial.trial_id}: {overrides}")
+
+    def on_trial_result(self, iteration, trials, trial, result: dict, **info):
+        if time.time() - self.last_line >= self.interval:
+            self.last_line = time.time()
+            step = result.get("step")
+            self._print(f"{trial.trial_id} at step {int(step) if step else '?'}; " + self.status_line())
+
+    def _end(self, trial, outcome: str, result: Mapping[str, Any] | None) -> None:
+        start = self.started.pop(trial.trial_id, None)
+        if start is not None:
+            self.durations.append(time.time() - start)
+        self.outcomes[trial.trial_id] = outcome
+        if outcome == COMPLETED and result:
+            for name, sense in self.objectives.items():
+                value = result.get(name)
+                if value is None:
+                    continue
+                value = float(value)
+                best = self.best.get(name)
+                if best is None or (value < best[0] if sense == "min" else value > best[0]):
+                    self.best[name] = (value, trial.trial_id)
+        if outcome != COMPLETED and self.mark_trial is not None:
+            status = "pruned" if outcome == PRUNED else (
+                "diverged" if result and result.get("trial_status") == "diverged" else "failed")
+            self.mark_trial(trial.trial_id, status)
+        label = "diverged" if result and result.get("trial_status") == "diverged" else outcome
+        scores = ""
+        if result and outcome == COMPLETED:
+            scores = " " + ", ".join(f"{n}={float(result[n]):.4g}" for n in self.objectives if n in result)
+        self._print(f"end {trial.trial_id}: {label}{scores} | {self.status_line()}")
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = trial.last_result or {}
+        self._end(trial, classify(result, error=False), result)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._end(trial, FAILED, trial.last_result or {})
+
+
+def summary_table(df, objectives: Mapping[str, str], front_ids: set[str]) -> str:
+    """Plain-text table of every trial (one row each), Pareto-optimal rows starred."""
+    cols = ["model_type", "beta", "latent_dim", "seed", "trial_status", *objectives]
+    cols = [c for c in cols if c in df.columns]
+    header = ["", "trial"] + cols
+    rows = []
+    sort_by = [c for c in objectives if c in df.columns][:1]
+    frame = df.sort_values(sort_by) if sort_by else df
+    for _, row in frame.iterrows():
+        cells = ["*" if row.get("run_id") in front_ids else "", str(row.get("trial_id", ""))]
+        for c in cols:
+            value = row.get(c)
+            if isinstance(value, float):
+                cells.append("" if value != value else f"{value:.4g}")
+            else:
+                cells.append("" if value is None else str(value))
+        rows.append(cells)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths))]
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""The Ray Tune function trainable: one trial inside a Ray worker, tracked in MLflow.
+
+It wraps :func:`study.trial.train_and_evaluate`: the trial reports curves to Tune and MLflow at
+every report, hands checkpoints to Tune (which persists them to the study's storage), and on a
+restart (a crashed worker, a lost node, a resumed study) continues from ``tune.get_checkpoint()``
+and from its own MLflow child run, whose id travels inside the checkpoint. The final report
+carries the scores Optuna is told, plus ``final=1`` so the searcher can tell a finished trial from
+one an early-stopping scheduler cut short.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from study.config import TrialConfig, trial_from_dict
+from study.search import OPTUNA_TRIAL, OVERRIDES
+
+log = logging.getLogger(__name__)
+
+RUN_ID = "mlflow_run_id"
+
+
+@dataclass(frozen=True)
+class StudyContext:
+    """What every trial needs to know about its study (shipped once through the object store)."""
+
+    study_name: str
+    study_dir: str
+    trial: dict[str, Any]
+    tracking_uri: str
+    experiment: str
+    parent_run_id: str
+    cpus: float = 1.0
+    gpus: float = 0.0
+    secrets: tuple[str, ...] = ()
+
+
+def trial_config(context: StudyContext, overrides: dict[str, Any]) -> TrialConfig:
+    """The trial's config: the study template, the searcher's overrides, the trial's resources."""
+    config = trial_from_dict({**context.trial, **overrides})
+    threads = config.num_threads or max(1, int(context.cpus))
+    return dataclasses.replace(config, gpus=context.gpus, num_threads=threads)
+
+
+def logged_params(config: TrialConfig, secrets: tuple[str, ...]) -> dict[str, Any]:
+    """Trial params for MLflow: config keys as names; β only where it applies; no secrets."""
+    from study.config import BETA_MODELS
+
+    params = dataclasses.asdict(config)
+    if config.model_type not in BETA_MODELS:
+        params.pop("beta")
+    if config.model_type != "beta_tcvae":
+        for key in ("alpha", "gamma", "tc_estimator"):
+            params.pop(key)
+    for key in secrets:
+        params.pop(key, None)
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def run_trial(config: dict[str, Any], context: StudyContext) -> None:
+    """Tune entry point (function API): train, report, checkpoint, score, log."""
+    from ray import tune
+
+    from analysis.images import reconstruction_grid, sample_grid, traversal_grid
+    from study.tracking import TrialTracker
+    from study.trial import COMPLETED, Report, read_checkpoint_meta, train_and_evaluate
+
+    trial = trial_config(context, config[OVERRIDES])
+    trial_id = tune.get_context().get_trial_id()
+    resume_from, run_id = None, None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        resume_from = checkpoint.to_directory()
+        run_id = read_checkpoint_meta(resume_from).get("extra", {}).get(RUN_ID)
+    tracker = TrialTracker(
+        tracking_uri=context.tracking_uri,
+        experiment=context.experiment,
+        parent_run_id=context.parent_run_id,
+        study_name=context.study_name,
+        trial_id=trial_id,
+        run_id=run_id,
+        buffer_dir=os.path.join(context.study_dir, "tracking-buffer", trial_id),
+        secrets=context.secrets,
+    )
+    run_id = tracker.start(logged_params(trial, context.secrets), optuna_trial=config.get(OPTUNA_TRIAL))
+
+    with tempfile.TemporaryDirectory(prefix=f"betasweep-{trial_id}-") as ckpt_root:
+
+        def report(rep: Report) -> None:
+            if rep.final:
+                return
+            tracker.log_metrics(rep.metrics, step=rep.step)
+            ckpt = tune.Checkpoint.from_directory(rep.checkpoint) if rep.checkpoint else None
+            tune.report({**rep.metrics, "trial_status": "running", "final": 0}, checkpoint=ckpt)
+
+        result = train_and_evaluate(trial, checkpoint_dir=ckpt_root, resume_from=resume_from,
+                                    callback=report, extra_state={RUN_ID: run_id})
+        final = {"trial_status": result.status, "final": 1, "step": float(result.step)}
+        if result.status == COMPLETED:
+            tracker.log_final(result.scores)
+            eval_images, _ = result.data.eval_set(16, seed=0)
+            tracker.log_image(reconstruction_grid(result.model, eval_images[:8]), "images/reconstructions.png")
+            tracker.log_image(sample_grid(result.model, n=64, seed=trial.seed), "images/samples.png")
+            tracker.log_image(traversal_grid(result.model, eval_images[0]), "images/traversals.png")
+            tracker.log_model(result.model)
+            final.update({k: v for k, v in result.scores.items() if isinstance(v, (int, float))})
+        tracker.finish(result.status)
+        ckpt = tune.Checkpoint.from_directory(result.checkpoint) if result.checkpoint else None
+        tune.report(final, checkpoint=ckpt)

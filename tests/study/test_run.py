@@ -1,0 +1,160 @@
+"""The study end to end on a real local Ray and a real SQLite MLflow store, with tiny budgets."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from optuna.trial import TrialState
+
+from study.config import make_config
+from study.run import main, run_study
+from tests.study.conftest import TINY_TRIAL, child_runs, optuna_trials, parent_runs
+
+pytestmark = pytest.mark.integration
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def config(root, name, **sections):
+    overrides = {"name": name, "root": str(root), "trial": dict(TINY_TRIAL)}
+    for key, value in sections.items():
+        overrides[key] = {**overrides.get(key, {}), **value}
+    return make_config("quick", overrides=overrides)
+
+
+def test_grid_study_with_a_diverging_trial(isolated_env):
+    grid = [{"model_type": "ae"}, {"model_type": "vae"}, {"model_type": "beta_vae", "beta": 4.0},
+            {"model_type": "beta_tcvae", "beta": 6.0}, {"model_type": "vae", "nan_at_step": 10}]
+    cfg = config(isolated_env / "runs", "grid", space={"mode": "grid", "grid": grid})
+    summary = run_study(cfg)
+    uri = summary["tracking_uri"]
+    assert uri == f"sqlite:///{isolated_env / 'runs' / 'mlflow.db'}"
+
+    parents = parent_runs(uri, "grid")
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.data.tags["study_status"] == "completed"
+    children = child_runs(uri, "grid")
+    assert len(children) == 5
+    assert len({c.data.tags["trial_id"] for c in children}) == 5
+    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
+    statuses = sorted(c.data.tags["trial_status"] for c in children)
+    assert statuses == ["completed"] * 4 + ["diverged"]
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    by_number = {int(c.data.tags["optuna_trial"]): c for c in children}
+    for c in children:
+        params = c.data.params
+        assert params["latent_dim"] == "4" and params["steps"] == "60"
+        assert ("beta" in params) == (params["model_type"] in ("beta_vae", "beta_tcvae"))
+        if c.data.tags["trial_status"] != "completed":
+            assert "recon_error" not in c.data.metrics
+            continue
+        for metric in ("recon_error", "recon_mse", "blur", "beta_vae_score", "mig", "eval_loss"):
+            assert metric in c.data.metrics, metric
+        assert ("eval_kl" in c.data.metrics) == (params["model_type"] != "ae")
+        history = client.get_metric_history(c.info.run_id, "train/loss")
+        assert [m.step for m in history] == [20, 40, 60]
+        artifacts = {a.path for a in client.list_artifacts(c.info.run_id, "images")}
+        assert {"images/reconstructions.png", "images/samples.png", "images/traversals.png"} <= artifacts
+
+    trials = optuna_trials(isolated_env / "runs", "grid")
+    assert len(trials) == 5
+    for t in trials:
+        child = by_number[t.number]
+        if child.data.tags["trial_status"] == "completed":
+            assert t.state == TrialState.COMPLETE
+            assert t.values == pytest.approx([child.data.metrics["recon_error"],
+                                              child.data.metrics["beta_vae_score"]])
+        else:
+            assert t.state == TrialState.FAIL and t.params == {"model_type": "vae", "nan_at_step": 10}
+
+
+def test_asha_stopped_trials_are_pruned_in_optuna(isolated_env):
+    grid = [{"model_type": "ae"}, {"model_type": "beta_vae", "beta": 64.0},
+            {"model_type": "beta_vae", "beta": 96.0}, {"model_type": "beta_tcvae", "beta": 64.0}]
+    cfg = config(isolated_env / "runs", "asha", space={"mode": "grid", "grid": grid},
+                 trial={"steps": 80, "metrics": "recon"}, search={"asha": True, "asha_grace_steps": 20,
+                                                                  "objectives": ["recon_error", "blur"]},
+                 resources={"max_concurrent": 1})
+    summary = run_study(cfg)
+    trials = optuna_trials(isolated_env / "runs", "asha")
+    children = {int(c.data.tags["optuna_trial"]): c for c in child_runs(summary["tracking_uri"], "asha")}
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned, [t.state for t in trials]
+    for t in trials:
+        child = children[t.number]
+        if t.state == TrialState.PRUNED:
+            assert t.values is None
+            assert child.data.tags["trial_status"] == "pruned"
+            assert "recon_error" not in child.data.metrics
+        else:
+            assert t.state == TrialState.COMPLETE
+            assert child.data.metrics["steps_done"] == 80  # complete means the whole budget
+
+
+def test_killed_study_resumes_without_loss_or_duplicates(isolated_env):
+    root = isolated_env / "runs"
+    env = {**os.environ, "RAY_ADDRESS": "local", "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, "-m", "study.run", "--preset", "quick", "--name", "kr", "--root", str(root),
+            "--num-trials", "4", "--max-concurrent", "1", "--sampler", "random",
+            "--set", "trial.latent_dim=4", "--set", "trial.batch_size=32", "--set", "trial.steps=120",
+            "--set", "trial.report_every=20", "--set", "trial.checkpoint_every=20",
+            "--set", "trial.metrics=recon", "--set", "trial.eval_size=64", "--set", "trial.val_size=32",
+            "--objectives", "recon_error,blur"]
+    log = open(isolated_env / "first.log", "w")
+    first = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:  # wait for one finished trial and one mid-way with a checkpoint
+            time.sleep(2)
+            assert first.poll() is None, open(isolated_env / "first.log").read()
+            if not os.path.exists(root / "kr" / "optuna.db"):
+                continue
+            states = [t.state for t in optuna_trials(root, "kr")]
+            checkpoints = list((root / "kr" / "tune").glob("*/checkpoint_*"))
+            if states.count(TrialState.COMPLETE) >= 1 and TrialState.RUNNING in states and len(checkpoints) >= 3:
+                break
+        else:
+            pytest.fail("the study did not reach a resumable point in time")
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        log.close()
+    time.sleep(3)
+    done = subprocess.run([sys.executable, "-m", "study.run", "--resume", "kr", "--root", str(root)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    trials = optuna_trials(root, "kr")
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 4
+    assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in trials)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    children = child_runs(uri, "kr")
+    assert len(children) == 4, [c.data.tags for c in children]
+    assert len({c.data.tags["trial_id"] for c in children}) == 4
+    assert {int(c.data.tags["optuna_trial"]) for c in children} == {t.number for t in complete}
+    assert all(c.data.tags["trial_status"] == "completed" for c in children)
+    assert parent_runs(uri, "kr")[0].data.tags["study_status"] == "completed"
+    for c in children:
+        from mlflow.tracking import MlflowClient
+
+        steps = [m.step for m in MlflowClient(uri).get_metric_history(c.info.run_id, "train/loss")]
+        assert steps[-1] == 120 and len(steps) == len(set(steps)), steps
+
+
+def test_dry_run_and_bad_input_before_any_cluster_work(isolated_env, capsys):
+    assert main(["--dry-run", "--num-trials", "4", "--model-types", "vae,beta_tcvae"]) == 0
+    out = capsys.readouterr().out
+    assert "beta        log-uniform" in out and "only for beta_tcvae" in out
+    assert main(["--model-types", "vae,wae"]) == 2
+    assert "space.model_types: unknown value 'wae'" in capsys.readouterr().err
+    assert main(["--gpus", "1", "--name", "nogpu", "--root", str(isolated_env / "r")]) == 2
+    assert "resources.gpus: each trial asks for 1" in capsys.readouterr().err
+    assert not (isolated_env / "r").exists()  # refused before anything was recorded
