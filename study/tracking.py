@@ -195,6 +195,7 @@ class TrialTracker:
         self.retry_after = retry_after
         self._down_since: float | None = None
         self._client = _client(tracking_uri)
+        self.logged_until = -1
 
     # -- the one mechanism every call goes through ---------------------------------------------
     def _send(self, op: str, **payload: Any) -> None:
@@ -266,10 +267,25 @@ class TrialTracker:
                        params={k: str(v) for k, v in clean.items()})
         else:
             self._send("resume", tags=tags)
+            self.logged_until = self._last_logged_step()
         return self.run_id
 
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        """One batch of metrics at ``step``."""
+    def _last_logged_step(self) -> int:
+        """Last step of the run's training curve: a trial resumed from a checkpoint older than its
+        last report re-trains those steps (deterministically) and must not log them twice."""
+        try:
+            history = self._client.get_metric_history(self.run_id, "train/loss")
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            return -1
+        return max((m.step for m in history), default=-1)
+
+    def log_metrics(self, metrics: dict[str, float], step: int, final: bool = False) -> None:
+        """One batch of metrics at ``step`` (curve points already logged by an earlier attempt of
+        this trial are skipped; ``final`` scores are always sent)."""
+        if not final and step <= self.logged_until:
+            return
         ts = int(time.time() * 1000)
         items = [[k, float(v), ts, int(step)] for k, v in metrics.items() if isinstance(v, (int, float))]
         if items:
@@ -278,7 +294,7 @@ class TrialTracker:
     def log_final(self, scores: dict[str, Any]) -> None:
         """Final scores: numbers as metrics (step = steps done), strings as tags."""
         step = int(scores.get("steps_done", 0) or 0)
-        self.log_metrics({k: v for k, v in scores.items() if isinstance(v, (int, float))}, step)
+        self.log_metrics({k: v for k, v in scores.items() if isinstance(v, (int, float))}, step, final=True)
         tags = {k: str(v) for k, v in scores.items() if isinstance(v, str)}
         if tags:
             self._send("tags", tags=tags)
