@@ -245,6 +245,10 @@ def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
     except Exception:
         tracking.set_study_status(tracking_uri, parent_run_id, "failed")
         raise
+    abandoned = tracking.close_abandoned(tracking_uri, parent_run_id)
+    if abandoned:
+        print(f"[betasweep] trial attempts lost with the previous driver, marked abandoned: {abandoned}",
+              flush=True)
     summary = summarize(config, tracking_uri, parent_run_id)
     tracking.set_study_status(tracking_uri, parent_run_id, "completed")
     return summary

@@ -157,6 +157,24 @@ def mark_trial_status(tracking_uri: str, parent_run_id: str, trial_id: str, stat
         log.warning("could not mark trial %s as %s in MLflow: %s", trial_id, status, exc)
 
 
+def close_abandoned(tracking_uri: str, parent_run_id: str) -> list[str]:
+    """After a study's trials have all ended, mark child runs still "running" as "abandoned".
+
+    Such a run belongs to a trial attempt the scheduler no longer knows: the driver died after
+    the trial started but before Tune's experiment state recorded it. Its Optuna trial was marked
+    FAIL on resume (see :mod:`study.search`); this keeps MLflow in step. Returns their trial ids.
+    """
+    client = _client(tracking_uri)
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs([parent.info.experiment_id],
+                              f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.trial_status = 'running'",
+                              max_results=10000)
+    for run in runs:
+        client.set_tag(run.info.run_id, "trial_status", "abandoned")
+        client.set_terminated(run.info.run_id, "FAILED")
+    return [r.data.tags.get("trial_id") for r in runs]
+
+
 def _unreachable(exc: BaseException) -> bool:
     """Does ``exc`` mean the tracking server could not be reached (as opposed to a bad request)?"""
     import requests
@@ -222,7 +240,8 @@ class TrialTracker:
             raise RuntimeError("MLflow is unreachable and the tracker has no buffer_dir")
         os.makedirs(self.buffer_dir, exist_ok=True)
         if entry["op"] == "artifact":
-            kept = os.path.join(self.buffer_dir, "artifacts", f"{time.time_ns()}-{os.path.basename(entry['local_path'])}")
+            kept = os.path.join(self.buffer_dir, "artifacts", str(time.time_ns()),
+                                os.path.basename(entry["local_path"]))
             os.makedirs(os.path.dirname(kept), exist_ok=True)
             shutil.copy2(entry["local_path"], kept)
             entry = {**entry, "local_path": kept}

@@ -136,7 +136,11 @@ def test_killed_study_resumes_without_loss_or_duplicates(isolated_env):
     assert len(complete) == 4
     assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in trials)
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    children = child_runs(uri, "kr")
+    children = [c for c in child_runs(uri, "kr") if c.data.tags["trial_status"] != "abandoned"]
+    abandoned = [c for c in child_runs(uri, "kr") if c.data.tags["trial_status"] == "abandoned"]
+    # A trial the old driver had launched but Tune's saved state did not yet know is "abandoned"
+    # in MLflow and FAIL in Optuna (never counted); every other trial has exactly one child run.
+    assert len(abandoned) <= sum(t.state == TrialState.FAIL for t in trials)
     assert len(children) == 4, [c.data.tags for c in children]
     assert len({c.data.tags["trial_id"] for c in children}) == 4
     assert {int(c.data.tags["optuna_trial"]) for c in children} == {t.number for t in complete}

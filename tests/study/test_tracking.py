@@ -1,0 +1,121 @@
+"""MLflow tracking on a real SQLite store: nesting, resume into the same child, secrets, and the
+offline buffer replayed by ``study.sync`` with every metric recovered and nothing duplicated."""
+
+import socket
+
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from study import tracking
+from study.sync import main as sync_main
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def uri(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def children(uri, parent):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("betasweep")
+    return client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+
+
+def tracker(uri, parent, trial_id, tmp_path, **kw):
+    return tracking.TrialTracker(uri, "betasweep", parent, "s", trial_id,
+                                 buffer_dir=str(tmp_path / "buffer" / trial_id), **kw)
+
+
+def test_parent_and_nested_children(uri, tmp_path):
+    parent = tracking.start_study_run(uri, "betasweep", "s", {"trial.lr": 0.001, "name": "s"}, {"dataset": "dsprites"})
+    assert tracking.find_study_run(uri, "betasweep", "s") == parent
+    for tid in ("t1", "t2"):
+        t = tracker(uri, parent, tid, tmp_path, secrets=("token",))
+        run_id = t.start({"model_type": "vae", "latent_dim": 4, "token": "hunter2"}, optuna_trial=3)
+        for step in (10, 20):
+            t.log_metrics({"train/loss": 100.0 / step, "val_recon_error": 5.0}, step)
+        t.log_final({"recon_error": 1.5, "metric_preset": "fast", "steps_done": 20.0})
+        t.log_image(np.zeros((8, 8, 3), np.uint8), "images/samples.png")
+        t.finish("completed")
+        run = MlflowClient(uri).get_run(run_id)
+        assert run.data.tags["mlflow.parentRunId"] == parent and run.data.tags["optuna_trial"] == "3"
+        assert run.data.params == {"model_type": "vae", "latent_dim": "4"}  # the secret is never logged
+        assert run.data.tags["metric_preset"] == "fast" and run.info.status == "FINISHED"
+        assert [m.step for m in MlflowClient(uri).get_metric_history(run_id, "train/loss")] == [10, 20]
+        assert [a.path for a in MlflowClient(uri).list_artifacts(run_id, "images")] == ["images/samples.png"]
+    assert len(children(uri, parent)) == 2
+    tracking.set_study_status(uri, parent, "completed")
+    p = MlflowClient(uri).get_run(parent)
+    assert p.data.tags["study_status"] == "completed" and p.info.status == "FINISHED"
+    assert p.data.params["trial.lr"] == "0.001" and p.data.tags["role"] == "study"
+
+
+def test_a_restarted_trial_continues_its_own_child(uri, tmp_path):
+    parent = tracking.start_study_run(uri, "betasweep", "s", {}, {})
+    first = tracker(uri, parent, "t1", tmp_path)
+    run_id = first.start({"seed": 0})
+    first.log_metrics({"train/loss": 3.0}, 10)
+    first.log_metrics({"train/loss": 2.0}, 20)
+    # restart with the id from the checkpoint, and restart before any checkpoint (lookup by trial id)
+    for given in (run_id, None):
+        again = tracker(uri, parent, "t1", tmp_path, run_id=given)
+        assert again.start({"seed": 0}) == run_id
+        again.log_metrics({"train/loss": 2.5}, 20)  # re-trained step: not logged twice
+        again.log_metrics({"train/loss": 1.0}, 30)
+    assert len(children(uri, parent)) == 1
+    steps = [m.step for m in MlflowClient(uri).get_metric_history(run_id, "train/loss")]
+    # the second restart re-trains step 30 after it was logged: skipped as well
+    assert steps == [10, 20, 30]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_server_is_buffered_then_synced(uri, tmp_path, monkeypatch, capsys):
+    parent = tracking.start_study_run(uri, "betasweep", "s", {}, {})
+    down = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    t = tracking.TrialTracker(down, "betasweep", parent, "s", "t9", buffer_dir=str(tmp_path / "study" / "buf" / "t9"))
+    assert t.start({"model_type": "ae"}) is None  # no exception: the run creation is buffered
+    values = {step: float(np.sin(step)) for step in range(1, 6)}
+    for step, v in values.items():
+        t.log_metrics({"train/loss": v}, step)
+    t.log_final({"recon_error": 7.25, "steps_done": 5.0})
+    t.log_image(np.full((4, 4, 3), 255, np.uint8), "images/recon.png")
+    t.finish("completed")
+    # the store is back (here: the study's SQLite store); replay, twice
+    assert sync_main([str(tmp_path / "study"), "--tracking-uri", uri]) == 0
+    assert sync_main([str(tmp_path / "study"), "--tracking-uri", uri]) == 0
+    runs = children(uri, parent)
+    assert len(runs) == 1
+    run_id = runs[0].info.run_id
+    history = MlflowClient(uri).get_metric_history(run_id, "train/loss")
+    assert {m.step: m.value for m in history} == values and len(history) == 5
+    assert runs[0].data.metrics["recon_error"] == 7.25
+    assert runs[0].data.tags["trial_status"] == "completed" and runs[0].info.status == "FINISHED"
+    assert [a.path for a in MlflowClient(uri).list_artifacts(run_id, "images")] == ["images/recon.png"]
+    assert "sent 0" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_images_have_the_expected_shapes():
+    from analysis.images import reconstruction_grid, sample_grid, traversal_grid
+    from models import build_model
+
+    for channels in (1, 3):
+        model = build_model("vae", 3, in_channels=channels)
+        x = torch.rand(8, channels, 64, 64)
+        rec = reconstruction_grid(model, x, n=4)
+        assert rec.dtype == np.uint8 and rec.shape == (2 * 66 + 2, 4 * 66 + 2, 3)
+        s1, s2 = sample_grid(model, n=9, seed=1), sample_grid(model, n=9, seed=1)
+        assert np.array_equal(s1, s2) and s1.shape == (3 * 66 + 2, 3 * 66 + 2, 3)
+        trav = traversal_grid(model, x[0], steps=5)
+        assert trav.shape == (3 * 66 + 2, 5 * 66 + 2, 3)
+        assert model.training
