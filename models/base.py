@@ -89,7 +89,8 @@ class AutoEncoder(LatentModel):
         z, _ = self.encode(x)
         return ModelOutput(self.decode(z), z, None, z)
 
-    def loss(self, x: torch.Tensor, out: ModelOutput) -> LossOutput:
+    def loss(self, x: torch.Tensor, out: ModelOutput, reg_weight: float = 1.0) -> LossOutput:
+        """Reconstruction only (``reg_weight`` is accepted for a uniform call and unused)."""
         recon = self.recon_nll(x, out).mean()
         return LossOutput(recon, {"recon": recon.detach()})
 
@@ -120,11 +121,13 @@ class GaussianVAE(LatentModel):
         """Per-image regulariser (B,) and extra terms to log; ``kl`` is the closed-form KL (B,)."""
         return kl, {}
 
-    def loss(self, x: torch.Tensor, out: ModelOutput) -> LossOutput:
+    def loss(self, x: torch.Tensor, out: ModelOutput, reg_weight: float = 1.0) -> LossOutput:
+        """Per-image objective, batch mean. ``reg_weight`` < 1 scales the regulariser during a
+        KL warm-up (Bowman et al. 2016; Sønderby et al. 2016); 1 is the model's own objective."""
         recon = self.recon_nll(x, out)
         kl = gaussian_kl(out.mu, out.logvar).sum(1)
         reg, extra = self.regularizer(out, kl)
-        loss = (recon + reg).mean()
+        loss = (recon + reg_weight * reg).mean() if reg_weight != 1.0 else (recon + reg).mean()
         terms = {"recon": recon.mean().detach(), "kl": kl.mean().detach()}
         terms.update({k: v.detach() for k, v in extra.items()})
         return LossOutput(loss, terms)

@@ -95,6 +95,9 @@ class TrialConfig:
     """β-TCVAE weight of the index-code mutual information."""
     gamma: float = 1.0
     """β-TCVAE weight of the dimension-wise KL."""
+    kl_warmup_steps: int = 0
+    """Scale the regulariser linearly from 0 to 1 over this many steps (0 = off): lets short CPU
+    runs leave dSprites' early posterior-collapse plateau; the final objective is unchanged."""
     batch_size: int = 64
     """Training minibatch size."""
     lr: float = 1e-4
@@ -417,6 +420,8 @@ def validate_trial(t: TrialConfig, where: str = "trial") -> None:
     _check(t.batch_size >= 2, f"{where}.batch_size: must be >= 2 (β-TCVAE needs pairs), got {t.batch_size}")
     _check(math.isfinite(t.lr) and t.lr > 0, f"{where}.lr: must be > 0, got {t.lr}; use e.g. 1e-4")
     _check(t.steps >= 1, f"{where}.steps: must be >= 1, got {t.steps}")
+    _check(0 <= t.kl_warmup_steps < t.steps or t.kl_warmup_steps == 0,
+           f"{where}.kl_warmup_steps: must be >= 0 and below steps ({t.steps}), got {t.kl_warmup_steps}")
     _check(t.report_every >= 1, f"{where}.report_every: must be >= 1, got {t.report_every}")
     _check(t.checkpoint_every >= 1, f"{where}.checkpoint_every: must be >= 1, got {t.checkpoint_every}")
     _check(t.val_size >= 1, f"{where}.val_size: must be >= 1, got {t.val_size}")

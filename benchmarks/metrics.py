@@ -1,0 +1,89 @@
+"""Time of each disentanglement metric, vectorised vs the loop-by-loop oracle, with both values.
+
+Usage: python benchmarks/metrics.py [--preset fast|full|both]
+
+The representation is a fixed synthetic 10-dim code of the dSprites factors (5 dims are noisy
+copies of the varying factors, scaled; 5 are noise) passed through procedural dSprites rendering,
+so the timing includes rendering and a representation call like a trained model's (minus the
+encoder's cost, which the trial pays in proportion to the number of images: printed too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from analysis.metrics import PRESETS, beta_vae_score, dci, factor_vae_score, mig, sap
+from analysis.metrics._common import represent_in_chunks
+from analysis.metrics.beta_vae import pair_features, sample_pairs
+from study.data import dsprites
+from tests.analysis.metrics.oracle import beta_vae_features_loop, mig_loop
+
+DATA = dsprites()
+
+
+def represent(images: torch.Tensor) -> np.ndarray:
+    """A code read off the images themselves (so it needs the rendering): centroid, area, noise."""
+    x = images[:, 0].double()
+    mass = x.sum((1, 2)).clamp_min(1)
+    grid = torch.arange(64, dtype=torch.float64)
+    cy = (x.sum(2) * grid).sum(1) / mass
+    cx = (x.sum(1) * grid).sum(1) / mass
+    g = torch.Generator().manual_seed(int(mass.sum()) % 2**31)
+    noise = torch.randn(len(x), 7, generator=g, dtype=torch.float64)
+    return torch.stack([cx / 64, cy / 64, mass / 500], 1).numpy() + np.c_[0.01 * noise[:, :3].numpy(), noise[:, 3:].numpy()]
+
+
+def timed(fn):
+    t = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - t
+
+
+def run(preset_name: str) -> None:
+    p = PRESETS[preset_name]
+    rng = lambda: np.random.default_rng(0)  # noqa: E731
+    print(f"\n## preset {preset_name}\n\n| metric | vectorised s | value | oracle s | oracle value |\n|---|---|---|---|---|")
+    f = DATA.sample_factors(p.mig_points, rng())
+    codes = represent_in_chunks(DATA, represent, f)
+    v, t = timed(lambda: mig(codes, f))
+    ov, ot = timed(lambda: mig_loop(codes, f))
+    print(f"| MIG ({p.mig_points} pts) | {t:.3f} | {v:.4f} | {ot:.3f} | {ov:.4f} |")
+    labels, f1, f2 = sample_pairs(DATA, min(p.beta_vae_train, 200), 64, rng())
+    feats, t = timed(lambda: pair_features(DATA, represent, f1, f2))
+    ofeats, ot = timed(lambda: beta_vae_features_loop(DATA, represent, f1, f2))
+    print(f"| BetaVAE features ({len(labels)} pts × 2 × 64 imgs) | {t:.3f} | max |Δ| vs oracle "
+          f"{np.abs(feats - ofeats).max():.1e} | {ot:.3f} | – |")
+    v, t = timed(lambda: beta_vae_score(DATA, represent, rng(), 64, p.beta_vae_train, p.beta_vae_eval))
+    print(f"| BetaVAE score ({p.beta_vae_train}/{p.beta_vae_eval}) | {t:.2f} | {v['eval_accuracy']:.3f} | – | – |")
+    v, t = timed(lambda: factor_vae_score(DATA, represent, rng(), 64, p.factor_vae_train, p.factor_vae_eval,
+                                          p.factor_vae_variance))
+    print(f"| FactorVAE score ({p.factor_vae_train}/{p.factor_vae_eval}) | {t:.2f} | {v['eval_accuracy']:.3f} | – | – |")
+    ft, fe = DATA.sample_factors(p.sap_train, rng()), DATA.sample_factors(p.sap_test, np.random.default_rng(1))
+    ct, ce = represent_in_chunks(DATA, represent, ft), represent_in_chunks(DATA, represent, fe)
+    v, t = timed(lambda: sap(ct, ft, ce, fe))
+    print(f"| SAP ({p.sap_train}/{p.sap_test}) | {t:.2f} | {v:.4f} | (same sklearn loop) | – |")
+    n_dci = p.dci_train or 500
+    ft, fe = DATA.sample_factors(n_dci, rng()), DATA.sample_factors(n_dci // 2, np.random.default_rng(1))
+    ct, ce = represent_in_chunks(DATA, represent, ft), represent_in_chunks(DATA, represent, fe)
+    v, t = timed(lambda: dci(ct, ft, ce, fe))
+    note = "" if p.dci_train else " (not in this preset)"
+    print(f"| DCI ({n_dci}/{n_dci // 2}){note} | {t:.2f} | D={v['disentanglement']:.3f} | (same sklearn loop) | – |")
+    images = 2 * 64 * (p.beta_vae_train + p.beta_vae_eval) + p.factor_vae_variance + 64 * (
+        p.factor_vae_train + p.factor_vae_eval) + p.mig_points + p.dci_train + p.dci_test + p.sap_train + p.sap_test
+    print(f"\nimages a model must encode for this preset: {images:,}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=("fast", "full", "both"), default="both", help="Which preset(s).")
+    args = parser.parse_args()
+    for name in (("fast", "full") if args.preset == "both" else (args.preset,)):
+        run(name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Training throughput (images/s) per architecture × model type × batch size, with achieved FLOP/s.
+
+Usage: python benchmarks/throughput.py [--quick] [--device cpu|cuda] [--threads N]
+
+The step timed is the trial's own training step: a batch of procedural dSprites generated on the
+device (one gather), forward, loss, backward, Adam (foreach). Warm-up steps first, then the median
+of ``--repeats`` timings of ``--steps`` steps each. FLOPs of one step (forward + backward) are
+counted with torch.utils.flop_counter; the peak is measured in the same run as the FLOP/s of a
+2048² fp32 matmul, so the ratio is comparable across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from models import ARCHITECTURES, MODELS, build_model
+from study.data import dsprites
+
+
+def matmul_peak(device: torch.device, n: int = 2048, reps: int = 10) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    _sync(device)
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - t)
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def step_flops(model, data, batch: int, generator) -> float:
+    x = data.train_batch(batch, generator)
+    with FlopCounterMode(display=False) as counter:
+        loss = model.loss(x, model(x)).loss
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def measure(model_type: str, arch: str, batch: int, device, steps: int, repeats: int) -> tuple[float, float]:
+    data = dsprites(device)
+    torch.manual_seed(0)
+    model = build_model(model_type, 10, architecture=arch, dataset_size=data.num_examples).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, foreach=True)
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def run(n):
+        for _ in range(n):
+            x = data.train_batch(batch, g)
+            loss = model.loss(x, model(x)).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        _sync(device)
+
+    run(3)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run(steps)
+        times.append(time.perf_counter() - t)
+    ips = steps * batch / statistics.median(times)
+    return ips, step_flops(model, data, batch, g) * ips / batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Burgess only, fewer steps.")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="Device (default: cuda if available, else cpu).")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default).")
+    parser.add_argument("--steps", type=int, default=None, help="Steps per timing.")
+    parser.add_argument("--repeats", type=int, default=3, help="Timings per case (median reported).")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    peak = matmul_peak(device)
+    print(f"device {device}, torch threads {torch.get_num_threads()}, "
+          f"peak (2048² fp32 matmul) {peak / 1e9:.1f} GFLOP/s", flush=True)
+    archs = ["burgess"] if args.quick else list(ARCHITECTURES)
+    print(f"| arch | model | batch | img/s | GFLOP/s | % of peak |\n|---|---|---|---|---|---|", flush=True)
+    for arch in archs:
+        for batch in (64, 256):
+            steps = args.steps or max(3, (40 if arch == "burgess" else 4) * 64 // batch)
+            for model_type in MODELS:
+                ips, flops = measure(model_type, arch, batch, device, steps, args.repeats)
+                print(f"| {arch} | {model_type} | {batch} | {ips:.0f} | {flops / 1e9:.1f} | "
+                      f"{100 * flops / peak:.0f}% |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

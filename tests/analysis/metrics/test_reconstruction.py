@@ -1,0 +1,108 @@
+"""Reconstruction error, blur and score_model (with a stand-in model and a real trained one)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from analysis.metrics import blur_score, laplacian_energy, linear_probe_accuracy, score_model
+
+
+def gaussian_blur(images, sigma):
+    radius = int(3 * sigma) + 1
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-x**2 / (2 * sigma**2))
+    k = (k / k.sum())
+    c = images.shape[1]
+    out = F.conv2d(images, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), padding=(0, radius), groups=c)
+    return F.conv2d(out, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), padding=(radius, 0), groups=c)
+
+
+@pytest.fixture(scope="module")
+def images():
+    from study.data import dsprites
+
+    return dsprites().eval_set(64, seed=0)[0]
+
+
+def test_blur_rises_monotonically_with_gaussian_kernel_width(images):
+    assert blur_score(images, images) == pytest.approx(0.0)
+    scores = [blur_score(gaussian_blur(images, s), images) for s in (0.5, 1.0, 1.5, 2.5, 4.0)]
+    assert all(a < b for a, b in zip(scores, scores[1:])), scores
+    assert 0 < scores[0] and scores[-1] < 1
+    with pytest.raises(ValueError, match="no high-frequency energy"):
+        blur_score(images, torch.zeros_like(images))
+    assert laplacian_energy(images) > 0
+
+
+def test_linear_probe_accuracy():
+    g = np.random.default_rng(0)
+    labels = g.integers(0, 2, (400, 3))
+    informative = labels + 0.1 * g.normal(size=labels.shape)
+    assert linear_probe_accuracy(informative[:200], labels[:200], informative[200:], labels[200:]) > 0.95
+    noise = g.normal(size=(400, 3))
+    assert abs(linear_probe_accuracy(noise[:200], labels[:200], noise[200:], labels[200:]) - 0.5) < 0.1
+
+
+class TinyModel(torch.nn.Module):
+    """A contract stand-in: linear encoder/decoder with a Bernoulli likelihood."""
+
+    def __init__(self, d=4):
+        super().__init__()
+        from models.likelihoods import Bernoulli
+
+        self.latent_dim = d
+        self.enc = torch.nn.Linear(64 * 64, d)
+        self.dec = torch.nn.Linear(d, 64 * 64)
+        self.likelihood = Bernoulli()
+
+    def encode(self, x):
+        return self.enc(x.flatten(1)), None
+
+    def decode(self, z):
+        return self.dec(z).view(-1, 1, 64, 64)
+
+    def sample(self, n, generator=None):
+        return self.likelihood.mean(self.decode(torch.randn(n, self.latent_dim, generator=generator)))
+
+
+def test_score_model_presets_and_names():
+    from study.data import dsprites
+
+    model = TinyModel()
+    model.train()
+    data = dsprites()
+    recon = score_model(model, data, np.random.default_rng(0), "recon")
+    assert set(recon) == {"recon_error", "recon_mse", "blur", "blur_samples", "metric_preset"}
+    assert recon["metric_preset"] == "recon" and model.training
+    fast = score_model(model, data, np.random.default_rng(0), "fast",
+                       eval_images=data.eval_set(128)[0])
+    for name in ("beta_vae_score", "factor_vae_score", "mig", "sap", "beta_vae_train_accuracy"):
+        assert isinstance(fast[name], float), name
+    assert fast["metric_preset"] == "fast"
+    again = score_model(model, data, np.random.default_rng(0), "fast", eval_images=data.eval_set(128)[0])
+    assert again == fast
+    with pytest.raises(ValueError, match="metrics: unknown preset 'huge'"):
+        score_model(model, data, np.random.default_rng(0), "huge")
+
+
+@pytest.mark.integration
+def test_short_dsprites_training_beats_chance():
+    from models import build_model
+    from study.data import dsprites
+    from analysis.metrics import beta_vae_score, make_represent
+
+    torch.manual_seed(0)
+    data = dsprites()
+    model = build_model("beta_vae", 6, beta=4.0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    for step in range(450):
+        x = data.train_batch(64, g)
+        loss = model.loss(x, model(x), reg_weight=min(1.0, step / 200)).loss  # KL warm-up
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    score = beta_vae_score(data, make_represent(model), np.random.default_rng(0), num_train=300, num_eval=200)
+    assert score["eval_accuracy"] > 0.2 + 0.15  # chance is 1/5 on dSprites' five varying factors
