@@ -75,7 +75,9 @@ def _sizes(df: pd.DataFrame) -> np.ndarray:
         return np.full(len(df), 60.0)
     dims = df["latent_dim"].astype(float).to_numpy()
     lo, hi = np.nanmin(dims), np.nanmax(dims)
-    return 40.0 + (120.0 * (dims - lo) / (hi - lo) if hi > lo else 30.0)
+    if not hi > lo:
+        return np.full(len(df), 70.0)
+    return 40.0 + 120.0 * (dims - lo) / (hi - lo)
 
 
 def _step_front(ax, front: pd.DataFrame, x: str, y: str, senses: tuple[str, str], **kw) -> None:

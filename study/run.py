@@ -297,7 +297,9 @@ def summarize(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dic
     except Exception as exc:  # the study's results are safe in MLflow; the figures can be redrawn
         log.warning("could not write the analysis report (%s); run `python -m analysis pareto "
                     "--study %s` to draw it", exc, config.name)
-    print(f"[betasweep] browse: mlflow ui --backend-store-uri {tracking_uri}\n"
+    browse = (f"open {tracking_uri}" if tracking_uri.startswith("http")
+              else f"mlflow ui --backend-store-uri {tracking_uri}")
+    print(f"[betasweep] browse: {browse}\n"
           f"[betasweep] analyse: python -m analysis pareto --study {config.name} "
           f"--tracking-uri {tracking_uri}", flush=True)
     return summary

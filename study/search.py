@@ -7,7 +7,8 @@ mean (Tune's ``Repeater`` is single-objective); and resuming must neither lose n
 trials. Owning the ask/tell loop makes each of these a few explicit lines:
 
 * ``suggest`` asks Optuna for a configuration (define-by-run, :func:`study.space.suggest`) and hands
-  it out K times with seeds 0..K-1 (one Optuna trial per configuration, one Tune trial per seed).
+  it out K times with seeds 0..K-1 (one Optuna trial per configuration, one Tune trial per seed);
+  a configuration Optuna suggests again gets the next K seeds, never a deterministic re-run.
 * ``on_trial_complete`` classifies the Tune trial: completed (its last result is the final one),
   pruned (stopped before its final report), failed (error or divergence). When every seed of a
   configuration has ended, Optuna is told the mean objective values over completed seeds (the
@@ -111,6 +112,7 @@ class OptunaStudySearcher(Searcher):
         self._groups: dict[int, _Group] = {}
         self._trial_group: dict[str, int] = {}
         self._grid_next = 0
+        self._config_runs: dict[str, int] = {}
         self._study = None
         self._live: dict[int, Any] = {}
 
@@ -153,6 +155,14 @@ class OptunaStudySearcher(Searcher):
             overrides = space_mod.suggest(trial, self.space)
             if "seed" in overrides:
                 seeds = [overrides.pop("seed")]
+            else:
+                # A configuration suggested again (TPE does this, and an AE with a fixed latent
+                # size is a single point) would repeat a deterministic run; give it fresh seeds
+                # instead, which turns the repeat into a measurement of seed variance.
+                key = repr(sorted(overrides.items()))
+                repeat = self._config_runs.get(key, 0)
+                self._config_runs[key] = repeat + 1
+                seeds = [repeat * len(seeds) + s for s in seeds]
         trial.set_user_attr("overrides", overrides)
         trial.set_user_attr("seeds", seeds)
         self._live[trial.number] = trial
@@ -215,7 +225,8 @@ class OptunaStudySearcher(Searcher):
     # -- persistence (Tune experiment state) ---------------------------------------------------
     def save(self, checkpoint_path: str) -> None:
         """Pickle the bookkeeping (the Optuna study itself lives in its storage)."""
-        state = {"groups": self._groups, "trial_group": self._trial_group, "grid_next": self._grid_next}
+        state = {"groups": self._groups, "trial_group": self._trial_group, "grid_next": self._grid_next,
+                 "config_runs": self._config_runs}
         with open(checkpoint_path, "wb") as handle:
             pickle.dump(state, handle)
 
@@ -226,6 +237,7 @@ class OptunaStudySearcher(Searcher):
         self._groups = state["groups"]
         self._trial_group = state["trial_group"]
         self._grid_next = state["grid_next"]
+        self._config_runs = state.get("config_runs", {})
         self.fail_stale_trials()
 
     def fail_stale_trials(self) -> list[int]:

@@ -100,3 +100,9 @@ def test_save_restore_keeps_bookkeeping_and_fails_stale_running(tmp_path):
     trials = load(tmp_path).trials
     assert trials[0].state == TrialState.COMPLETE and trials[0].values == pytest.approx([2.0, 0.6])
     assert len(trials) == 2
+
+
+def test_a_repeated_suggestion_gets_fresh_seeds(tmp_path):
+    s = make(tmp_path, model_types=("ae",), seeds_per_config=2)  # the space is a single point
+    seeds = [s.suggest(f"t{i}")["overrides"]["seed"] for i in range(6)]
+    assert seeds == [0, 1, 2, 3, 4, 5]
