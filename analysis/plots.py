@@ -12,6 +12,7 @@ import os
 from typing import Mapping
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -161,6 +162,8 @@ def metric_vs_beta(df: pd.DataFrame, metrics: Mapping[str, str], study: str = ""
                 if std == std and std > 0:
                     ax.axhspan(mean - std, mean + std, color=colour, alpha=0.1)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("β (log scale)")
         ax.set_ylabel(axis_label(metric, metrics[metric]))
         ax.grid(alpha=0.3)

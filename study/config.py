@@ -220,6 +220,9 @@ class StudyConfig:
     """Per-trial resources."""
     secrets: tuple[str, ...] = ()
     """Names of config keys that must never be logged (e.g. a token passed through the config)."""
+    tracking_wait: float = 300.0
+    """Seconds the driver waits at the end for an unreachable MLflow server before leaving the
+    buffered records to `python -m study.sync`."""
 
     @property
     def study_dir(self) -> str:

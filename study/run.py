@@ -243,8 +243,18 @@ def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
     try:
         tuner.fit()
     except Exception:
-        tracking.set_study_status(tracking_uri, parent_run_id, "failed")
+        if tracking.wait_until_reachable(tracking_uri, timeout=30):
+            tracking.set_study_status(tracking_uri, parent_run_id, "failed")
         raise
+    if not tracking.wait_until_reachable(tracking_uri, timeout=config.tracking_wait):
+        print(f"[betasweep] all trials ended but MLflow at {tracking_uri} is unreachable; their "
+              f"records are kept in {study_dir}/tracking-buffer. When it is back, run: python -m "
+              f"study.sync {study_dir} && python -m analysis pareto --study {config.name}", flush=True)
+        return {"name": config.name, "parent_run_id": parent_run_id, "tracking_uri": tracking_uri,
+                "synced": False}
+    replayed = tracking.sync_study(tracking_uri, study_dir)
+    if replayed:
+        print(f"[betasweep] sent {replayed} tracking call(s) buffered during an MLflow outage", flush=True)
     abandoned = tracking.close_abandoned(tracking_uri, parent_run_id)
     if abandoned:
         print(f"[betasweep] trial attempts lost with the previous driver, marked abandoned: {abandoned}",
@@ -307,6 +317,11 @@ def summarize(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dic
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; exit 2 on a configuration error (message names the field and the fix)."""
+    # torch first: loaded after Ray's and pyarrow's native libraries, its bundled oneMKL can fail
+    # to dlopen libtorch_cpu.so ("Intel oneMKL FATAL ERROR: Cannot load ...") — seen here in Ray
+    # job drivers; the driver touches torch later (result/checkpoint handling), so load it now.
+    import torch  # noqa: F401
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:

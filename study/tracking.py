@@ -157,6 +157,33 @@ def mark_trial_status(tracking_uri: str, parent_run_id: str, trial_id: str, stat
         log.warning("could not mark trial %s as %s in MLflow: %s", trial_id, status, exc)
 
 
+def wait_until_reachable(tracking_uri: str, timeout: float = 300.0, interval: float = 5.0) -> bool:
+    """Block until the tracking server answers (True) or ``timeout`` seconds pass (False)."""
+    client = _client(tracking_uri)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            client.search_experiments(max_results=1)
+            return True
+        except Exception as exc:
+            if not _unreachable(exc) or time.time() >= deadline:
+                if not _unreachable(exc):
+                    raise
+                return False
+            log.warning("MLflow at %s unreachable; retrying in %.0fs", tracking_uri, interval)
+            time.sleep(interval)
+
+
+def sync_study(tracking_uri: str, study_dir: str) -> int:
+    """Replay every trial buffer left in the study folder (idempotent); returns calls sent."""
+    sent = 0
+    client = _client(tracking_uri)
+    for root, _dirs, files in os.walk(os.path.join(study_dir, "tracking-buffer")):
+        if BUFFER_FILE in files:
+            sent += replay_buffer(root, client)
+    return sent
+
+
 def close_abandoned(tracking_uri: str, parent_run_id: str) -> list[str]:
     """After a study's trials have all ended, mark child runs still "running" as "abandoned".
 
@@ -282,12 +309,23 @@ class TrialTracker:
             tags["optuna_trial"] = str(optuna_trial)
         clean = {k: v for k, v in params.items() if k not in self.secrets}
         if self.run_id is None:
+            tags["attempts"] = "1"
             self._send("create", run_name=f"{self.study_name}/{self.trial_id}", tags=tags,
                        params={k: str(v) for k, v in clean.items()})
         else:
-            self._send("resume", tags=tags)
+            attempts = self._attempts() + 1
+            self._send("resume", tags={**tags, "attempts": str(attempts)})
             self.logged_until = self._last_logged_step()
         return self.run_id
+
+    def _attempts(self) -> int:
+        """How many times this trial's run was started before (1 for a first restart)."""
+        try:
+            return int(self._client.get_run(self.run_id).data.tags.get("attempts", "1"))
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            return 1
 
     def _last_logged_step(self) -> int:
         """Last step of the run's training curve: a trial resumed from a checkpoint older than its

@@ -7,22 +7,8 @@ import pytest
 #: A trial budget small enough for CI yet real: trains, reports, checkpoints, scores.
 TINY_TRIAL = {
     "latent_dim": 4, "batch_size": 32, "lr": 1e-3, "steps": 60, "report_every": 20,
-    "checkpoint_every": 40, "val_size": 64, "eval_size": 128, "metrics": "fast",
+    "checkpoint_every": 40, "val_size": 64, "eval_size": 128, "metrics": "fast", "kl_warmup_steps": 20,
 }
-
-
-@pytest.fixture
-def isolated_env(monkeypatch, tmp_path):
-    """Own local Ray (never a head someone left running), no auth token, no ambient MLflow URI."""
-    monkeypatch.setenv("RAY_ADDRESS", "local")
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.chdir(tmp_path)
-    yield tmp_path
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
 
 
 def child_runs(tracking_uri, study):
@@ -31,6 +17,8 @@ def child_runs(tracking_uri, study):
 
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name("betasweep")
+    if exp is None:
+        return []
     return client.search_runs([exp.experiment_id], f"tags.study = '{study}' and tags.role = 'trial'",
                               max_results=1000)
 

@@ -104,7 +104,7 @@ def test_killed_study_resumes_without_loss_or_duplicates(isolated_env):
     args = [sys.executable, "-m", "study.run", "--preset", "quick", "--name", "kr", "--root", str(root),
             "--num-trials", "4", "--max-concurrent", "1", "--sampler", "random",
             "--set", "trial.latent_dim=4", "--set", "trial.batch_size=32", "--set", "trial.steps=120",
-            "--set", "trial.report_every=20", "--set", "trial.checkpoint_every=20",
+            "--set", "trial.report_every=20", "--set", "trial.checkpoint_every=20", "--set", "trial.kl_warmup_steps=40",
             "--set", "trial.metrics=recon", "--set", "trial.eval_size=64", "--set", "trial.val_size=32",
             "--objectives", "recon_error,blur"]
     log = open(isolated_env / "first.log", "w")
