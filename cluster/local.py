@@ -106,9 +106,12 @@ def up(root: str, workers: int = 2, cpus_per_worker: int = 1, timeout: float = 1
                "--temp-dir", temp_dir, "--disable-usage-stats", *node_ports())
     if out.returncode != 0:
         raise RuntimeError(f"ray start --head failed: {out.stderr[-2000:]}")
-    for _ in range(workers):
+    for i in range(workers):
+        # Each node gets its own temp dir: nodes on one host sharing one would share their
+        # runtime-env cache, and a worker's cleanup would delete the working dir a job driver on
+        # the head is running in.
         out = _ray("start", "--address", state["gcs_address"], "--node-ip-address", "127.0.0.1",
-                   "--num-cpus", str(cpus_per_worker), "--num-gpus", "0", "--temp-dir", temp_dir,
+                   "--num-cpus", str(cpus_per_worker), "--num-gpus", "0", "--temp-dir", f"{temp_dir}/w{i}",
                    "--disable-usage-stats", *node_ports())
         if out.returncode != 0:
             raise RuntimeError(f"ray start (worker) failed: {out.stderr[-2000:]}")

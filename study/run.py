@@ -317,11 +317,6 @@ def summarize(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dic
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; exit 2 on a configuration error (message names the field and the fix)."""
-    # torch first: loaded after Ray's and pyarrow's native libraries, its bundled oneMKL can fail
-    # to dlopen libtorch_cpu.so ("Intel oneMKL FATAL ERROR: Cannot load ...") — seen here in Ray
-    # job drivers; the driver touches torch later (result/checkpoint handling), so load it now.
-    import torch  # noqa: F401
-
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
