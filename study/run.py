@@ -162,6 +162,40 @@ def ensure_ray(config: StudyConfig) -> None:
         ray.init(include_dashboard=False, log_to_driver=True)
 
 
+def _probe_storage(root: str) -> str | None:
+    """On one node: can this node create and write files under the study root? None if yes."""
+    import socket
+    import uuid
+
+    try:
+        os.makedirs(root, exist_ok=True)
+        probe = os.path.join(root, f".probe-{socket.gethostname()}-{uuid.uuid4().hex[:8]}")
+        with open(probe, "w") as handle:
+            handle.write("ok")
+        os.remove(probe)
+        return None
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
+def check_storage_reachable(root: str) -> None:
+    """Refuse a study root that some alive Ray node cannot write (e.g. a node-local path on a
+    multi-node cluster, where a trial restarted elsewhere could not find its checkpoints)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    probe = ray.remote(num_cpus=0)(_probe_storage)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(root)
+            for n in nodes]
+    for node, error in zip(nodes, ray.get(refs, timeout=120)):
+        if error:
+            raise ConfigError(
+                f"root: {root!r} is not writable from Ray node {node['NodeManagerAddress']} "
+                f"({error}); use a folder every node mounts at the same path (NFS/EFS or an "
+                f"S3-backed mount), e.g. --root /mnt/shared/betasweep-runs")
+
+
 def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
     """Run (or resume) a study; returns a summary dict (parent run id, counts, front)."""
     import ray
@@ -182,6 +216,7 @@ def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
                           f"check --root and the study name, or start a new study without --resume")
     ensure_ray(config)
     check_cluster_resources(config, ray.cluster_resources())
+    check_storage_reachable(study_dir)
     os.makedirs(study_dir, exist_ok=True)
     with open(os.path.join(study_dir, CONFIG_FILE), "w") as handle:
         yaml.safe_dump(config.to_dict(), handle, sort_keys=False)
