@@ -60,7 +60,7 @@ def run(preset_name: str) -> None:
     labels, f1, f2 = sample_pairs(DATA, min(p.beta_vae_train, 200), 64, rng())
     feats, t = timed(lambda: pair_features(DATA, represent, f1, f2))
     ofeats, ot = timed(lambda: beta_vae_features_loop(DATA, represent, f1, f2))
-    print(f"| BetaVAE features ({len(labels)} pts × 2 × 64 imgs) | {t:.3f} | max |Δ| vs oracle "
+    print(f"| BetaVAE features ({len(labels)} pts × 2 × 64 imgs) | {t:.3f} | max abs diff vs oracle "
           f"{np.abs(feats - ofeats).max():.1e} | {ot:.3f} | – |")
     v, t = timed(lambda: beta_vae_score(DATA, represent, rng(), 64, p.beta_vae_train, p.beta_vae_eval))
     print(f"| BetaVAE score ({p.beta_vae_train}/{p.beta_vae_eval}) | {t:.2f} | {v['eval_accuracy']:.3f} | – | – |")
