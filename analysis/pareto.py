@@ -37,11 +37,6 @@ def _as_min(points, senses) -> np.ndarray:
     return pts * _signs(senses)
 
 
-def dominates(a: np.ndarray, b: np.ndarray) -> bool:
-    """Does minimisation point ``a`` dominate ``b``?"""
-    return bool(np.all(a <= b) and np.any(a < b))
-
-
 def non_dominated_mask(points, senses: Sequence[str]) -> np.ndarray:
     """Boolean mask of the non-dominated rows of ``points`` (n, m)."""
     pts = _as_min(points, senses)
