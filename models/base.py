@@ -40,17 +40,21 @@ class LatentModel(nn.Module):
     encoder_outputs_per_dim = 1
 
     def __init__(self, latent_dim: int, *, architecture: str = "burgess", in_channels: int = 1,
-                 likelihood: str = "bernoulli", **_ignored: Any):
+                 likelihood: str = "bernoulli", gaussian_variance: float = 0.5, **_ignored: Any):
+        """``gaussian_variance`` is σ² of the Gaussian likelihood (see :class:`models.likelihoods.
+        Gaussian`); it is recorded in :attr:`config` for that likelihood and ignored by bernoulli."""
         super().__init__()
         if int(latent_dim) < 1:
             raise ValueError(f"latent_dim: must be >= 1, got {latent_dim}")
         self.latent_dim = int(latent_dim)
-        self.likelihood = get_likelihood(likelihood)
+        self.likelihood = get_likelihood(likelihood, gaussian_variance)
         self.encoder, self.decoder = build_networks(
             architecture, in_channels, self.latent_dim, self.encoder_outputs_per_dim * self.latent_dim)
         self.config: dict[str, Any] = {"model_type": self.model_type, "latent_dim": self.latent_dim,
                                        "architecture": architecture, "in_channels": int(in_channels),
                                        "likelihood": likelihood}
+        if hasattr(self.likelihood, "variance"):  # save/load rebuilds the same σ²
+            self.config["gaussian_variance"] = self.likelihood.variance
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Raw decoder output for codes ``z`` (B, D): Bernoulli logits or the Gaussian mean."""
@@ -122,8 +126,11 @@ class GaussianVAE(LatentModel):
         return kl, {}
 
     def loss(self, x: torch.Tensor, out: ModelOutput, reg_weight: float = 1.0) -> LossOutput:
-        """Per-image objective, batch mean. ``reg_weight`` < 1 scales the regulariser during a
-        KL warm-up (Bowman et al. 2016; Sønderby et al. 2016); 1 is the model's own objective."""
+        """Per-image objective, batch mean: recon + reg_weight · regularizer.
+
+        ``reg_weight`` < 1 scales the **whole** regulariser of :meth:`regularizer` during a KL
+        warm-up (Bowman et al. 2016; Sønderby et al. 2016): β·KL for β-VAE, and for β-TCVAE all of
+        α·MI + β·TC + γ·dwKL, not only a KL term. 1 is the model's own objective."""
         recon = self.recon_nll(x, out)
         kl = gaussian_kl(out.mu, out.logvar).sum(1)
         reg, extra = self.regularizer(out, kl)

@@ -17,9 +17,22 @@ E[q(z|n_j)] = Q̄ := (1/(N−1)) Σ_{n≠n_i} q(z|n), while q(z) = (1/N) q(z|n_i
 
 * MWS, minibatch-weighted sampling (§C.1): w_ij = 1/(N·M) for every pair, as the paper writes
   it (log q(z_i) ≈ logsumexp_j log q(z_i|n_j) − log(NM)). Its expectation is
-  (1/(NM)) q(z_i|n_i) + ((M−1)/(NM)) Q̄ ≈ q(z_i)/N: the estimate sits about log N below log q(z)
-  (and D·log N below for Σ_d log q(z_d)). The offset is constant in the parameters, so gradients
-  are unaffected, but the logged MI/TC/dim-wise-KL values are shifted; prefer MSS.
+  (1/(NM)) q(z_i|n_i) + ((M−1)/(NM)) Q̄, while q(z_i) = (1/N) q(z_i|n_i) + ((N−1)/N) Q̄: the
+  own-posterior term is down-weighted by 1/M, the others by about 1/N, so the bias is **not** a
+  constant. Two limits bound it:
+
+  - sharp, non-overlapping posteriors (q(z_i|n_j) ≈ 0 for j ≠ i): the estimate is
+    log q(z_i|n_i) − log(NM) while log q(z_i) ≈ log q(z_i|n_i) − log N, a bias of **−log M**;
+  - heavily overlapping posteriors (every q(z|n) ≈ q(z)): the logsumexp is log M + log q(z_i),
+    so the estimate is log q(z_i) − log N, a bias of **−log N**.
+
+  In between, the bias ranges from −log M to about −log N and depends on how much the posteriors
+  overlap, i.e. on the encoder's parameters. It is never above −log M (the estimate is
+  logsumexp over the batch's M terms minus log(NM), the batch's terms are a subset of the
+  dataset's N, so estimate ≤ log q(z_i) − log M for every sample). The same holds per dimension
+  for Σ_d log q(z_d): between −D·log M and about −D·log N. So MWS shifts the logged MI/TC/
+  dim-wise-KL values by an amount that drifts during training, and the shift is not constant in
+  the parameters, so it reaches the gradients too; prefer MSS, which is exact in both limits.
 * MSS, minibatch-stratified sampling (§C.2): the point's own posterior gets its exact share,
   w_ii = 1/N; the remaining mass (N−1)/N is carried by the M − 1 others, whose expectations are
   all Q̄, so any split of (N−1)/N among them is unbiased for q(z). The paper's split gives one

@@ -5,6 +5,8 @@ Both sum over pixels (the per-image objective of DESIGN §4), so the loss scale 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -27,31 +29,47 @@ class Bernoulli:
 
 
 class Gaussian:
-    """p(x|z) = N(raw, σ² I) with fixed σ² = 1/2; for natural images (CelebA).
+    """p(x|z) = N(raw, σ² I) with a fixed variance σ² (default 1/2); for natural images (CelebA).
 
-    With σ² = 1/2 the negative log-likelihood is Σ_pixels (x − raw)² plus a constant, which is
-    dropped: the AE with this likelihood optimises exactly the summed squared error ("MSE", as in
-    the seed report).
+    nll = Σ_pixels (x − raw)² / (2σ²) in nats per image, **with the constant** ½·log(2πσ²) per
+    pixel **dropped** (it does not depend on the model; add P·½·log(2πσ²) for P pixels to get the
+    full NLL). With σ² = 1/2 this is exactly the summed squared error (the AE then optimises the
+    "MSE" of the seed report). σ² sets the effective β of a VAE-family objective: since
+    2σ²·(nll + β·KL) = SSE + 2σ²β·KL, a weight β at σ² acts like β·2σ² at σ² = 1/2.
     """
 
     name = "gaussian"
 
-    @staticmethod
-    def nll(x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
-        return (x - raw).square().flatten(1).sum(1)
+    def __init__(self, variance: float = 0.5):
+        variance = float(variance)
+        if not (math.isfinite(variance) and variance > 0):
+            raise ValueError(f"gaussian_variance: must be a finite number > 0, got {variance}")
+        self.variance = variance
+
+    def nll(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        return (x - raw).square().flatten(1).sum(1) / (2.0 * self.variance)  # σ² = ½: exactly the SSE
 
     @staticmethod
     def mean(raw: torch.Tensor) -> torch.Tensor:
         return raw.clamp(0.0, 1.0)
 
+    def __repr__(self) -> str:
+        return f"Gaussian(variance={self.variance:g})"
 
+
+#: The likelihoods by name, with their default parameters (σ² = 1/2 for the Gaussian).
 LIKELIHOODS = {"bernoulli": Bernoulli(), "gaussian": Gaussian()}
 
 
-def get_likelihood(name: str):
-    """The likelihood called ``name``; a clear error lists the known ones."""
-    try:
-        return LIKELIHOODS[name]
-    except KeyError:
+def get_likelihood(name: str, variance: float | None = None):
+    """The likelihood called ``name``; a clear error lists the known ones.
+
+    ``variance`` is σ² of the Gaussian likelihood (None = its default 1/2); the Bernoulli
+    likelihood has no variance parameter and ignores it.
+    """
+    if name not in LIKELIHOODS:
         raise ValueError(f"likelihood: unknown likelihood {name!r}; choose one of "
-                         f"{', '.join(LIKELIHOODS)}") from None
+                         f"{', '.join(LIKELIHOODS)}")
+    if name == Gaussian.name and variance is not None:
+        return Gaussian(variance)
+    return LIKELIHOODS[name]

@@ -30,7 +30,9 @@ def build_model(model_type: str, latent_dim: int, **kwargs: Any) -> nn.Module:
 
 
 def save_model(model: nn.Module, path: str) -> None:
-    """Save weights and the config needed to rebuild the model (plain types only)."""
+    """Save weights and the config needed to rebuild the model (plain types only: model type,
+    sizes, architecture, likelihood and, for the Gaussian one, its σ² ``gaussian_variance``,
+    β and the other objective weights)."""
     torch.save({"config": dict(model.config), "state_dict": model.state_dict()}, path)
 
 

@@ -22,13 +22,24 @@ import yaml
 MODEL_TYPES = ("ae", "vae", "beta_vae", "beta_tcvae")
 #: Model types whose objective has a β weight.
 BETA_MODELS = ("beta_vae", "beta_tcvae")
+#: Model types with a deterministic code: no q(z|x), no KL, so no KL-derived scores.
+DETERMINISTIC_MODELS = ("ae",)
 ARCHITECTURES = ("burgess", "seed_report")
 LIKELIHOODS = ("bernoulli", "gaussian")
 TC_ESTIMATORS = ("mss", "mws")
-METRIC_PRESETS = ("fast", "full", "recon")
 DATASETS = ("dsprites", "mnist", "celeba")
 #: Datasets read from a local folder (``data_root`` required).
 FOLDER_DATASETS = ("mnist", "celeba")
+#: Datasets with ground-truth factors (scored by the factor metrics; the rest by a linear probe).
+FACTOR_DATASETS = ("dsprites",)
+#: Datasets rendered here by a procedural look-alike (same factor grid as the official release,
+#: not its pixels): their scores must never be set beside published numbers of the original.
+PROCEDURAL_DATASETS = ("dsprites",)
+#: The name each dataset is recorded under (the MLflow parent run's ``dataset`` tag, the report);
+#: the config value stays the plain name.
+DATASET_RECORD_NAMES: dict[str, str] = {
+    name: f"{name}-procedural" if name in PROCEDURAL_DATASETS else name for name in DATASETS
+}
 SAMPLERS = ("tpe", "nsga2", "random")
 SEARCH_MODES = ("search", "grid")
 
@@ -36,6 +47,7 @@ SEARCH_MODES = ("search", "grid")
 #: ASHA metric must be one of these, so a typo is caught before the study starts.
 METRIC_DIRECTIONS: dict[str, str] = {
     "recon_error": "min",
+    "recon_error_sampled": "min",
     "recon_mse": "min",
     "blur": "min",
     "blur_samples": "min",
@@ -51,18 +63,41 @@ METRIC_DIRECTIONS: dict[str, str] = {
     "eval_kl": "max",
     "val_recon_error": "min",
 }
-#: Metrics only computed for datasets with ground-truth factors.
+# Which trial computes which metric. The checks of search.objectives / search.asha_metric in
+# :func:`validate` are derived from these declarations only (they mirror
+# ``analysis.metrics.scoring.PRESETS`` and ``study.trial.evaluate_objective_terms``).
+#: DCI (gradient-boosted trees per factor): only the full preset pays for it.
+DCI_METRICS = ("dci_disentanglement", "dci_completeness", "dci_informativeness")
+#: Metrics only computed for datasets with ground-truth factors (:data:`FACTOR_DATASETS`).
 FACTOR_METRICS = (
     "beta_vae_score",
     "factor_vae_score",
     "mig",
-    "dci_disentanglement",
-    "dci_completeness",
-    "dci_informativeness",
+    *DCI_METRICS,
     "sap",
 )
+#: Metrics only computed for datasets without ground-truth factors (a linear probe of the labels).
+PROBE_METRICS = ("linear_probe_accuracy",)
+#: Metrics of the code's usefulness (factor metrics or the probe): not computed by the recon preset.
+DISENTANGLEMENT_METRICS = FACTOR_METRICS + PROBE_METRICS
+#: Metrics that need a probabilistic encoder q(z|x) (a KL term): never computed for
+#: :data:`DETERMINISTIC_MODELS`.
+PROBABILISTIC_METRICS = ("eval_kl",)
+#: Metric preset → the metrics it computes: full computes all, fast all but DCI, recon no
+#: disentanglement metric. The keys are the valid values of ``trial.metrics``.
+PRESET_METRICS: dict[str, tuple[str, ...]] = {
+    "fast": tuple(m for m in METRIC_DIRECTIONS if m not in DCI_METRICS),
+    "full": tuple(METRIC_DIRECTIONS),
+    "recon": tuple(m for m in METRIC_DIRECTIONS if m not in DISENTANGLEMENT_METRICS),
+}
+METRIC_PRESETS = tuple(PRESET_METRICS)
 #: Metrics that are reported while training (usable by ASHA); the rest only exist at the end.
 INTERMEDIATE_METRICS = ("val_recon_error",)
+
+
+def dataset_record_name(dataset: str) -> str:
+    """The name ``dataset`` is recorded under (MLflow tag, report): e.g. dsprites-procedural."""
+    return DATASET_RECORD_NAMES.get(dataset, dataset)
 
 
 class ConfigError(ValueError):
@@ -84,11 +119,19 @@ class TrialConfig:
     architecture: str = "burgess"
     """Encoder/decoder pair: burgess (Burgess et al. 2018) or seed_report."""
     dataset: str = "dsprites"
-    """Dataset: dsprites (procedural, no files), mnist or celeba (local folder, see data_root)."""
+    """Dataset: dsprites (procedural look-alike, no files; recorded as dsprites-procedural), mnist
+    or celeba (local folder, see data_root)."""
     data_root: str | None = None
     """Folder holding MNIST/CelebA files (unused for dsprites)."""
     likelihood: str | None = None
     """Reconstruction likelihood: bernoulli or gaussian; null = the dataset's default."""
+    gaussian_variance: float = 0.5
+    """σ² of the Gaussian likelihood p(x|z) = N(x̂, σ²I) (ignored by bernoulli). The NLL is
+    Σ_pixels (x − x̂)²/(2σ²), the constant ½·log(2πσ²) per pixel dropped, so 0.5 makes it the
+    summed squared error. σ² sets the effective β: multiplying the loss by 2σ² leaves its minimiser
+    unchanged and turns it into SSE + 2σ²·β·KL, so β at σ² acts like β·2σ² at σ² = 1/2 (a VAE at
+    σ² = 2 behaves like a β-VAE with β = 4 at σ² = 1/2; for β-TCVAE every weight α, β, γ scales by
+    2σ²). recon_error (nats) scales with 1/σ²: compare it only between trials of the same σ²."""
     tc_estimator: str = "mss"
     """β-TCVAE minibatch estimator of log q(z): mss (stratified) or mws (weighted)."""
     alpha: float = 1.0
@@ -96,8 +139,10 @@ class TrialConfig:
     gamma: float = 1.0
     """β-TCVAE weight of the dimension-wise KL."""
     kl_warmup_steps: int = 0
-    """Scale the regulariser linearly from 0 to 1 over this many steps (0 = off): lets short CPU
-    runs leave dSprites' early posterior-collapse plateau; the final objective is unchanged."""
+    """Scale the WHOLE regulariser linearly from 0 to 1 over this many steps (0 = off): β·KL for
+    β-VAE, and for β-TCVAE all of α·MI + β·TC + γ·dwKL (not only a KL term); ignored by ae. Lets
+    short CPU runs leave dSprites' early posterior-collapse plateau; after the warm-up the
+    objective is the model's own."""
     batch_size: int = 64
     """Training minibatch size."""
     lr: float = 1e-4
@@ -418,6 +463,9 @@ def validate_trial(t: TrialConfig, where: str = "trial") -> None:
     _one_of(t.metrics, METRIC_PRESETS, f"{where}.metrics")
     _one_of(t.device, ("auto", "cpu", "cuda"), f"{where}.device")
     _check(math.isfinite(t.beta) and t.beta > 0, f"{where}.beta: must be > 0, got {t.beta}; use e.g. 4")
+    _check(math.isfinite(t.gaussian_variance) and t.gaussian_variance > 0,
+           f"{where}.gaussian_variance: must be a finite number > 0, got {t.gaussian_variance}; "
+           f"use e.g. 0.5 (the summed squared error)")
     _check(t.alpha >= 0 and t.gamma >= 0, f"{where}.alpha/gamma: must be >= 0")
     _check(t.latent_dim >= 1, f"{where}.latent_dim: must be >= 1, got {t.latent_dim}")
     _check(t.batch_size >= 2, f"{where}.batch_size: must be >= 2 (β-TCVAE needs pairs), got {t.batch_size}")
@@ -482,17 +530,13 @@ def validate(config: StudyConfig) -> StudyConfig:
     for name in search.objectives:
         _check(name in METRIC_DIRECTIONS,
                f"search.objectives: no metric produces {name!r}; choose from {', '.join(METRIC_DIRECTIONS)}")
-        if config.trial.dataset not in ("dsprites",) and name in FACTOR_METRICS:
-            raise ConfigError(f"search.objectives: {name!r} needs ground-truth factors, which dataset "
-                              f"{config.trial.dataset!r} lacks; use linear_probe_accuracy instead")
-        if config.trial.metrics == "recon" and name in FACTOR_METRICS + ("linear_probe_accuracy",):
-            raise ConfigError(f"search.objectives: {name!r} is not computed with trial.metrics=recon; "
-                              f"set trial.metrics to fast or full")
+        _check_computed(config, name, "search.objectives")
     _one_of(search.sampler, SAMPLERS, "search.sampler")
     if search.asha:
         _check(search.asha_metric in INTERMEDIATE_METRICS,
                f"search.asha_metric: {search.asha_metric!r} is not reported during training; "
                f"use one of {', '.join(INTERMEDIATE_METRICS)}")
+        _check_computed(config, search.asha_metric, "search.asha_metric")
         _check(search.asha_grace_steps >= config.trial.report_every,
                "search.asha_grace_steps: must be >= trial.report_every")
         _check(search.asha_reduction_factor >= 2, "search.asha_reduction_factor: must be >= 2")
@@ -511,6 +555,62 @@ def validate(config: StudyConfig) -> StudyConfig:
     for key in config.secrets:
         _check(isinstance(key, str) and key, "secrets: list config key names, e.g. [data_root]")
     return config
+
+
+def _trial_variants(config: StudyConfig) -> list[tuple[TrialConfig, Mapping[str, str]]]:
+    """Every trial shape the study can run, each with where its fields are set.
+
+    Search mode: the trial template with each of ``space.model_types``; grid mode: the template
+    merged with each grid entry. The mapping gives, for the fields an objective depends on
+    (model_type, dataset, metrics), the config path to change (e.g. ``space.grid[2].metrics``).
+    """
+    trial = config.trial
+    if config.space.mode == "grid":
+        variants = []
+        for i, entry in enumerate(config.space.grid):
+            merged = _build(TrialConfig, _merge(dataclasses.asdict(trial), entry), "trial")
+            where = {key: f"space.grid[{i}].{key}" if key in entry else f"trial.{key}"
+                     for key in ("model_type", "dataset", "metrics")}
+            where["entry"] = f"space.grid[{i}]"
+            variants.append((merged, where))
+        return variants
+    where = {"model_type": "space.model_types", "dataset": "trial.dataset", "metrics": "trial.metrics"}
+    return [(trial.with_updates(model_type=m), where) for m in config.space.model_types]
+
+
+def _check_computed(config: StudyConfig, name: str, path: str) -> None:
+    """Refuse metric ``name`` (at config field ``path``) if some trial of the study never computes
+    it: every such trial would score NaN, be marked failed, and the study would end without a front.
+    Derived from :data:`PRESET_METRICS`, :data:`FACTOR_METRICS`, :data:`PROBE_METRICS`,
+    :data:`FACTOR_DATASETS`, :data:`PROBABILISTIC_METRICS` and :data:`DETERMINISTIC_MODELS`."""
+    for t, where in _trial_variants(config):
+        if name in FACTOR_METRICS and t.dataset not in FACTOR_DATASETS:
+            raise ConfigError(
+                f"{path}: {name!r} needs ground-truth factors, which dataset {t.dataset!r} "
+                f"({where['dataset']}) lacks; use {' or '.join(PROBE_METRICS)} instead, or a dataset "
+                f"with factors ({', '.join(FACTOR_DATASETS)})")
+        if name in PROBE_METRICS and t.dataset in FACTOR_DATASETS:
+            usable = [m for m in FACTOR_METRICS if m in PRESET_METRICS[t.metrics]] or list(FACTOR_METRICS)
+            raise ConfigError(
+                f"{path}: {name!r} is only computed for datasets without ground-truth factors "
+                f"({', '.join(d for d in DATASETS if d not in FACTOR_DATASETS)}), not for "
+                f"{where['dataset']}={t.dataset}; use a factor metric such as {', '.join(usable)}")
+        if name not in PRESET_METRICS[t.metrics]:
+            presets = [p for p, computed in PRESET_METRICS.items() if name in computed]
+            raise ConfigError(
+                f"{path}: {name!r} is not computed with {where['metrics']}={t.metrics}; "
+                f"set {where['metrics']} to {' or '.join(presets)}, or drop {name} from {path}")
+        if name in PROBABILISTIC_METRICS and t.model_type in DETERMINISTIC_MODELS:
+            probabilistic = ", ".join(m for m in MODEL_TYPES if m not in DETERMINISTIC_MODELS)
+            if config.space.mode != "grid":
+                fix = f"remove {t.model_type} from space.model_types"
+            elif where["model_type"] == "trial.model_type":
+                fix = f"set model_type in {where['entry']} to one of {probabilistic}"
+            else:
+                fix = f"remove the {t.model_type} entry {where['entry']} from space.grid"
+            raise ConfigError(
+                f"{path}: {name!r} needs a probabilistic encoder (a KL term), which model type "
+                f"{t.model_type!r} ({where['model_type']}) has not; {fix}, or drop {name} from {path}")
 
 
 _GRID_KEYS = {f.name for f in fields(TrialConfig)}

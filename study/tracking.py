@@ -1,10 +1,10 @@
 """MLflow tracking: one parent run per study, one nested child run per trial, and nothing lost.
 
 Layout (see README "What MLflow records"): the parent run carries the flattened study config and
-the tags ``study``, ``role=study``, ``dataset``, ``git_sha``, ``study_status``; each trial's child
-run (``mlflow.parentRunId``) carries tags ``study``, ``role=trial``, ``trial_id``, ``optuna_trial``,
-``trial_status``, the trial config as params (names = config keys), curves by step, final scores,
-images and the model checkpoint.
+the tags ``study``, ``role=study``, ``dataset`` (its record name, e.g. ``dsprites-procedural``),
+``git_sha``, ``study_status``; each trial's child run (``mlflow.parentRunId``) carries tags
+``study``, ``role=trial``, ``trial_id``, ``optuna_trial``, ``trial_status``, the trial config as
+params (names = config keys), curves by step, final scores, images and the model checkpoint.
 
 Everything goes through :class:`MlflowClient` with explicit run ids — never the fluent
 "active run" stack, which is process-global and Ray reuses worker processes between trials.
@@ -93,11 +93,21 @@ def _log_params(client, run_id: str, params: dict[str, Any]) -> None:
 
 def start_study_run(tracking_uri: str, experiment: str, study_name: str, params: dict[str, Any],
                     tags: dict[str, str]) -> str:
-    """Create the study's parent run; returns its id."""
+    """Create the study's parent run; returns its id.
+
+    A ``dataset`` tag is recorded under the dataset's record name
+    (:func:`study.config.dataset_record_name`): the config value ``dsprites`` becomes
+    ``dsprites-procedural``, so the procedural look-alike is never mistaken for the official
+    release. The flattened config in the params keeps the config value.
+    """
+    from study.config import dataset_record_name
+
     client = _client(tracking_uri)
     exp_id = _experiment_id(client, tracking_uri, experiment)
     all_tags = {"study": study_name, "role": "study", "git_sha": git_sha(), "study_status": "running",
                 **{k: str(v) for k, v in tags.items()}}
+    if "dataset" in all_tags:
+        all_tags["dataset"] = dataset_record_name(all_tags["dataset"])
     run = client.create_run(exp_id, run_name=study_name, tags=all_tags)
     _log_params(client, run.info.run_id, params)
     return run.info.run_id

@@ -79,6 +79,7 @@ def build_model_for(config: TrialConfig, data) -> torch.nn.Module:
         architecture=config.architecture,
         in_channels=data.num_channels,
         likelihood=config.likelihood or data.default_likelihood,
+        gaussian_variance=config.gaussian_variance,
         beta=config.beta,
         dataset_size=data.num_examples,
         tc_estimator=config.tc_estimator,

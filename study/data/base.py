@@ -30,6 +30,9 @@ class GroundTruthData:
     """Base of datasets generated from discrete, independent ground-truth factors."""
 
     name = "ground_truth"
+    #: The name this dataset is recorded under (MLflow ``dataset`` tag, reports); differs from
+    #: ``name`` for a procedural look-alike (``study.config.DATASET_RECORD_NAMES``).
+    record_name = "ground_truth"
     has_factors = True
     num_channels = 1
     default_likelihood = "bernoulli"

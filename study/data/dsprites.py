@@ -1,5 +1,9 @@
 """Procedural dSprites (Matthey et al. 2017), generated on the fly: no files, no download.
 
+A look-alike, not the official release: the same factor grid, rendered here, so its pixels differ
+from the official ones. It is recorded as ``dsprites-procedural`` (MLflow ``dataset`` tag, report),
+so its scores are not set beside published dSprites numbers.
+
 Factors, in the official order and sizes: color (1), shape (3: square, ellipse, heart), scale
 (6: linspace(0.5, 1, 6)), orientation (40: linspace(0, 2π, 40), so 0 and 2π both appear and render
 identically), posX (32), posY (32): 737,280 combinations, indexed row-major with posY fastest.
@@ -27,6 +31,7 @@ import math
 import numpy as np
 import torch
 
+from study.config import dataset_record_name
 from study.data.base import GroundTruthData
 
 WINDOW = 32
@@ -87,9 +92,10 @@ def base_sprites() -> np.ndarray:
 
 
 class DSprites(GroundTruthData):
-    """The dSprites ground-truth dataset, rendered by gather on ``device``."""
+    """The dSprites ground-truth dataset (procedural look-alike), rendered by gather on ``device``."""
 
     name = "dsprites"
+    record_name = dataset_record_name(name)  # "dsprites-procedural"
     num_channels = 1
     default_likelihood = "bernoulli"
     factor_names = ("color", "shape", "scale", "orientation", "posX", "posY")

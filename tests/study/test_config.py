@@ -107,3 +107,112 @@ def test_field_docs_cover_every_field():
         docs = C.field_docs(cls)
         assert set(docs) == {f.name for f in dataclasses.fields(cls)}, cls
         assert all(docs.values())
+
+
+# Objectives that no trial of the study would compute (every trial would score NaN, be marked
+# failed, and the study end without a front) are refused before Ray starts, naming the fix.
+
+
+def refused(overrides, preset="quick"):
+    with pytest.raises(C.ConfigError) as info:
+        C.make_config(preset, overrides=overrides)
+    return str(info.value)
+
+
+def test_dci_objective_with_the_fast_preset_is_refused():
+    message = refused({"search": {"objectives": ["recon_error", "dci_disentanglement"]}})
+    assert message.startswith("search.objectives: 'dci_disentanglement'"), message
+    assert "set trial.metrics to full" in message
+
+
+def test_linear_probe_on_dsprites_is_refused():
+    message = refused({"search": {"objectives": ["recon_error", "linear_probe_accuracy"]}})
+    assert message.startswith("search.objectives: 'linear_probe_accuracy'"), message
+    assert "trial.dataset=dsprites" in message and "use a factor metric such as" in message
+    assert "mig" in message and "dci_" not in message  # only factor metrics the fast preset computes
+
+
+def test_kl_objective_with_ae_in_the_search_space_is_refused():
+    message = refused({"search": {"objectives": ["recon_error", "eval_kl"]}})
+    assert message.startswith("search.objectives: 'eval_kl'"), message
+    assert "remove ae from space.model_types" in message
+
+
+def test_kl_objective_with_an_ae_grid_entry_is_refused():
+    grid = [{"model_type": "vae"}, {"model_type": "ae"}]
+    message = refused({"space": {"mode": "grid", "grid": grid}, "search": {"objectives": ["recon_error", "eval_kl"]}})
+    assert message.startswith("search.objectives: 'eval_kl'"), message
+    assert "remove the ae entry space.grid[1] from space.grid" in message
+
+
+def test_kl_objective_with_a_grid_entry_inheriting_ae_is_refused():
+    overrides = {"trial": {"model_type": "ae"}, "space": {"mode": "grid", "grid": [{"latent_dim": 4}]},
+                 "search": {"objectives": ["recon_error", "eval_kl"]}}
+    message = refused(overrides)
+    assert message.startswith("search.objectives: 'eval_kl'"), message
+    assert "(trial.model_type)" in message and "set model_type in space.grid[0] to one of vae" in message
+
+
+def test_dci_objective_with_a_fast_grid_entry_is_refused():
+    grid = [{"model_type": "vae"}, {"model_type": "beta_vae", "beta": 4, "metrics": "fast"}]
+    overrides = {"trial": {"metrics": "full"}, "space": {"mode": "grid", "grid": grid},
+                 "search": {"objectives": ["recon_error", "dci_completeness"]}}
+    message = refused(overrides)
+    assert message.startswith("search.objectives: 'dci_completeness'"), message
+    assert "set space.grid[1].metrics to full" in message
+
+
+def test_uncomputed_asha_metric_is_refused(monkeypatch):
+    # Only val_recon_error is reported during training today, and every trial computes it; the
+    # same checks guard search.asha_metric should a KL curve ever become an intermediate metric.
+    monkeypatch.setattr(C, "INTERMEDIATE_METRICS", ("val_recon_error", "eval_kl"))
+    message = refused({"search": {"asha": True, "asha_metric": "eval_kl"}})
+    assert message.startswith("search.asha_metric: 'eval_kl'"), message
+    assert "remove ae from space.model_types" in message
+
+
+def test_computable_objectives_pass(tmp_path):
+    assert C.make_config("quick").search.objectives == ("recon_error", "beta_vae_score")
+    full = C.make_config("dsprites", overrides={"search": {"objectives": ["recon_error", "dci_disentanglement"]}})
+    assert full.objective_directions() == {"recon_error": "min", "dci_disentanglement": "max"}
+    C.make_config("quick", overrides={"trial": {"metrics": "full"},
+                                      "search": {"objectives": ["recon_error_sampled", "dci_completeness"]}})
+    C.make_config("quick", overrides={"space": {"model_types": ["vae", "beta_tcvae"]},
+                                      "search": {"objectives": ["recon_error", "eval_kl"]}})
+    grid = [{"model_type": "vae"}, {"model_type": "beta_vae", "beta": 5}]
+    C.make_config("quick", overrides={"space": {"mode": "grid", "grid": grid},
+                                      "search": {"objectives": ["eval_kl", "mig"]}})
+    C.make_config("quick", overrides={"search": {"asha": True}})
+    celeba = C.make_config("seed-celeba", overrides={"trial": {"data_root": str(tmp_path)}})
+    assert celeba.search.objectives == ("recon_error", "linear_probe_accuracy")  # ae in the grid: fine
+
+
+def test_metric_declarations_are_consistent():
+    every = set(C.METRIC_DIRECTIONS)
+    assert set(C.PRESET_METRICS["full"]) == every
+    assert every - set(C.PRESET_METRICS["fast"]) == set(C.DCI_METRICS)
+    assert every - set(C.PRESET_METRICS["recon"]) == set(C.FACTOR_METRICS) | set(C.PROBE_METRICS)
+    assert set(C.FACTOR_METRICS + C.PROBE_METRICS + C.PROBABILISTIC_METRICS + C.INTERMEDIATE_METRICS) <= every
+    assert C.METRIC_PRESETS == tuple(C.PRESET_METRICS)
+    assert C.METRIC_DIRECTIONS["recon_error_sampled"] == "min"
+
+
+def test_gaussian_variance_field():
+    assert C.TrialConfig().gaussian_variance == 0.5
+    assert C.make_config("quick", overrides={"trial": {"gaussian_variance": 2}}).trial.gaussian_variance == 2.0
+    for bad in (0, -1, "inf", float("nan")):
+        with pytest.raises(C.ConfigError) as info:
+            C.make_config("quick", overrides={"trial": {"gaussian_variance": bad}})
+        assert str(info.value).startswith("trial.gaussian_variance: must be a finite number > 0")
+
+
+def test_seed_celeba_states_the_variance_its_betas_assume(tmp_path):
+    assert "gaussian_variance" in C.load_preset("seed-celeba")["trial"]
+    cfg = C.make_config("seed-celeba", overrides={"trial": {"data_root": str(tmp_path)}})
+    assert cfg.trial.gaussian_variance == 0.5
+
+
+def test_procedural_dsprites_is_recorded_under_its_own_name():
+    assert C.dataset_record_name("dsprites") == "dsprites-procedural"
+    assert C.dataset_record_name("celeba") == "celeba"
+    assert set(C.DATASET_RECORD_NAMES) == set(C.DATASETS)

@@ -55,6 +55,18 @@ def test_parent_and_nested_children(uri, tmp_path):
     assert p.data.params["trial.lr"] == "0.001" and p.data.tags["role"] == "study"
 
 
+def test_parent_run_records_procedural_dsprites_under_its_own_name(uri):
+    # study.run passes the config value (trial.dataset = dsprites) as the dataset tag, and the
+    # flattened config as params; the recorded dataset name must mark the procedural look-alike.
+    parent = tracking.start_study_run(uri, "betasweep", "s", {"trial.dataset": "dsprites"},
+                                      {"dataset": "dsprites", "preset_objectives": "recon_error"})
+    run = MlflowClient(uri).get_run(parent)
+    assert run.data.tags["dataset"] == "dsprites-procedural"
+    assert run.data.params["trial.dataset"] == "dsprites"  # the config value is unchanged
+    other = tracking.start_study_run(uri, "betasweep", "c", {}, {"dataset": "celeba"})
+    assert MlflowClient(uri).get_run(other).data.tags["dataset"] == "celeba"
+
+
 def test_a_restarted_trial_continues_its_own_child(uri, tmp_path):
     parent = tracking.start_study_run(uri, "betasweep", "s", {}, {})
     first = tracker(uri, parent, "t1", tmp_path)
