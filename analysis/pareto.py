@@ -171,3 +171,33 @@ def seed_aggregate(df: pd.DataFrame, objectives: Mapping[str, str],
     means = out[[f"{m}_mean" for m in objectives]].to_numpy(float)
     out["on_front"] = non_dominated_mask(means, list(objectives.values())) if len(out) else []
     return out
+
+
+def neighbour_separation(front: pd.DataFrame, objectives: Mapping[str, str], k: float = 2.0) -> pd.DataFrame:
+    """Is each step along the front larger than the noise? One row per pair of neighbours.
+
+    The front is ordered by its first objective; for each objective m and neighbours a, b the
+    difference |m_a − m_b| is compared with k·sqrt(SE_a² + SE_b²), the SEs read from the
+    ``<m>_se`` columns (an objective without one counts as exact). ``resolved`` is False when
+    the difference in *some* objective is within k combined SE: that step of the tradeoff may be
+    noise. Columns: ``a``, ``b`` (row labels), per objective ``<m>_diff`` and ``<m>_noise``,
+    ``unresolved`` (names of the objectives within noise) and ``resolved``.
+    """
+    names = list(objectives)
+    ordered = front.sort_values(names[0], ascending=objectives[names[0]] == "min")
+    rows = []
+    for (ia, a), (ib, b) in zip(ordered.iterrows(), list(ordered.iterrows())[1:]):
+        row: dict = {"a": ia, "b": ib}
+        within = []
+        for m in names:
+            se_a, se_b = (float(r.get(f"{m}_se", 0.0) or 0.0) for r in (a, b))
+            se_a, se_b = (0.0 if s != s else s for s in (se_a, se_b))
+            row[f"{m}_diff"] = abs(float(a[m]) - float(b[m]))
+            row[f"{m}_noise"] = k * float(np.hypot(se_a, se_b))
+            if row[f"{m}_diff"] < row[f"{m}_noise"]:
+                within.append(m)
+        row["unresolved"] = ", ".join(within)
+        row["resolved"] = not within
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["a", "b", *(f"{m}_{s}" for m in names for s in ("diff", "noise")),
+                                       "unresolved", "resolved"])

@@ -32,8 +32,8 @@ _EXTRA_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 LABELS = {
     "recon_error": "reconstruction error (nats/image)",
     "recon_mse": "reconstruction MSE (per pixel)",
-    "blur": "blur (1 − Laplacian energy ratio)",
-    "blur_samples": "blur of prior samples",
+    "blur": "blur (px, equivalent Gaussian σ)",
+    "blur_samples": "blur of prior samples (px, equivalent Gaussian σ, no reference)",
     "beta_vae_score": "BetaVAE score",
     "factor_vae_score": "FactorVAE score",
     "mig": "MIG",
@@ -81,6 +81,16 @@ def _sizes(df: pd.DataFrame) -> np.ndarray:
     return 40.0 + 120.0 * (dims - lo) / (hi - lo)
 
 
+def _error_bars(ax, group: pd.DataFrame, x: str, y: str, colour: str, alpha: float) -> None:
+    """±1 SE bars where the trials logged ``<metric>_se`` (no bar for a metric without one)."""
+    xerr = group[f"{x}_se"].to_numpy(float) if f"{x}_se" in group.columns else None
+    yerr = group[f"{y}_se"].to_numpy(float) if f"{y}_se" in group.columns else None
+    if xerr is None and yerr is None:
+        return
+    ax.errorbar(group[x], group[y], xerr=xerr, yerr=yerr, fmt="none", ecolor=colour, alpha=alpha,
+                elinewidth=1.0, capsize=2, zorder=1)
+
+
 def _step_front(ax, front: pd.DataFrame, x: str, y: str, senses: tuple[str, str], **kw) -> None:
     if front.empty:
         return
@@ -90,8 +100,8 @@ def _step_front(ax, front: pd.DataFrame, x: str, y: str, senses: tuple[str, str]
 
 def pareto_plot(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = ("min", "max"),
                 study: str = "", out: str | None = None):
-    """(a) x vs y per trial: model type by colour/marker, latent dim by size, β annotated, the
-    front as a step line, dominated points faded."""
+    """(a) x vs y per trial: model type by colour/marker, latent dim by size, β annotated, ±1 SE
+    bars where the metric has one, the front as a step line, dominated points faded."""
     ok = df[df["ok"]].dropna(subset=[x, y]) if "ok" in df.columns else df.dropna(subset=[x, y])
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     mask = non_dominated_mask(ok[[x, y]].to_numpy(float), list(senses)) if len(ok) else np.array([], bool)
@@ -100,6 +110,8 @@ def pareto_plot(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = ("mi
         colour, marker, label = style(mt)
         idx = ok.index.get_indexer(group.index)
         on = mask[idx]
+        _error_bars(ax, group[~on], x, y, colour, 0.3)
+        _error_bars(ax, group[on], x, y, colour, 0.9)
         ax.scatter(group[x][~on], group[y][~on], s=sizes[idx][~on], c=colour, marker=marker, alpha=0.3,
                    edgecolors="none")
         ax.scatter(group[x][on], group[y][on], s=sizes[idx][on], c=colour, marker=marker,

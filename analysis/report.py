@@ -17,7 +17,7 @@ from typing import Mapping
 import pandas as pd
 
 from analysis import plots
-from analysis.pareto import non_dominated_mask
+from analysis.pareto import neighbour_separation, non_dominated_mask
 from analysis.runs import finished
 
 FRONT_COLUMNS = ("model_type", "beta", "latent_dim", "seed", "trial_id")
@@ -37,6 +37,52 @@ def markdown_table(df: pd.DataFrame, columns) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_fmt(row[c]) for c in cols) + " |" for _, row in df.iterrows()]
     return "\n".join(lines)
+
+
+#: Suffix of a recorded dataset name that marks a procedural look-alike of a published dataset.
+PROCEDURAL_SUFFIX = "-procedural"
+
+
+def dataset_note(df: pd.DataFrame) -> str | None:
+    """The report's line naming the dataset(s) as the study recorded them (the parent run's
+    ``dataset`` tag, column ``dataset_record``; None if the runs do not say). A procedural
+    look-alike (``dsprites-procedural``) gets a warning: same factor grid as the official release,
+    not its pixels, so its scores must not be set beside published numbers."""
+    if "dataset_record" not in df.columns:
+        return None
+    names = sorted({str(v) for v in df["dataset_record"].dropna()})
+    if not names:
+        return None
+    described = [n + (" (rendered procedurally here: the factor grid of the official release, not "
+                      "its pixels; do not compare these scores with published numbers on the original)"
+                      if n.endswith(PROCEDURAL_SUFFIX) else "") for n in names]
+    return "Dataset: " + "; ".join(described) + "."
+
+
+def _label(row: pd.Series) -> str:
+    beta = row.get("beta")
+    beta_text = f" β={float(beta):.3g}" if beta is not None and beta == beta else ""
+    return f"{row.get('model_type', '?')}{beta_text} seed {row.get('seed', '?')} (trial {row.get('trial_id', '?')})"
+
+
+def resolution_lines(front: pd.DataFrame, objectives: Mapping[str, str], k: float = 2.0) -> list[str]:
+    """The report's paragraph on which neighbouring front members differ by less than k SE."""
+    if len(front) < 2:
+        return []
+    sep = neighbour_separation(front, objectives, k)
+    lines = ["## Is the front resolved?", "",
+             f"Neighbours along the front, compared objective by objective with {k:g} combined standard "
+             f"errors (k·sqrt(SE_a² + SE_b²), from the `<metric>_se` each trial logged; an objective "
+             f"without an SE counts as exact):", ""]
+    for _, pair in sep.iterrows():
+        a, b = front.loc[pair["a"]], front.loc[pair["b"]]
+        parts = [f"{m} Δ {pair[f'{m}_diff']:.3g} vs {k:g} SE {pair[f'{m}_noise']:.3g}" for m in objectives]
+        verdict = "separated" if pair["resolved"] else f"**within noise in {pair['unresolved']}**"
+        lines.append(f"- {_label(a)} → {_label(b)}: {'; '.join(parts)} — {verdict}")
+    unresolved = int((~sep["resolved"]).sum())
+    lines += ["", f"{unresolved} of {len(sep)} steps along the front are within noise in some objective."
+              if unresolved else "Every step along the front is larger than the noise.", ""]
+    return lines
 
 
 def front_of(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
@@ -114,10 +160,14 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
              f"{len(df)} trials: {counts.get('ok', 0)} finished, {counts.get('failed', 0)} failed, "
              f"{counts.get('diverged', 0)} diverged, {counts.get('pruned', 0)} pruned (the last three are "
              f"kept in runs.csv, never in a front). Objectives: "
-             + ", ".join(f"{m} ({'↓' if s == 'min' else '↑'})" for m, s in objectives.items()) + ".", "",
-             "## Pareto-optimal trials", "",
-             markdown_table(front, [*FRONT_COLUMNS, *objectives, *(m for m in ("blur", "mig") if m not in objectives)]),
-             ""]
+             + ", ".join(f"{m} ({'↓' if s == 'min' else '↑'})" for m, s in objectives.items()) + ".", ""]
+    note = dataset_note(df)
+    if note:
+        lines += [note, ""]
+    lines += ["## Pareto-optimal trials", "",
+              markdown_table(front, [*FRONT_COLUMNS, *objectives, *(m for m in ("blur", "mig") if m not in objectives)]),
+              ""]
+    lines += resolution_lines(front, objectives)
     if multi_seed:
         lines += ["## Seed means (front of the means marked)", "",
                   markdown_table(agg, [c for c in agg.columns]), "",

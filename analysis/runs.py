@@ -118,6 +118,8 @@ def load_runs(study: str | None = None, *, tracking_uri: str | None = None, expe
     df = pd.DataFrame(rows)
     if df.empty:
         return df
+    if parent_run_id:  # the dataset as the study recorded it (e.g. dsprites-procedural)
+        df["dataset_record"] = client.get_run(parent_run_id).data.tags.get("dataset")
     ts = df["trial_status"]
     df["diverged"] = ts.eq("diverged")
     df["pruned"] = ts.eq("pruned")

@@ -1,5 +1,9 @@
 """Time of each disentanglement metric, vectorised vs the loop-by-loop oracle, with both values.
 
+Every metric here reads *live* codes (each draw rendered and encoded, ``LiveCodes``) at the
+preset's sample sizes; ``benchmarks/metric_uncertainty.py`` times the presets as a trial runs them
+(pooled or whole-grid codes) on a trained model.
+
 Usage: python benchmarks/metrics.py [--preset fast|full|both]
 
 The representation is a fixed synthetic 10-dim code read off the rendered dSprites images (shape
@@ -18,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from analysis.metrics import PRESETS, beta_vae_score, dci, factor_vae_score, mig, sap
+from analysis.metrics import PRESETS, LiveCodes, beta_vae_score, dci, factor_vae_score, mig, sap
 from analysis.metrics._common import represent_in_chunks
 from analysis.metrics.beta_vae import pair_features, sample_pairs
 from study.data import dsprites
@@ -57,14 +61,16 @@ def run(preset_name: str) -> None:
     v, t = timed(lambda: mig(codes, f))
     ov, ot = timed(lambda: mig_loop(codes, f))
     print(f"| MIG ({p.mig_points} pts) | {t:.3f} | {v:.4f} | {ot:.3f} | {ov:.4f} |")
-    labels, f1, f2 = sample_pairs(DATA, min(p.beta_vae_train, 200), 64, rng())
-    feats, t = timed(lambda: pair_features(DATA, represent, f1, f2))
-    ofeats, ot = timed(lambda: beta_vae_features_loop(DATA, represent, f1, f2))
+    live = LiveCodes(DATA, represent)
+    n = min(p.beta_vae_train, 200)
+    (labels, (f1, c1), (f2, c2)), t = timed(lambda: sample_pairs(live, n, 64, rng()))
+    feats = pair_features(c1, c2, 64)
+    ofeats, ot = timed(lambda: beta_vae_features_loop(DATA, represent, f1.reshape(n, 64, -1), f2.reshape(n, 64, -1)))
     print(f"| BetaVAE features ({len(labels)} pts × 2 × 64 imgs) | {t:.3f} | max abs diff vs oracle "
           f"{np.abs(feats - ofeats).max():.1e} | {ot:.3f} | – |")
-    v, t = timed(lambda: beta_vae_score(DATA, represent, rng(), 64, p.beta_vae_train, p.beta_vae_eval))
+    v, t = timed(lambda: beta_vae_score(live, rng(), 64, p.beta_vae_train, p.beta_vae_eval))
     print(f"| BetaVAE score ({p.beta_vae_train}/{p.beta_vae_eval}) | {t:.2f} | {v['eval_accuracy']:.3f} | – | – |")
-    v, t = timed(lambda: factor_vae_score(DATA, represent, rng(), 64, p.factor_vae_train, p.factor_vae_eval,
+    v, t = timed(lambda: factor_vae_score(live, rng(), 64, p.factor_vae_train, p.factor_vae_eval,
                                           p.factor_vae_variance))
     print(f"| FactorVAE score ({p.factor_vae_train}/{p.factor_vae_eval}) | {t:.2f} | {v['eval_accuracy']:.3f} | – | – |")
     ft, fe = DATA.sample_factors(p.sap_train, rng()), DATA.sample_factors(p.sap_test, np.random.default_rng(1))

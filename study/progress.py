@@ -18,6 +18,15 @@ from ray import tune
 from study.search import COMPLETED, FAILED, PRUNED, classify
 
 
+def with_se(row: Mapping[str, Any], name: str) -> str:
+    """"0.712 ± 0.014": a score with its standard error ``<name>_se`` when the trial logged one."""
+    value = row.get(name)
+    if value is None or value != value:
+        return ""
+    se = row.get(f"{name}_se")
+    return f"{float(value):.4g}" + (f" ± {float(se):.2g}" if se is not None and se == se else "")
+
+
 def _fmt_seconds(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     if seconds >= 3600:
@@ -112,7 +121,7 @@ class StudyProgress(tune.Callback):
         label = "diverged" if result and result.get("trial_status") == "diverged" else outcome
         scores = ""
         if result and outcome == COMPLETED:
-            scores = " " + ", ".join(f"{n}={float(result[n]):.4g}" for n in self.objectives if n in result)
+            scores = " " + ", ".join(f"{n}={with_se(result, n)}" for n in self.objectives if n in result)
         self._print(f"end {trial.trial_id}: {label}{scores} | {self.status_line()}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
@@ -123,9 +132,15 @@ class StudyProgress(tune.Callback):
         self._end(trial, FAILED, trial.last_result or {})
 
 
+#: Scores the end-of-study table shows besides the objectives.
+SUMMARY_SCORES = ("blur", "beta_vae_score", "mig")
+
+
 def summary_table(df, objectives: Mapping[str, str], front_ids: set[str]) -> str:
-    """Plain-text table of every trial (one row each), Pareto-optimal rows starred."""
-    cols = ["model_type", "beta", "latent_dim", "seed", "trial_status", *objectives]
+    """Plain-text table of every trial (one row each), Pareto-optimal rows starred; scores with
+    their standard error (± SE) where the trial logged one."""
+    scores = [*objectives, *(m for m in SUMMARY_SCORES if m not in objectives)]
+    cols = ["model_type", "beta", "latent_dim", "seed", "trial_status", *scores]
     cols = [c for c in cols if c in df.columns]
     header = ["", "trial"] + cols
     rows = []
@@ -135,7 +150,9 @@ def summary_table(df, objectives: Mapping[str, str], front_ids: set[str]) -> str
         cells = ["*" if row.get("run_id") in front_ids else "", str(row.get("trial_id", ""))]
         for c in cols:
             value = row.get(c)
-            if isinstance(value, float):
+            if c in scores:
+                cells.append(with_se(row, c))
+            elif isinstance(value, float):
                 cells.append("" if value != value else f"{value:.4g}")
             else:
                 cells.append("" if value is None else str(value))

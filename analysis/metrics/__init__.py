@@ -1,18 +1,24 @@
 """Scoring: reconstruction, blur and the disentanglement metric suite (no Ray, no MLflow).
 
-Metrics take numpy arrays (codes and factors, points in rows) or a ground-truth ``data`` object
-with a ``represent`` function, and a seeded numpy RNG; they return plain floats/dicts.
+Metrics take numpy arrays (codes and factors, points in rows) or a code source
+(:mod:`analysis.metrics.codes`: ``LiveCodes(data, represent)``, a pool, or the whole grid), and a
+seeded numpy RNG; they return plain floats/dicts, stochastic scores with their standard error.
 """
 
 from analysis.metrics.beta_vae import beta_vae_score
+from analysis.metrics.blur import (blur_per_image, blur_score, blur_with_se, bootstrap_median_se,
+                                   gaussian_blur, sharpness_per_image, sharpness_px, sharpness_with_se)
+from analysis.metrics.codes import GridCodes, LiveCodes, PoolCodes
 from analysis.metrics.dci import dci
 from analysis.metrics.factor_vae import factor_vae_score
-from analysis.metrics.mig import mig
-from analysis.metrics.probe import linear_probe_accuracy
-from analysis.metrics.reconstruction import blur_score, laplacian_energy, reconstruction_scores
-from analysis.metrics.sap import sap
+from analysis.metrics.mig import mig, mig_with_se
+from analysis.metrics.probe import linear_probe_accuracy, linear_probe_with_se
+from analysis.metrics.reconstruction import reconstruction_scores
+from analysis.metrics.sap import sap, sap_with_se
 from analysis.metrics.scoring import PRESETS, MetricPreset, make_represent, score_model
 
 __all__ = ["beta_vae_score", "factor_vae_score", "mig", "dci", "sap", "linear_probe_accuracy",
-           "blur_score", "laplacian_energy", "reconstruction_scores", "score_model", "PRESETS",
-           "MetricPreset", "make_represent"]
+           "blur_score", "blur_per_image", "blur_with_se", "sharpness_px", "sharpness_per_image",
+           "sharpness_with_se", "bootstrap_median_se", "gaussian_blur", "reconstruction_scores",
+           "score_model", "PRESETS", "MetricPreset", "make_represent", "LiveCodes", "PoolCodes",
+           "GridCodes", "mig_with_se", "sap_with_se", "linear_probe_with_se"]

@@ -2,56 +2,73 @@
 
 For each point: pick a factor k uniformly; draw two batches of ``batch_size`` factor vectors and
 copy factor k from the first to the second; the feature is mean_b |r(x1_b) − r(x2_b)| (a vector
-over code dims), the label is k. A ``LogisticRegression`` (scikit-learn defaults) is trained on
-``num_train`` points and scored on ``num_eval`` fresh points; the score is the eval accuracy.
+over code dims), the label is k. A linear classifier is trained on ``num_train`` points and scored
+on ``num_eval`` fresh points; the score is the eval accuracy, with its binomial standard error.
+
+The classifier. disentanglement_lib fits ``LogisticRegression(random_state=...)`` with the
+scikit-learn defaults of its time (liblinear, one-vs-rest, C = 1, at most 100 iterations) on the
+raw features. Today's default solver (lbfgs, multinomial) stops at its 100-iteration cap on these
+features — their scale follows the code's, from 1e-3 for a collapsed dim to ~3 for an active one —
+so the score depended on the cap. We standardise the features (zero mean, unit variance on the
+training points) and fit multinomial logistic regression with lbfgs to convergence
+(``max_iter=2000``; ``benchmarks/metric_uncertainty.py`` shows the score no longer moves past a
+few hundred iterations). Standardising makes C = 1 mean the same on every code scale; the
+accuracy of a linear read-out is what the metric asks for, and it is unchanged by the rescaling
+up to that regularisation.
 
 Chance level: 1 / #factors, counting only factors with more than one value (dSprites: 5, since
-colour is constant; the reference implementation likewise draws k among its latent factor
-indices, which exclude colour). A perfect code reaches ≈ 1. Known bias: the metric only asks
-that *some* linear read-out finds the fixed factor, so a code can score high while a factor is
-spread over several dimensions (Kim & Mnih 2018); it saturates easily.
+colour is constant). A perfect code reaches ≈ 1. Known bias: the metric only asks that *some*
+linear read-out finds the fixed factor, so a code can score high while a factor is spread over
+several dimensions (Kim & Mnih 2018); it saturates easily.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from analysis.metrics._common import integers, represent_in_chunks, seed_from, varying_sizes
+from analysis.metrics._common import integers, seed_from, varying_sizes
+from analysis.metrics.uncertainty import binomial_se
+
+MAX_ITER = 2000
 
 
-def sample_pairs(data, num_points: int, batch_size: int, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labels k (P,) and the factor batches f1, f2 (P, B, K) with f2[:, :, k] = f1[:, :, k]."""
-    candidates = varying_sizes(data.factor_sizes)
+def sample_pairs(codes, num_points: int, batch_size: int, rng):
+    """Labels k (P,), and (factors, codes) of the two batches, shaped (P·B, ·), sharing factor k."""
+    candidates = varying_sizes(codes.factor_sizes)
     labels = candidates[integers(rng, len(candidates), num_points)]
-    k = len(data.factor_sizes)
-    f1 = data.sample_factors(num_points * batch_size, rng).reshape(num_points, batch_size, k)
-    f2 = data.sample_factors(num_points * batch_size, rng).reshape(num_points, batch_size, k)
-    rows = np.arange(num_points)
-    f2[rows, :, labels] = f1[rows, :, labels]
-    return labels, f1, f2
+    f1, c1 = codes.sample(num_points * batch_size, rng)
+    f2, c2 = codes.matching(f1, np.repeat(labels, batch_size), rng)
+    return labels, (f1, c1), (f2, c2)
 
 
-def pair_features(data, represent, f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
-    """mean_b |r(x1) − r(x2)| per point, all points rendered and encoded in a few large chunks."""
-    p, b, k = f1.shape
-    r1 = represent_in_chunks(data, represent, f1.reshape(p * b, k))
-    r2 = represent_in_chunks(data, represent, f2.reshape(p * b, k))
-    return np.abs(r1 - r2).reshape(p, b, -1).mean(axis=1)
+def pair_features(c1: np.ndarray, c2: np.ndarray, batch_size: int) -> np.ndarray:
+    """mean_b |r(x1_b) − r(x2_b)| per point, from codes laid out point by point (P·B, D)."""
+    return np.abs(c1 - c2).reshape(-1, batch_size, c1.shape[1]).mean(axis=1)
 
 
-def beta_vae_score(data, represent, rng, batch_size: int = 64, num_train: int = 10000,
-                   num_eval: int = 5000) -> dict:
-    """BetaVAE metric: {"train_accuracy", "eval_accuracy"} of the linear classifier."""
+def make_classifier(random_state: int, max_iter: int = MAX_ITER):
+    """Standardised features → multinomial logistic regression (lbfgs), fitted to convergence."""
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=random_state))
+
+
+def features_and_labels(codes, num_points: int, batch_size: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    labels, (_, c1), (_, c2) = sample_pairs(codes, num_points, batch_size, rng)
+    return pair_features(c1, c2, batch_size), labels
+
+
+def beta_vae_score(codes, rng, batch_size: int = 64, num_train: int = 10000, num_eval: int = 5000,
+                   max_iter: int = MAX_ITER) -> dict:
+    """BetaVAE metric on a code source: {"train_accuracy", "eval_accuracy", "eval_accuracy_se"}."""
     if num_train < 2 or num_eval < 1 or batch_size < 1:
         raise ValueError("beta_vae_score: num_train >= 2, num_eval >= 1 and batch_size >= 1 required")
-    y_train, f1, f2 = sample_pairs(data, num_train, batch_size, rng)
-    x_train = pair_features(data, represent, f1, f2)
-    y_eval, f1, f2 = sample_pairs(data, num_eval, batch_size, rng)
-    x_eval = pair_features(data, represent, f1, f2)
+    x_train, y_train = features_and_labels(codes, num_train, batch_size, rng)
+    x_eval, y_eval = features_and_labels(codes, num_eval, batch_size, rng)
     if np.unique(y_train).size < 2:
         raise ValueError("beta_vae_score: the training points cover a single factor; raise num_train")
-    model = LogisticRegression(random_state=seed_from(rng))
-    model.fit(x_train, y_train)
+    model = make_classifier(seed_from(rng), max_iter).fit(x_train, y_train)
+    accuracy = float(np.mean(model.predict(x_eval) == y_eval))
     return {"train_accuracy": float(np.mean(model.predict(x_train) == y_train)),
-            "eval_accuracy": float(np.mean(model.predict(x_eval) == y_eval))}
+            "eval_accuracy": accuracy, "eval_accuracy_se": binomial_se(accuracy, num_eval)}

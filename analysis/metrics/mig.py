@@ -13,7 +13,8 @@ computed at once from joint histograms (``np.bincount`` on combined bin indices)
 Range 0..1. Known biases: the plug-in MI estimate is biased upward with many bins and few points,
 so even a perfect code scores just under 1; a code dimension that is constant has zero MI (one
 bin). Factors with a single value (dSprites colour) have H = 0 and are skipped, as their gap is
-undefined. With one code dimension the second-best MI is 0.
+undefined. With one code dimension the second-best MI is 0. The standard error
+(:func:`mig_with_se`) is the bootstrap over points.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.metrics._common import check_codes_factors, varying
+from analysis.metrics.uncertainty import bootstrap_se
 
 
 def discretize(codes: np.ndarray, num_bins: int) -> np.ndarray:
@@ -67,16 +69,34 @@ def entropy(factors: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
-def mig(codes, factors, num_bins: int = 20) -> float:
-    """MIG of ``codes`` (n, d) against discrete ``factors`` (n, k)."""
+def _checked(codes, factors, num_bins: int) -> tuple[np.ndarray, np.ndarray]:
     codes, factors = check_codes_factors(codes, factors, "mig")
     if num_bins < 2:
         raise ValueError(f"num_bins: must be >= 2, got {num_bins}")
     keep = varying(factors)
     if keep.size == 0:
         raise ValueError("mig: every factor has a single value; MIG is undefined")
-    factors = factors[:, keep]
+    return codes, factors[:, keep]
+
+
+def _gap(codes: np.ndarray, factors: np.ndarray, num_bins: int) -> float:
     m = mutual_info_matrix(discretize(codes, num_bins), factors)
     top = np.sort(m, axis=0)[::-1]
     second = top[1] if top.shape[0] > 1 else np.zeros(top.shape[1])
     return float(np.mean((top[0] - second) / entropy(factors)))
+
+
+def mig(codes, factors, num_bins: int = 20) -> float:
+    """MIG of ``codes`` (n, d) against discrete ``factors`` (n, k)."""
+    return _gap(*_checked(codes, factors, num_bins), num_bins)
+
+
+def mig_with_se(codes, factors, rng, num_bins: int = 20, num_resamples: int = 100) -> tuple[float, float]:
+    """(MIG, its bootstrap standard error over points: bins and MIs recomputed per resample)."""
+    codes, factors = _checked(codes, factors, num_bins)
+
+    def resampled(rows: np.ndarray) -> float:
+        kept = [k for k in range(factors.shape[1]) if np.unique(factors[rows, k]).size > 1]
+        return _gap(codes[rows], factors[rows][:, kept], num_bins)
+
+    return _gap(codes, factors, num_bins), bootstrap_se(resampled, len(codes), rng, num_resamples)

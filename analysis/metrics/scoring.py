@@ -1,11 +1,21 @@
 """``score_model``: everything a trial reports about a trained model, as one flat dict.
 
-Presets fix the sample sizes: ``full`` uses the literature's defaults (DESIGN §5; meant for GPUs
-— BetaVAE alone encodes 1.9 M images), ``fast`` uses small samples so short CPU studies can score
-every trial in about ten seconds on a CPU (noisier numbers, same definitions; DCI is left out
-because its 100-tree gradient boosting per factor alone takes ~20 s even on 500 points — measured
-in benchmarks/README.md), ``recon`` scores reconstruction and blur only. The preset is part of the returned record (``metric_preset``) so a score is never
-compared with one computed at another size by accident.
+Presets fix the sample sizes and where codes come from (:mod:`analysis.metrics.codes`):
+
+* ``full`` — the literature's sample sizes (BetaVAE 10,000/5,000 points, FactorVAE 10,000/5,000,
+  MIG 10,000, DCI 10,000/5,000, SAP 10,000/5,000), read from the *whole factor grid encoded once*
+  (737,280 images for dSprites instead of the 2.9 M a live evaluation renders; exact, since the
+  encoder mean is deterministic). Meant for GPUs; about five minutes of encoding on a 2-core CPU.
+* ``fast`` — for CPU studies: a pool of 16,384 grid points encoded once, every metric's draws
+  resampled from it; 1,000 evaluation points for BetaVAE and FactorVAE (binomial SE ≤ 0.016),
+  MIG on 5,000 points, SAP on 1,000/1,000. DCI is left out: its per-factor gradient boosting alone
+  takes ~20 s even on 500 points (benchmarks/README.md).
+* ``recon`` — reconstruction and blur only.
+
+Every stochastic score comes with its standard error as ``<metric>_se``
+(:mod:`analysis.metrics.uncertainty`). The preset is part of the returned record
+(``metric_preset``, and ``metric_codes`` = pool/grid/live) so a score is never compared with one
+computed at another size by accident.
 """
 
 from __future__ import annotations
@@ -15,19 +25,26 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from analysis.metrics._common import seed_from
 from analysis.metrics.beta_vae import beta_vae_score
+from analysis.metrics.codes import GridCodes, LiveCodes, PoolCodes, grid_size
 from analysis.metrics.dci import dci
 from analysis.metrics.factor_vae import factor_vae_score
-from analysis.metrics.mig import mig
-from analysis.metrics.probe import linear_probe_accuracy
+from analysis.metrics.mig import mig_with_se
+from analysis.metrics.probe import linear_probe_with_se
 from analysis.metrics.reconstruction import reconstruction_scores
-from analysis.metrics.sap import sap
-from analysis.metrics._common import represent_in_chunks, seed_from
+from analysis.metrics.sap import sap_with_se
 
 
 @dataclass(frozen=True)
 class MetricPreset:
-    """Sample sizes of one scoring preset (0 disables the disentanglement metrics)."""
+    """Sample sizes of one scoring preset (0 disables the disentanglement metrics).
+
+    ``codes`` says where the factor metrics read codes from (:mod:`analysis.metrics.codes`):
+    ``pool`` — ``pool_size`` grid points encoded once, every metric's draws resampled from them;
+    ``grid`` — every grid point encoded once (exact; used when the grid has at most
+    ``grid_limit`` points, else a pool of ``pool_size``); ``live`` — render and encode every draw.
+    """
 
     name: str
     eval_size: int
@@ -43,6 +60,10 @@ class MetricPreset:
     sap_test: int = 0
     probe_points: int = 0
     batch_size: int = 64
+    codes: str = "live"
+    pool_size: int = 0
+    grid_limit: int = 2_000_000
+    bootstrap: int = 100
 
     @property
     def disentanglement(self) -> bool:
@@ -53,15 +74,13 @@ PRESETS = {
     "full": MetricPreset("full", eval_size=10000, beta_vae_train=10000, beta_vae_eval=5000,
                          factor_vae_train=10000, factor_vae_eval=5000, factor_vae_variance=10000,
                          mig_points=10000, dci_train=10000, dci_test=5000, sap_train=10000,
-                         sap_test=5000, probe_points=10000),
-    "fast": MetricPreset("fast", eval_size=1024, beta_vae_train=100, beta_vae_eval=50,
-                         factor_vae_train=100, factor_vae_eval=50, factor_vae_variance=1000,
-                         mig_points=2000, dci_train=0, dci_test=0, sap_train=500, sap_test=250,
-                         probe_points=2000),
+                         sap_test=5000, probe_points=10000, codes="grid", pool_size=100_000),
+    "fast": MetricPreset("fast", eval_size=1024, beta_vae_train=1000, beta_vae_eval=1000,
+                         factor_vae_train=1000, factor_vae_eval=1000, factor_vae_variance=5000,
+                         mig_points=5000, sap_train=1000, sap_test=1000, probe_points=2000,
+                         codes="pool", pool_size=16384),
     "recon": MetricPreset("recon", eval_size=1024),
 }
-
-
 def make_represent(model, batch_size: int = 1024):
     """``represent(observations) -> np.ndarray``: the encoder mean, in batches, on the model's device."""
     device = next(model.parameters()).device
@@ -81,10 +100,12 @@ def score_model(model, data, rng, which: str = "fast", eval_images: torch.Tensor
                 eval_labels=None) -> dict:
     """Score a trained model: reconstruction, blur and (with factors) the disentanglement suite.
 
-    Returns stable names: recon_error, recon_mse, blur, blur_samples, and for ground-truth data
-    beta_vae_score, beta_vae_train_accuracy, factor_vae_score, factor_vae_active_dims, mig,
-    dci_disentanglement, dci_completeness, dci_informativeness (test), dci_informativeness_train
-    (full preset only), sap; for data without factors linear_probe_accuracy; always metric_preset.
+    Returns stable names: the reconstruction scores of
+    :func:`analysis.metrics.reconstruction.reconstruction_scores`; for ground-truth data
+    beta_vae_score, beta_vae_train_accuracy, factor_vae_score, factor_vae_active_dims, mig, sap,
+    and with the full preset dci_disentanglement, dci_completeness, dci_informativeness (test),
+    dci_informativeness_train — each stochastic one with ``<name>_se`` — and metric_codes; for
+    data without factors linear_probe_accuracy (with its SE); always metric_preset.
     """
     if which not in PRESETS:
         raise ValueError(f"metrics: unknown preset {which!r}; choose one of {', '.join(PRESETS)}")
@@ -104,39 +125,48 @@ def score_model(model, data, rng, which: str = "fast", eval_images: torch.Tensor
         if getattr(data, "has_factors", False):
             scores.update(_factor_metrics(data, represent, rng, preset))
         elif eval_labels is not None:
-            scores.update(_probe(data, represent, preset))
+            scores.update(_probe(data, represent, rng, preset))
         return scores
     finally:
         model.train(was_training)
 
 
+def code_source(data, represent, rng, p: MetricPreset):
+    """The preset's code source for ``data``: pool, whole grid, or live rendering."""
+    if p.codes == "grid" and grid_size(data) <= p.grid_limit:
+        return GridCodes(data, represent)
+    if p.codes in ("grid", "pool"):
+        return PoolCodes(data, represent, p.pool_size, rng)
+    return LiveCodes(data, represent)
+
+
 def _factor_metrics(data, represent, rng, p: MetricPreset) -> dict:
-    out = {}
-    b = beta_vae_score(data, represent, rng, p.batch_size, p.beta_vae_train, p.beta_vae_eval)
-    out["beta_vae_score"], out["beta_vae_train_accuracy"] = b["eval_accuracy"], b["train_accuracy"]
-    f = factor_vae_score(data, represent, rng, p.batch_size, p.factor_vae_train, p.factor_vae_eval,
-                         p.factor_vae_variance)
-    out["factor_vae_score"], out["factor_vae_active_dims"] = f["eval_accuracy"], float(f["num_active_dims"])
-    factors = data.sample_factors(p.mig_points, rng)
-    out["mig"] = mig(represent_in_chunks(data, represent, factors), factors)
+    codes = code_source(data, represent, rng, p)
+    out = {"metric_codes": codes.kind}
+    b = beta_vae_score(codes, rng, p.batch_size, p.beta_vae_train, p.beta_vae_eval)
+    out["beta_vae_score"], out["beta_vae_score_se"] = b["eval_accuracy"], b["eval_accuracy_se"]
+    out["beta_vae_train_accuracy"] = b["train_accuracy"]
+    f = factor_vae_score(codes, rng, p.batch_size, p.factor_vae_train, p.factor_vae_eval, p.factor_vae_variance)
+    out["factor_vae_score"], out["factor_vae_score_se"] = f["eval_accuracy"], f["eval_accuracy_se"]
+    out["factor_vae_active_dims"] = float(f["num_active_dims"])
+    factors, c = codes.sample(p.mig_points, rng)
+    out["mig"], out["mig_se"] = mig_with_se(c, factors, rng, num_resamples=p.bootstrap)
     if p.dci_train > 0:
-        train_f = data.sample_factors(p.dci_train, rng)
-        test_f = data.sample_factors(p.dci_test, rng)
-        d = dci(represent_in_chunks(data, represent, train_f), train_f,
-                represent_in_chunks(data, represent, test_f), test_f, random_state=seed_from(rng))
+        (train_f, train_c), (test_f, test_c) = codes.sample(p.dci_train, rng), codes.sample(p.dci_test, rng)
+        d = dci(train_c, train_f, test_c, test_f, random_state=seed_from(rng), rng=rng)
         out["dci_disentanglement"], out["dci_completeness"] = d["disentanglement"], d["completeness"]
         out["dci_informativeness"] = d["informativeness_test"]
+        out["dci_informativeness_se"] = d["informativeness_test_se"]
         out["dci_informativeness_train"] = d["informativeness_train"]
-    train_f = data.sample_factors(p.sap_train, rng)
-    test_f = data.sample_factors(p.sap_test, rng)
-    out["sap"] = sap(represent_in_chunks(data, represent, train_f), train_f,
-                     represent_in_chunks(data, represent, test_f), test_f)
+    (train_f, train_c), (test_f, test_c) = codes.sample(p.sap_train, rng), codes.sample(p.sap_test, rng)
+    out["sap"], out["sap_se"] = sap_with_se(train_c, train_f, test_c, test_f, rng, p.bootstrap)
     return out
 
 
-def _probe(data, represent, p: MetricPreset) -> dict:
+def _probe(data, represent, rng, p: MetricPreset) -> dict:
     images, labels = data.eval_set(p.probe_points, seed=1)
     codes = represent(images)
     half = len(codes) // 2
     labels = np.asarray(labels)
-    return {"linear_probe_accuracy": linear_probe_accuracy(codes[:half], labels[:half], codes[half:], labels[half:])}
+    acc, se = linear_probe_with_se(codes[:half], labels[:half], codes[half:], labels[half:], rng, p.bootstrap)
+    return {"linear_probe_accuracy": acc, "linear_probe_accuracy_se": se}

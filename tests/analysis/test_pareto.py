@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.pareto import (default_reference, hypervolume, hypervolume_progress, non_dominated_mask,
-                             non_dominated_ranks, pareto_front, seed_aggregate)
+                             neighbour_separation, non_dominated_ranks, pareto_front, seed_aggregate)
 
 
 def brute_front(points, senses):
@@ -102,3 +102,21 @@ def test_bad_senses_and_nan_are_refused():
         non_dominated_mask([[1, 2]], ["min", "up"])
     with pytest.raises(ValueError, match="NaN"):
         non_dominated_mask([[1, np.nan]], ["min", "min"])
+
+
+def test_neighbour_separation_compares_each_step_with_its_noise():
+    front = pd.DataFrame({"blur": [0.5, 1.0, 1.05, 3.0], "blur_se": [0.02, 0.02, 0.02, 0.05],
+                          "mig": [0.05, 0.20, 0.21, 0.40], "mig_se": [0.01, 0.01, 0.01, 0.02]},
+                         index=["a", "b", "c", "d"])
+    sep = neighbour_separation(front.sample(frac=1, random_state=0), {"blur": "min", "mig": "max"})
+    assert list(zip(sep["a"], sep["b"])) == [("a", "b"), ("b", "c"), ("c", "d")]  # ordered by blur
+    assert list(sep["resolved"]) == [True, False, True]
+    assert sep.loc[1, "unresolved"] == "blur, mig"
+    assert sep.loc[1, "mig_noise"] == pytest.approx(2 * np.hypot(0.01, 0.01))
+    # loop oracle: a step is resolved iff every objective moves by at least 2 combined SE
+    for _, row in sep.iterrows():
+        a, b = front.loc[row["a"]], front.loc[row["b"]]
+        expect = all(abs(a[m] - b[m]) >= 2 * np.sqrt(a[f"{m}_se"] ** 2 + b[f"{m}_se"] ** 2) for m in ("blur", "mig"))
+        assert row["resolved"] == expect
+    no_se = neighbour_separation(front[["blur", "mig"]], {"blur": "min", "mig": "max"})
+    assert no_se["resolved"].all()  # without SE columns every difference counts as exact

@@ -32,7 +32,8 @@ def store(tmp_path_factory):
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(uri)
     exp = client.create_experiment("betasweep", artifact_location="file://" + str(root / "artifacts"))
-    parent = client.create_run(exp, run_name="s1", tags={"study": "s1", "role": "study"}).info.run_id
+    parent = client.create_run(exp, run_name="s1", tags={"study": "s1", "role": "study",
+                                                          "dataset": "dsprites-procedural"}).info.run_id
     for i, (mt, beta, dim, seed, status, recon, score) in enumerate(TRIALS):
         run = client.create_run(exp, run_name=f"s1/t{i}", tags={
             "mlflow.parentRunId": parent, "study": "s1", "role": "trial", "trial_id": f"t{i}",
@@ -41,6 +42,7 @@ def store(tmp_path_factory):
         if beta is not None:
             params["beta"] = beta
         metrics = {k: v for k, v in (("recon_error", recon), ("beta_vae_score", score),
+                                     ("beta_vae_score_se", None if score is None else 0.05),
                                      ("blur", None if recon is None else recon / 200)) if v is not None}
         client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()],
                          metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
@@ -58,6 +60,7 @@ def test_dataframe_types_flags_and_front(store):
     uri, parent = store
     df = load_runs("s1", tracking_uri=uri)
     assert len(df) == len(TRIALS)
+    assert set(df["dataset_record"]) == {"dsprites-procedural"}  # the parent run's dataset tag
     assert df["latent_dim"].dtype.kind == "i" and df["lr"].dtype.kind == "f"
     assert df["amp"].map(type).eq(bool).all()
     assert df["beta"].isna().sum() == 3
@@ -96,6 +99,11 @@ def test_cli_writes_every_figure_and_the_report(store, tmp_path):
     report = (out / "report.md").read_text()
     assert "## Pareto-optimal trials" in report and "![Trials and the Pareto front](pareto.png)" in report
     assert "1 failed, 1 diverged" in report
+    assert "Dataset: dsprites-procedural (rendered procedurally" in report
+    # front by recon: ae 0.30, vae 0.45, β-TCVAE 0.60, β-VAE 0.70 (SE 0.05 each: 2 SE = 0.141)
+    assert "## Is the front resolved?" in report
+    assert "1 of 3 steps along the front are within noise" in report
+    assert report.count("within noise in beta_vae_score") == 1
     assert (out / "front.csv").read_text().count("\n") == 5  # header + 4 front trials
     logged = {a.path for a in MlflowClient(uri).list_artifacts(parent, "analysis")}
     assert "analysis/report.md" in logged and "analysis/pareto.png" in logged

@@ -41,3 +41,12 @@ def factor_vae_votes_loop(data, represent, labels, batches, global_var, active):
                 best, best_d = local[d] / global_var[d], d
         votes[labels[p], best_d] += 1
     return votes
+
+
+def bootstrap_se_loop(statistic, n, rng, num_resamples):
+    """Bootstrap SE written out: resample n row indices with replacement B times, std (ddof 1)."""
+    values = []
+    for _ in range(num_resamples):
+        values.append(statistic(rng.integers(0, n, n)))
+    mean = sum(values) / len(values)
+    return (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.metrics import beta_vae_score, dci, factor_vae_score, mig, sap
+from analysis.metrics import LiveCodes, beta_vae_score, dci, factor_vae_score, mig, sap
 from analysis.metrics.beta_vae import pair_features, sample_pairs
 from analysis.metrics.factor_vae import fixed_factor_batches, votes
 from analysis.metrics.mig import mutual_info_matrix
@@ -23,6 +23,9 @@ class FactorData:
 
     def observations(self, factors):
         return torch.as_tensor(np.asarray(factors), dtype=torch.float64)
+
+    def index_to_factors(self, index):
+        return np.stack(np.unravel_index(np.asarray(index), self.factor_sizes), axis=1)
 
 
 DATA = FactorData()
@@ -53,6 +56,10 @@ def rng(seed=0):
     return np.random.default_rng(seed)
 
 
+def live(fn):
+    return LiveCodes(DATA, fn)
+
+
 def codes_factors(fn, n=3000, seed=1):
     f = DATA.sample_factors(n, rng(seed))
     return fn(DATA.observations(f)), f
@@ -62,22 +69,22 @@ SMALL = dict(num_train=300, num_eval=200)
 
 
 def test_beta_vae_score():
-    perfect = beta_vae_score(DATA, identity, rng(), **SMALL)["eval_accuracy"]
+    perfect = beta_vae_score(live(identity), rng(), **SMALL)["eval_accuracy"]
     assert perfect > 0.97
-    assert beta_vae_score(DATA, rotated, rng(), **SMALL)["eval_accuracy"] < perfect
-    assert abs(beta_vae_score(DATA, noise, rng(), **SMALL)["eval_accuracy"] - 1 / VARYING) < 0.12
-    assert beta_vae_score(DATA, with_noise_dims, rng(), **SMALL)["eval_accuracy"] >= perfect - 0.02
+    assert beta_vae_score(live(rotated), rng(), **SMALL)["eval_accuracy"] < perfect
+    assert abs(beta_vae_score(live(noise), rng(), **SMALL)["eval_accuracy"] - 1 / VARYING) < 0.12
+    assert beta_vae_score(live(with_noise_dims), rng(), **SMALL)["eval_accuracy"] >= perfect - 0.02
 
 
 def test_factor_vae_score():
     kw = dict(num_train=300, num_eval=200, num_variance_estimate=2000)
-    perfect = factor_vae_score(DATA, identity, rng(), **kw)
+    perfect = factor_vae_score(live(identity), rng(), **kw)
     assert perfect["eval_accuracy"] > 0.97 and perfect["num_active_dims"] == 3
-    assert factor_vae_score(DATA, rotated, rng(), **kw)["eval_accuracy"] < perfect["eval_accuracy"]
-    assert abs(factor_vae_score(DATA, noise, rng(), **kw)["eval_accuracy"] - 1 / VARYING) < 0.12
-    assert factor_vae_score(DATA, with_noise_dims, rng(), **kw)["eval_accuracy"] >= perfect["eval_accuracy"] - 0.02
-    collapsed = factor_vae_score(DATA, lambda x: np.zeros((len(x), 2)), rng(), **kw)
-    assert collapsed == {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
+    assert factor_vae_score(live(rotated), rng(), **kw)["eval_accuracy"] < perfect["eval_accuracy"]
+    assert abs(factor_vae_score(live(noise), rng(), **kw)["eval_accuracy"] - 1 / VARYING) < 0.12
+    assert factor_vae_score(live(with_noise_dims), rng(), **kw)["eval_accuracy"] >= perfect["eval_accuracy"] - 0.02
+    collapsed = factor_vae_score(live(lambda x: np.zeros((len(x), 2))), rng(), **kw)
+    assert collapsed == {"train_accuracy": 0.0, "eval_accuracy": 0.0, "eval_accuracy_se": 0.0, "num_active_dims": 0}
 
 
 def test_mig():
@@ -129,20 +136,23 @@ def test_vectorised_equals_loop_oracle():
     for fn in (identity, rotated, noise):
         codes, f = codes_factors(fn, 1500)
         assert mig(codes, f) == pytest.approx(mig_loop(codes, f), abs=1e-12)
-    labels, f1, f2 = sample_pairs(DATA, 20, 16, rng(3))
-    assert np.allclose(pair_features(DATA, rotated, f1, f2), beta_vae_features_loop(DATA, rotated, f1, f2))
-    labels, batches = fixed_factor_batches(DATA, 30, 16, rng(4))
+    labels, (f1, c1), (f2, c2) = sample_pairs(live(rotated), 20, 16, rng(3))
+    f1, f2 = f1.reshape(20, 16, -1), f2.reshape(20, 16, -1)
+    assert np.array_equal(f1[np.arange(20), :, labels], f2[np.arange(20), :, labels])
+    assert np.allclose(pair_features(c1, c2, 16), beta_vae_features_loop(DATA, rotated, f1, f2))
+    labels, batches, batch_codes = fixed_factor_batches(live(rotated), 30, 16, rng(4))
+    assert all(np.unique(batches[p, :, labels[p]]).size == 1 for p in range(30))
     gv, active = np.array([0.1, 0.2, 0.3]), np.array([True, False, True])
-    assert np.array_equal(votes(DATA, rotated, labels, batches, gv, active),
+    assert np.array_equal(votes(labels, batch_codes, gv, active, len(DATA.factor_sizes)),
                           factor_vae_votes_loop(DATA, rotated, labels, batches, gv, active))
 
 
 def test_same_seed_same_score():
-    a = beta_vae_score(DATA, rotated, rng(7), **SMALL)
-    b = beta_vae_score(DATA, rotated, rng(7), **SMALL)
+    a = beta_vae_score(live(rotated), rng(7), **SMALL)
+    b = beta_vae_score(live(rotated), rng(7), **SMALL)
     assert a == b
-    c1 = factor_vae_score(DATA, rotated, np.random.RandomState(3), num_train=100, num_eval=50, num_variance_estimate=500)
-    c2 = factor_vae_score(DATA, rotated, np.random.RandomState(3), num_train=100, num_eval=50, num_variance_estimate=500)
+    c1 = factor_vae_score(live(rotated), np.random.RandomState(3), num_train=100, num_eval=50, num_variance_estimate=500)
+    c2 = factor_vae_score(live(rotated), np.random.RandomState(3), num_train=100, num_eval=50, num_variance_estimate=500)
     assert c1 == c2
 
 
@@ -155,7 +165,7 @@ def test_bad_input_is_refused_or_documented():
     with pytest.raises(ValueError, match="200 points but factors have 199"):
         mig(codes, f[:-1])
     with pytest.raises(ValueError, match="NaN"):
-        beta_vae_score(DATA, lambda x: np.full((len(x), 2), np.nan), rng(), **SMALL)
+        beta_vae_score(live(lambda x: np.full((len(x), 2), np.nan)), rng(), **SMALL)
     constant = np.concatenate([codes, np.ones((200, 1))], axis=1)  # documented: a constant dim has MI 0
     assert mig(constant, f) == pytest.approx(mig(codes, f))
     # documented: single-valued factors (column 0 here) are skipped, not divided by zero
