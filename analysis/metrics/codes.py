@@ -12,9 +12,10 @@ corresponding observations. The three sources below implement those two draws:
   estimator as :class:`LiveCodes` — exactly, not approximately — at a cost fixed by the grid size.
 * :class:`PoolCodes` encodes a uniform random pool of the grid once and answers the draws from it
   (a constrained draw picks, per row, a uniform pool member with the required factor value). It is
-  the definition applied to the pool's empirical distribution: unbiased for the unconstrained
-  draws; for constrained draws the pool's finite size adds variance that the binomial standard
-  error does not include (``benchmarks/metric_uncertainty.py`` measures the spread over pool seeds).
+  the definition applied to the pool's empirical distribution. An unconstrained draw no larger
+  than the pool takes distinct members, i.e. genuine i.i.d. grid points (MIG, SAP, DCI); the
+  paired draws of BetaVAE/FactorVAE reuse members, so the pool's finite size adds variance of its
+  own (``benchmarks/metric_uncertainty.py`` measures the spread over pool seeds).
 
 A source answers ``sample(n, rng) -> (factors, codes)`` and ``matching(factors, fixed, rng) ->
 (factors2, codes2)``: row i of the second draw shares factor ``fixed[i]``'s value with row i of
@@ -84,7 +85,12 @@ class PoolCodes:
                         for k, (order, s) in enumerate(zip(self._order, self.factor_sizes))]
 
     def sample(self, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
-        rows = integers(rng, len(self.codes), n)
+        """``n`` distinct pool members when the pool holds that many (so they are i.i.d. uniform
+        grid points, as a live draw's are), else ``n`` members drawn with replacement."""
+        if n <= len(self.codes):
+            rows = rng.permutation(len(self.codes))[:n]
+        else:
+            rows = integers(rng, len(self.codes), n)
         return self.factors[rows], self.codes[rows]
 
     def matching(self, factors: np.ndarray, fixed: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ Presets fix the sample sizes and where codes come from (:mod:`analysis.metrics.c
   encoder mean is deterministic). Meant for GPUs; about five minutes of encoding on a 2-core CPU.
 * ``fast`` — for CPU studies: a pool of 16,384 grid points encoded once, every metric's draws
   resampled from it; 1,000 evaluation points for BetaVAE and FactorVAE (binomial SE ≤ 0.016),
-  MIG on 5,000 points, SAP on 1,000/1,000. DCI is left out: its per-factor gradient boosting alone
+  MIG on 10,000 distinct pooled points, SAP on 1,000/1,000. DCI is left out: its per-factor gradient boosting alone
   takes ~20 s even on 500 points (benchmarks/README.md).
 * ``recon`` — reconstruction and blur only.
 
@@ -77,7 +77,7 @@ PRESETS = {
                          sap_test=5000, probe_points=10000, codes="grid", pool_size=100_000),
     "fast": MetricPreset("fast", eval_size=1024, beta_vae_train=1000, beta_vae_eval=1000,
                          factor_vae_train=1000, factor_vae_eval=1000, factor_vae_variance=5000,
-                         mig_points=5000, sap_train=1000, sap_test=1000, probe_points=2000,
+                         mig_points=10000, sap_train=1000, sap_test=1000, probe_points=2000,
                          codes="pool", pool_size=16384),
     "recon": MetricPreset("recon", eval_size=1024),
 }
@@ -140,6 +140,12 @@ def code_source(data, represent, rng, p: MetricPreset):
     return LiveCodes(data, represent)
 
 
+def _split(codes, num_train: int, num_test: int, rng):
+    """Train and test points from one draw, so a pool never puts a point in both."""
+    factors, c = codes.sample(num_train + num_test, rng)
+    return (factors[:num_train], c[:num_train]), (factors[num_train:], c[num_train:])
+
+
 def _factor_metrics(data, represent, rng, p: MetricPreset) -> dict:
     codes = code_source(data, represent, rng, p)
     out = {"metric_codes": codes.kind}
@@ -152,13 +158,13 @@ def _factor_metrics(data, represent, rng, p: MetricPreset) -> dict:
     factors, c = codes.sample(p.mig_points, rng)
     out["mig"], out["mig_se"] = mig_with_se(c, factors, rng, num_resamples=p.bootstrap)
     if p.dci_train > 0:
-        (train_f, train_c), (test_f, test_c) = codes.sample(p.dci_train, rng), codes.sample(p.dci_test, rng)
+        (train_f, train_c), (test_f, test_c) = _split(codes, p.dci_train, p.dci_test, rng)
         d = dci(train_c, train_f, test_c, test_f, random_state=seed_from(rng), rng=rng)
         out["dci_disentanglement"], out["dci_completeness"] = d["disentanglement"], d["completeness"]
         out["dci_informativeness"] = d["informativeness_test"]
         out["dci_informativeness_se"] = d["informativeness_test_se"]
         out["dci_informativeness_train"] = d["informativeness_train"]
-    (train_f, train_c), (test_f, test_c) = codes.sample(p.sap_train, rng), codes.sample(p.sap_test, rng)
+    (train_f, train_c), (test_f, test_c) = _split(codes, p.sap_train, p.sap_test, rng)
     out["sap"], out["sap_se"] = sap_with_se(train_c, train_f, test_c, test_f, rng, p.bootstrap)
     return out
 
