@@ -89,7 +89,8 @@ class AutoEncoder(LatentModel):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
         return self.encoder(x), None
 
-    def forward(self, x: torch.Tensor) -> ModelOutput:
+    def forward(self, x: torch.Tensor, noise_scale: float = 1.0) -> ModelOutput:
+        """``noise_scale`` is accepted for a uniform call and unused (the code is deterministic)."""
         z, _ = self.encode(x)
         return ModelOutput(self.decode(z), z, None, z)
 
@@ -112,13 +113,15 @@ class GaussianVAE(LatentModel):
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar
 
-    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """z = μ + σ·ε, ε ~ N(0, I) (Kingma & Welling 2014)."""
-        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor, noise_scale: float = 1.0) -> torch.Tensor:
+        """z = μ + s·σ·ε, ε ~ N(0, I) (Kingma & Welling 2014); s = 1 except during a warm-up."""
+        return mu + noise_scale * torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
-    def forward(self, x: torch.Tensor) -> ModelOutput:
+    def forward(self, x: torch.Tensor, noise_scale: float = 1.0) -> ModelOutput:
+        """Encode, sample z with the posterior noise scaled by ``noise_scale`` (1 = the model's own
+        sampling; the warm-up ramps it from 0 with the regulariser), decode."""
         mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar)
+        z = self.reparameterize(mu, logvar, noise_scale)
         return ModelOutput(self.decode(z), mu, logvar, z)
 
     def regularizer(self, out: ModelOutput, kl: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -130,7 +133,8 @@ class GaussianVAE(LatentModel):
 
         ``reg_weight`` < 1 scales the **whole** regulariser of :meth:`regularizer` during a KL
         warm-up (Bowman et al. 2016; Sønderby et al. 2016): β·KL for β-VAE, and for β-TCVAE all of
-        α·MI + β·TC + γ·dwKL, not only a KL term. 1 is the model's own objective."""
+        α·MI + β·TC + γ·dwKL, not only a KL term. 1 is the model's own objective. (The trial also
+        scales the posterior noise of :meth:`forward` by the same weight during the warm-up.)"""
         recon = self.recon_nll(x, out)
         kl = gaussian_kl(out.mu, out.logvar).sum(1)
         reg, extra = self.regularizer(out, kl)

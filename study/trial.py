@@ -239,7 +239,7 @@ def train_and_evaluate(
         x = data.train_batch(config.batch_size, generator)
         reg_weight = min(1.0, step / config.kl_warmup_steps) if config.kl_warmup_steps else 1.0
         with autocast(device, config.amp):
-            out = step_fn(x)
+            out = step_fn(x, noise_scale=reg_weight)
             lo = model.loss(x, out, reg_weight=reg_weight)
         loss = lo.loss
         if config.nan_at_step is not None and step + 1 == config.nan_at_step:
