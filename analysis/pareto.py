@@ -20,6 +20,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.schema import se_name
+
 
 def _signs(senses: Sequence[str]) -> np.ndarray:
     bad = [s for s in senses if s not in ("min", "max")]
@@ -190,7 +192,7 @@ def neighbour_separation(front: pd.DataFrame, objectives: Mapping[str, str], k: 
         row: dict = {"a": ia, "b": ib}
         within = []
         for m in names:
-            se_a, se_b = (float(r.get(f"{m}_se", 0.0) or 0.0) for r in (a, b))
+            se_a, se_b = (float(r.get(se_name(m), 0.0) or 0.0) for r in (a, b))
             se_a, se_b = (0.0 if s != s else s for s in (se_a, se_b))
             row[f"{m}_diff"] = abs(float(a[m]) - float(b[m]))
             row[f"{m}_noise"] = k * float(np.hypot(se_a, se_b))

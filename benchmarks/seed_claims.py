@@ -28,8 +28,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.schema import Artifact, Tag, se_name
+
 SCORES = ("recon_error", "blur", "blur_samples", "mig", "beta_vae_score", "factor_vae_score")
-COLUMNS = ["model_type", "beta", "seed", "trial_status", *SCORES, *(f"{s}_se" for s in SCORES),
+COLUMNS = ["model_type", "beta", "seed", Tag.TRIAL_STATUS, *SCORES, *(se_name(s) for s in SCORES),
            "data_sharpness", "recon_error_sampled", "train_seconds", "run_id"]
 
 
@@ -111,7 +113,7 @@ def sample_study(df: pd.DataFrame, tracking_uri: str | None, figure: str | None)
     import torch
     from mlflow.tracking import MlflowClient
 
-    from analysis.runs import default_tracking_uri
+    from analysis.schema import default_tracking_uri
     from models import load_model
     from study.data import dsprites
 
@@ -125,7 +127,7 @@ def sample_study(df: pd.DataFrame, tracking_uri: str | None, figure: str | None)
     grids = {}
     for mt, beta in pick.items():
         g = df[(df["model_type"] == mt) & (df["seed"] == 0) & (df["beta"].isna() if beta is None else df["beta"] == beta)]
-        path = client.download_artifacts(g.iloc[0]["run_id"], "model/model.pt")
+        path = client.download_artifacts(g.iloc[0]["run_id"], f"{Artifact.MODEL_DIR}/{Artifact.MODEL_FILE}")
         model = load_model(path).eval()
         gen = torch.Generator().manual_seed(0)
         with torch.no_grad():

@@ -17,6 +17,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from analysis import schema
+
 #: Model types a study may search over (the keys of ``models.MODELS``; kept here as plain names so
 #: that reading and validating a config does not import torch).
 MODEL_TYPES = ("ae", "vae", "beta_vae", "beta_tcvae")
@@ -38,61 +40,37 @@ PROCEDURAL_DATASETS = ("dsprites",)
 #: The name each dataset is recorded under (the MLflow parent run's ``dataset`` tag, the report);
 #: the config value stays the plain name.
 DATASET_RECORD_NAMES: dict[str, str] = {
-    name: f"{name}-procedural" if name in PROCEDURAL_DATASETS else name for name in DATASETS
+    name: f"{name}{schema.PROCEDURAL_SUFFIX}" if name in PROCEDURAL_DATASETS else name for name in DATASETS
 }
 SAMPLERS = ("tpe", "nsga2", "random")
 SEARCH_MODES = ("search", "grid")
 
-#: Metric names a trial produces and their natural optimisation direction. An objective or an
-#: ASHA metric must be one of these, so a typo is caught before the study starts.
-METRIC_DIRECTIONS: dict[str, str] = {
-    "recon_error": "min",
-    "recon_error_sampled": "min",
-    "recon_mse": "min",
-    "blur": "min",
-    "blur_samples": "min",
-    "beta_vae_score": "max",
-    "factor_vae_score": "max",
-    "mig": "max",
-    "dci_disentanglement": "max",
-    "dci_completeness": "max",
-    "dci_informativeness": "max",
-    "sap": "max",
-    "linear_probe_accuracy": "max",
-    "eval_loss": "min",
-    "eval_kl": "max",
-    "val_recon_error": "min",
-}
-# Which trial computes which metric. The checks of search.objectives / search.asha_metric in
-# :func:`validate` are derived from these declarations only (they mirror
-# ``analysis.metrics.scoring.PRESETS`` and ``study.trial.evaluate_objective_terms``).
+# The metrics come from the record schema's catalogue (analysis.schema.CATALOGUE), the one place
+# that says what each trial computes; the checks of search.objectives / search.asha_metric in
+# :func:`validate` are derived from these views of it only.
+_OBJECTIVES = tuple(m for m in schema.CATALOGUE if m.objective)
+#: Metrics a study may optimise, with their natural direction. An objective or an ASHA metric must
+#: be one of these, so a typo is caught before the study starts.
+METRIC_DIRECTIONS: dict[str, str] = {m.name: m.direction for m in _OBJECTIVES}
 #: DCI (gradient-boosted trees per factor): only the full preset pays for it.
-DCI_METRICS = ("dci_disentanglement", "dci_completeness", "dci_informativeness")
+DCI_METRICS = tuple(m.name for m in _OBJECTIVES if m.presets == ("full",))
 #: Metrics only computed for datasets with ground-truth factors (:data:`FACTOR_DATASETS`).
-FACTOR_METRICS = (
-    "beta_vae_score",
-    "factor_vae_score",
-    "mig",
-    *DCI_METRICS,
-    "sap",
-)
+FACTOR_METRICS = tuple(m.name for m in _OBJECTIVES if m.needs_factors)
 #: Metrics only computed for datasets without ground-truth factors (a linear probe of the labels).
-PROBE_METRICS = ("linear_probe_accuracy",)
+PROBE_METRICS = tuple(m.name for m in _OBJECTIVES if m.without_factors)
 #: Metrics of the code's usefulness (factor metrics or the probe): not computed by the recon preset.
 DISENTANGLEMENT_METRICS = FACTOR_METRICS + PROBE_METRICS
 #: Metrics that need a probabilistic encoder q(z|x) (a KL term): never computed for
 #: :data:`DETERMINISTIC_MODELS`.
-PROBABILISTIC_METRICS = ("eval_kl",)
+PROBABILISTIC_METRICS = tuple(m.name for m in _OBJECTIVES if m.needs_probabilistic)
 #: Metric preset → the metrics it computes: full computes all, fast all but DCI, recon no
 #: disentanglement metric. The keys are the valid values of ``trial.metrics``.
 PRESET_METRICS: dict[str, tuple[str, ...]] = {
-    "fast": tuple(m for m in METRIC_DIRECTIONS if m not in DCI_METRICS),
-    "full": tuple(METRIC_DIRECTIONS),
-    "recon": tuple(m for m in METRIC_DIRECTIONS if m not in DISENTANGLEMENT_METRICS),
+    preset: tuple(m.name for m in _OBJECTIVES if preset in m.presets) for preset in schema.METRIC_PRESETS
 }
 METRIC_PRESETS = tuple(PRESET_METRICS)
 #: Metrics that are reported while training (usable by ASHA); the rest only exist at the end.
-INTERMEDIATE_METRICS = ("val_recon_error",)
+INTERMEDIATE_METRICS = tuple(m.name for m in _OBJECTIVES if m.intermediate)
 
 
 def dataset_record_name(dataset: str) -> str:

@@ -31,6 +31,7 @@ from typing import Any, Mapping
 
 from ray.tune.search import Searcher
 
+from analysis.schema import FINAL_REPORT_KEY, Tag, TrialStatus
 from study import space as space_mod
 from study.config import SpaceConfig
 
@@ -38,9 +39,10 @@ log = logging.getLogger(__name__)
 
 #: Keys of the config dict a suggestion produces (read by :mod:`study.trainable`).
 OVERRIDES = "overrides"
-OPTUNA_TRIAL = "optuna_trial"
+OPTUNA_TRIAL = Tag.OPTUNA_TRIAL
 
-COMPLETED, PRUNED, FAILED = "completed", "pruned", "failed"
+#: The three outcomes a Tune trial is classified into (a divergence counts as failed).
+COMPLETED, PRUNED, FAILED = TrialStatus.COMPLETED, TrialStatus.PRUNED, TrialStatus.FAILED
 
 
 def make_sampler(name: str, seed: int):
@@ -61,9 +63,9 @@ def classify(result: Mapping[str, Any] | None, error: bool) -> str:
     """How a Tune trial ended, from its last result: completed, pruned or failed."""
     if error or not result:
         return FAILED if error else PRUNED
-    if result.get("trial_status") == "diverged":
+    if result.get(Tag.TRIAL_STATUS) == TrialStatus.DIVERGED:
         return FAILED
-    if not result.get("final"):
+    if not result.get(FINAL_REPORT_KEY):
         return PRUNED
     return COMPLETED
 
