@@ -2,7 +2,7 @@
 
 The catalogue must list exactly the metrics a trial computes: ``score_model`` per metric preset and
 kind of dataset, and ``evaluate_objective_terms`` per model type. The config's metric declarations
-are views of it, and the module imports nothing heavy.
+and the analysis CLI's directions are views of it, and the module imports nothing heavy.
 """
 
 import dataclasses
@@ -118,6 +118,22 @@ def test_config_declarations_are_views_of_the_catalogue():
     for preset, names in C.PRESET_METRICS.items():
         assert set(names) == {m.name for m in objectives if preset in m.presets}
     assert C.dataset_record_name("dsprites") == "dsprites" + schema.PROCEDURAL_SUFFIX
+
+
+def test_cli_direction_of_every_catalogued_metric_is_the_catalogues():
+    from analysis.__main__ import build_parser, metric_sense
+    from analysis.runs import RunsError
+
+    for m in CATALOGUE:
+        args = build_parser().parse_args(["pareto", "--study", "s", "--x", m.name])
+        if m.direction is None:
+            with pytest.raises(RunsError, match=f"x: {m.name} has no better side"):
+                metric_sense(args.x, args.x_sense, "x")
+        else:
+            assert metric_sense(args.x, args.x_sense, "x") == m.direction, m.name
+    assert metric_sense("val_recon_error", None, "x") == "min"  # was "max" before the catalogue
+    assert metric_sense("data_sharpness", "max", "y") == "max"  # a given direction always wins
+    assert metric_sense("a_hand_made_column", None, "y") == "max"
 
 
 def test_run_state_of_each_status():
