@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from analysis.schema import Role, Tag
+
 #: A trial budget small enough for CI yet real: trains, reports, checkpoints, scores.
 TINY_TRIAL = {
     "latent_dim": 4, "batch_size": 32, "lr": 1e-3, "steps": 60, "report_every": 20,
@@ -19,7 +21,7 @@ def child_runs(tracking_uri, study):
     exp = client.get_experiment_by_name("betasweep")
     if exp is None:
         return []
-    return client.search_runs([exp.experiment_id], f"tags.study = '{study}' and tags.role = 'trial'",
+    return client.search_runs([exp.experiment_id], f"tags.{Tag.STUDY} = '{study}' and tags.{Tag.ROLE} = '{Role.TRIAL}'",
                               max_results=1000)
 
 
@@ -28,7 +30,7 @@ def parent_runs(tracking_uri, study):
 
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name("betasweep")
-    return client.search_runs([exp.experiment_id], f"tags.study = '{study}' and tags.role = 'study'")
+    return client.search_runs([exp.experiment_id], f"tags.{Tag.STUDY} = '{study}' and tags.{Tag.ROLE} = '{Role.STUDY}'")
 
 
 def optuna_trials(root, study):

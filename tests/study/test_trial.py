@@ -1,10 +1,11 @@
-"""One trial end to end on CPU: the loss falls, checkpoints resume exactly, NaN → "diverged"."""
+"""One trial end to end on CPU: the loss falls, checkpoints resume exactly, NaN → diverged."""
 
 import os
 
 import pytest
 import torch
 
+from analysis.schema import TrialStatus
 from study.config import trial_from_dict
 from study.trial import COMPLETED, DIVERGED, main, read_checkpoint_meta, train_and_evaluate
 
@@ -58,7 +59,7 @@ def test_cli_prints_result_table(capsys, tmp_path):
                  "--checkpoint-dir", str(tmp_path), "--quiet"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "status" in out and "completed" in out and "recon_error" in out
+    assert "status" in out and TrialStatus.COMPLETED in out and "recon_error" in out
     assert os.path.isdir(tmp_path / "step_00000020")
 
 
