@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         from analysis.report import write_report
 
         written = write_report(df, objectives, out, study=args.study, tracking_uri=uri)
-        for name, path in written.items():
+        for path in written.values():
             print(f"wrote {path}")
         if args.log_to_mlflow:
             from mlflow.tracking import MlflowClient

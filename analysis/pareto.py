@@ -15,7 +15,8 @@ Example::
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -188,7 +189,7 @@ def neighbour_separation(front: pd.DataFrame, objectives: Mapping[str, str], k: 
     names = list(objectives)
     ordered = front.sort_values(names[0], ascending=objectives[names[0]] == "min")
     rows = []
-    for (ia, a), (ib, b) in zip(ordered.iterrows(), list(ordered.iterrows())[1:]):
+    for (ia, a), (ib, b) in pairwise(ordered.iterrows()):
         row: dict = {"a": ia, "b": ib}
         within = []
         for m in names:

@@ -9,7 +9,7 @@ number of trials, failed/diverged/pruned trials counted in a footnote but never 
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import matplotlib
 import matplotlib.ticker
@@ -153,7 +153,7 @@ def metric_vs_beta(df: pd.DataFrame, metrics: Mapping[str, str], study: str = ""
     ok = df[df["ok"]]
     names = [m for m in metrics if m in ok.columns]
     fig, axes = plt.subplots(1, len(names), figsize=(5.0 * len(names), 4.2), squeeze=False)
-    for ax, metric in zip(axes[0], names):
+    for ax, metric in zip(axes[0], names, strict=True):
         for mt, group in ok.groupby("model_type"):
             colour, marker, label = style(mt)
             if group["beta"].notna().any():
@@ -218,7 +218,7 @@ def image_panels(images: Mapping[str, str | None], title: str, out: str | None =
 
     names = list(images)
     fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.0 * max(len(names), 1), 4.4), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes[0], names, strict=False):  # no image at all: one empty axis, no panel
         path = images[name]
         if path and os.path.exists(path):
             ax.imshow(mpimg.imread(path), cmap="gray")

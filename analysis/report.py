@@ -12,7 +12,7 @@ Example::
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -171,7 +171,8 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
     if note:
         lines += [note, ""]
     lines += ["## Pareto-optimal trials", "",
-              markdown_table(front, [*FRONT_COLUMNS, *objectives, *(m for m in ("blur", "mig") if m not in objectives)]),
+              markdown_table(front, [*FRONT_COLUMNS, *objectives,
+                                     *(m for m in ("blur", "mig") if m not in objectives)]),
               ""]
     lines += resolution_lines(front, objectives)
     if multi_seed:

@@ -126,7 +126,8 @@ def sample_study(df: pd.DataFrame, tracking_uri: str | None, figure: str | None)
     base = torch.cdist(real[:512], real[512:1024]).mean() / np.sqrt(real.shape[1])
     grids = {}
     for mt, beta in pick.items():
-        g = df[(df["model_type"] == mt) & (df["seed"] == 0) & (df["beta"].isna() if beta is None else df["beta"] == beta)]
+        same_beta = df["beta"].isna() if beta is None else df["beta"] == beta
+        g = df[(df["model_type"] == mt) & (df["seed"] == 0) & same_beta]
         path = client.download_artifacts(g.iloc[0]["run_id"], f"{Artifact.MODEL_DIR}/{Artifact.MODEL_FILE}")
         model = load_model(path).eval()
         gen = torch.Generator().manual_seed(0)
@@ -155,7 +156,7 @@ def save_sample_figure(grids, path: str) -> None:
     from torchvision.utils import make_grid
 
     fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 4.4))
-    for ax, (label, images) in zip(axes, grids.items()):
+    for ax, (label, images) in zip(axes, grids.items(), strict=True):
         ax.imshow(make_grid(images, nrow=6, padding=2, pad_value=0.5).permute(1, 2, 0).numpy())
         ax.set_title(label)
         ax.axis("off")

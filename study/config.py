@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
-from typing import Any, Mapping
+from itertools import pairwise
+from typing import Any
 
 import yaml
 
@@ -150,7 +152,7 @@ class TrialConfig:
     nan_at_step: int | None = None
     """Fault injection for tests: make the loss NaN at this step (null = never)."""
 
-    def with_updates(self, **changes: Any) -> "TrialConfig":
+    def with_updates(self, **changes: Any) -> TrialConfig:
         """A copy with some fields changed (then re-validated by the caller)."""
         return dataclasses.replace(self, **changes)
 
@@ -503,7 +505,8 @@ def validate(config: StudyConfig) -> StudyConfig:
         _check(search.num_trials % space.seeds_per_config == 0,
                f"search.num_trials: {search.num_trials} is not a multiple of space.seeds_per_config "
                f"({space.seeds_per_config}); use a multiple so every configuration gets all its seeds")
-    _check(len(search.objectives) >= 1, "search.objectives: list at least one metric, e.g. [recon_error, beta_vae_score]")
+    _check(len(search.objectives) >= 1,
+           "search.objectives: list at least one metric, e.g. [recon_error, beta_vae_score]")
     _check(len(set(search.objectives)) == len(search.objectives), "search.objectives: an objective is listed twice")
     for name in search.objectives:
         _check(name in METRIC_DIRECTIONS,
@@ -599,7 +602,8 @@ def _check_grid_entry(entry: Mapping[str, Any], index: int) -> None:
         raise ConfigError(f"space.grid[{index}]: each entry must be a mapping of trial fields")
     unknown = sorted(set(entry) - _GRID_KEYS)
     if unknown:
-        raise ConfigError(f"space.grid[{index}].{unknown[0]}: unknown trial field; known: {', '.join(sorted(_GRID_KEYS))}")
+        raise ConfigError(f"space.grid[{index}].{unknown[0]}: unknown trial field; "
+                          f"known: {', '.join(sorted(_GRID_KEYS))}")
 
 
 def check_cluster_resources(config: StudyConfig, available: Mapping[str, float]) -> None:
@@ -632,7 +636,7 @@ def field_docs(cls: type) -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body
     docs: dict[str, str] = {}
-    for node, following in zip(body, body[1:]):
+    for node, following in pairwise(body):
         if (
             isinstance(node, ast.AnnAssign)
             and isinstance(node.target, ast.Name)

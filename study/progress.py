@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ray import tune
 
@@ -159,7 +160,7 @@ def summary_table(df, objectives: Mapping[str, str], front_ids: set[str]) -> str
             else:
                 cells.append("" if value is None else str(value))
         rows.append(cells)
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths))]
-    lines += ["  ".join(str(x).ljust(w) for x, w in zip(r, widths)) for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(lines)

@@ -117,7 +117,7 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
             raise ConfigError(f"--set: {item!r} is not KEY=VALUE; write e.g. --set trial.steps=500")
         key, value = item.split("=", 1)
         overrides = set_dotted(overrides, key.strip(), yaml.safe_load(value))
-    for flag, path, _cls, kind in _FLAGS:
+    for _flag, path, _cls, kind in _FLAGS:
         value = getattr(args, path)
         if value is None:
             continue
@@ -187,7 +187,7 @@ def check_storage_reachable(root: str) -> None:
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(root)
             for n in nodes]
-    for node, error in zip(nodes, ray.get(refs, timeout=120)):
+    for node, error in zip(nodes, ray.get(refs, timeout=120), strict=True):
         if error:
             raise ConfigError(
                 f"root: {root!r} is not writable from Ray node {node['NodeManagerAddress']} "
@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.resume:
-            root = getattr(args, "root") or os.environ.get("BETASWEEP_ROOT", "betasweep-runs")
+            root = args.root or os.environ.get("BETASWEEP_ROOT", "betasweep-runs")
             saved = os.path.join(os.path.abspath(root), args.resume, CONFIG_FILE)
             if not os.path.isfile(saved):
                 raise ConfigError(f"resume: no study {args.resume!r} under {os.path.abspath(root)} "

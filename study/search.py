@@ -26,8 +26,9 @@ import logging
 import math
 import pickle
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ray.tune.search import Searcher
 
@@ -216,7 +217,7 @@ class OptunaStudySearcher(Searcher):
         if live is not None:  # per-seed outcomes for optuna-dashboard (lost only across a restore)
             live.set_user_attr("per_seed", per_seed)
         if completed:
-            means = [sum(col) / len(col) for col in zip(*completed)]
+            means = [sum(col) / len(col) for col in zip(*completed, strict=True)]
             self.study.tell(group.number, values=means, skip_if_finished=True)
         elif all(o == PRUNED for o, _ in group.outcomes.values()):
             self.study.tell(group.number, state=TrialState.PRUNED, skip_if_finished=True)

@@ -27,8 +27,18 @@ import subprocess
 import time
 from typing import Any
 
-from analysis.schema import Artifact, Role, RunState, StudyStatus, Tag, TrialStatus, default_tracking_uri, \
-    numeric_values, run_state, without_secrets
+from analysis.schema import (
+    Artifact,
+    Role,
+    RunState,
+    StudyStatus,
+    Tag,
+    TrialStatus,
+    default_tracking_uri,
+    numeric_values,
+    run_state,
+    without_secrets,
+)
 
 log = logging.getLogger(__name__)
 

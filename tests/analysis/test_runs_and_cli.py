@@ -6,7 +6,7 @@ import sys
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from analysis.__main__ import main

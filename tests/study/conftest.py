@@ -2,8 +2,6 @@
 
 import os
 
-import pytest
-
 from analysis.schema import Role, Tag
 
 #: A trial budget small enough for CI yet real: trains, reports, checkpoints, scores.

@@ -33,7 +33,8 @@ def tracker(uri, parent, trial_id, tmp_path, **kw):
 
 
 def test_parent_and_nested_children(uri, tmp_path):
-    parent = tracking.start_study_run(uri, "betasweep", "s", {"trial.lr": 0.001, "name": "s"}, {Tag.DATASET: "dsprites"})
+    parent = tracking.start_study_run(uri, "betasweep", "s", {"trial.lr": 0.001, "name": "s"},
+                                      {Tag.DATASET: "dsprites"})
     assert tracking.find_study_run(uri, "betasweep", "s") == parent
     for tid in ("t1", "t2"):
         t = tracker(uri, parent, tid, tmp_path, secrets=("token",))

@@ -40,7 +40,7 @@ def test_checkpoint_resumes_to_the_same_state(tmp_path):
     assert resumed_reports[0].step == 150
     assert resumed.step == 200
     assert resumed.history[-1]["train/loss"] == pytest.approx(full.history[-1]["train/loss"], rel=1e-5)
-    for (name, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
+    for (name, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), name
     assert read_checkpoint_meta(str(tmp_path / "b" / "step_00000200"))["extra"] == {"note": "x"}
 
