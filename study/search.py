@@ -1,10 +1,10 @@
 """A Ray Tune searcher driving an Optuna study through Optuna's public ask/tell interface.
 
 Why not ``ray.tune.search.optuna.OptunaSearch``? Three things a disentanglement study needs do not
-fit it (FIELD-NOTES): trials stopped early by ASHA must reach Optuna as PRUNED, not as COMPLETE
-with partial values; a configuration repeated over K seeds must reach Optuna once, with the seed
-mean (Tune's ``Repeater`` is single-objective); and resuming must neither lose nor double-count
-trials. Owning the ask/tell loop makes each of these a few explicit lines:
+fit it (docs/architecture.md, "Ray Tune and Optuna"): trials stopped early by ASHA must reach
+Optuna as PRUNED, not as COMPLETE with partial values; a configuration repeated over K seeds must
+reach Optuna once, with the seed mean (Tune's ``Repeater`` is single-objective); and resuming must
+neither lose nor double-count trials. Owning the ask/tell loop makes each of these a few explicit lines:
 
 * ``suggest`` asks Optuna for a configuration (define-by-run, :func:`study.space.suggest`) and hands
   it out K times with seeds 0..K-1 (one Optuna trial per configuration, one Tune trial per seed);

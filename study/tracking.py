@@ -1,7 +1,7 @@
 """MLflow tracking: one parent run per study, one nested child run per trial, and nothing lost.
 
-Layout (every tag, status and artifact name comes from :mod:`analysis.schema`): the parent
-run carries the flattened study config and the tags ``study``, ``role=study``, ``dataset`` (its
+Layout (names from :mod:`analysis.schema`; the record is described in docs/architecture.md): the
+parent run carries the flattened study config and the tags ``study``, ``role=study``, ``dataset`` (its
 record name, e.g. ``dsprites-procedural``), ``git_sha``, ``study_status``; each trial's child run
 (``mlflow.parentRunId``) carries tags ``study``, ``role=trial``, ``trial_id``, ``optuna_trial``,
 ``trial_status``, the trial config as params (names = config keys), curves by step, final scores,

@@ -2,7 +2,8 @@
 
 The catalogue must list exactly the metrics a trial computes: ``score_model`` per metric preset and
 kind of dataset, and ``evaluate_objective_terms`` per model type. The config's metric declarations
-and the analysis CLI's directions are views of it, and the module imports nothing heavy.
+and the analysis CLI's directions are views of it; docs/architecture.md names every tag, status,
+artifact and metric; and the module imports nothing heavy.
 """
 
 import dataclasses
@@ -169,3 +170,12 @@ def test_schema_imports_no_ray_torch_or_mlflow():
                           env={**os.environ, "PYTHONPATH": ROOT})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_architecture_doc_names_every_tag_status_and_metric():
+    with open(os.path.join(ROOT, "docs", "architecture.md")) as handle:
+        doc = handle.read()
+    values = [*schema.TrialStatus, *schema.StudyStatus, *schema.Role, *schema.RunState]
+    missing = [n for n in [*TAGS, *map(str, values), *METRICS] if f"`{n}`" not in doc]
+    missing += [a for k, a in vars(schema.Artifact).items() if k.isupper() and a not in doc]
+    assert not missing, f"docs/architecture.md does not name: {missing}"
