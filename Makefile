@@ -1,6 +1,6 @@
 # One command sets up and runs the main job; one command sets up and runs the tests.
 #   make study [ARGS="--num-trials 4"]    create .venv if needed, install, run python -m study.run
-#   make test  [PYTEST_ARGS="-m 'not slow'"]  create .venv if needed, install, run the whole test suite
+#   make test  [PYTEST_ARGS="-m 'not slow'"]  create .venv if needed, install, lint (ruff), run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -20,8 +20,10 @@ install: $(VENV)/.installed
 study: install
 	$(PY) -m study.run $(ARGS)
 
+# The lint (ruff, configured in pyproject.toml) runs first: a finding fails the target.
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
 test: install
+	$(PY) -m ruff check .
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

@@ -7,10 +7,28 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-METRIC_SENSES = {"recon_error": "min", "recon_mse": "min", "blur": "min", "blur_samples": "min"}
+from analysis.schema import METRICS, Artifact, default_tracking_uri, metric_direction
+
+#: Direction of a metric the catalogue does not know (a hand-made column): larger is better.
+UNKNOWN_SENSE = "max"
+
+
+def metric_sense(name: str, given: str | None, axis: str) -> str:
+    """The direction of axis ``axis`` (x or y): the one given on the command line, else the metric
+    catalogue's (analysis/schema.py), else max for a metric it does not know. A catalogued metric
+    without a better side (a count, a property of the data) needs ``--<axis>-sense``."""
+    if given:
+        return given
+    if name in METRICS:
+        sense = metric_direction(name)
+        if sense is None:
+            from analysis.runs import RunsError
+
+            raise RunsError(f"{axis}: {name} has no better side (min or max); pass --{axis}-sense min or max")
+        return sense
+    return UNKNOWN_SENSE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x", default="recon_error", help="Metric on the x axis (default: recon_error).")
     p.add_argument("--y", default="beta_vae_score", help="Metric on the y axis (default: beta_vae_score).")
     p.add_argument("--x-sense", choices=("min", "max"), default=None,
-                   help="Direction of x (default: min for errors and blur, else max).")
+                   help="Direction of x (default: the metric's own, e.g. min for errors and blur, max "
+                        "for disentanglement scores; max for a metric the catalogue does not know).")
     p.add_argument("--y-sense", choices=("min", "max"), default=None, help="Direction of y (same default).")
     p.add_argument("--out", default=None, help="Output folder (default: analysis-<study>).")
     p.add_argument("--log-to-mlflow", action="store_true",
@@ -38,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from analysis.runs import RunsError, default_tracking_uri, list_studies, load_runs, study_parent_run
+    from analysis.runs import RunsError, list_studies, load_runs, study_parent_run
 
     uri = args.tracking_uri or default_tracking_uri()
     try:
@@ -46,21 +65,21 @@ def main(argv: list[str] | None = None) -> int:
             table = list_studies(uri, args.experiment)
             print(table.to_string(index=False) if len(table) else f"no studies at {uri}")
             return 0
-        objectives = {args.x: args.x_sense or METRIC_SENSES.get(args.x, "max"),
-                      args.y: args.y_sense or METRIC_SENSES.get(args.y, "max")}
+        objectives = {args.x: metric_sense(args.x, args.x_sense, "x"),
+                      args.y: metric_sense(args.y, args.y_sense, "y")}
         df = load_runs(args.study, tracking_uri=uri, experiment=args.experiment)
         out = args.out or f"analysis-{args.study}"
         from analysis.report import write_report
 
         written = write_report(df, objectives, out, study=args.study, tracking_uri=uri)
-        for name, path in written.items():
+        for path in written.values():
             print(f"wrote {path}")
         if args.log_to_mlflow:
             from mlflow.tracking import MlflowClient
 
             parent = study_parent_run(args.study, uri, args.experiment)
-            MlflowClient(uri).log_artifacts(parent, out, "analysis")
-            print(f"logged {out} to parent run {parent} under analysis/")
+            MlflowClient(uri).log_artifacts(parent, out, Artifact.ANALYSIS_DIR)
+            print(f"logged {out} to parent run {parent} under {Artifact.ANALYSIS_DIR}/")
     except RunsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

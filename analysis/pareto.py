@@ -15,10 +15,13 @@ Example::
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
+
+from analysis.schema import se_name
 
 
 def _signs(senses: Sequence[str]) -> np.ndarray:
@@ -186,11 +189,11 @@ def neighbour_separation(front: pd.DataFrame, objectives: Mapping[str, str], k: 
     names = list(objectives)
     ordered = front.sort_values(names[0], ascending=objectives[names[0]] == "min")
     rows = []
-    for (ia, a), (ib, b) in zip(ordered.iterrows(), list(ordered.iterrows())[1:]):
+    for (ia, a), (ib, b) in pairwise(ordered.iterrows()):
         row: dict = {"a": ia, "b": ib}
         within = []
         for m in names:
-            se_a, se_b = (float(r.get(f"{m}_se", 0.0) or 0.0) for r in (a, b))
+            se_a, se_b = (float(r.get(se_name(m), 0.0) or 0.0) for r in (a, b))
             se_a, se_b = (0.0 if s != s else s for s in (se_a, se_b))
             row[f"{m}_diff"] = abs(float(a[m]) - float(b[m]))
             row[f"{m}_noise"] = k * float(np.hypot(se_a, se_b))

@@ -9,7 +9,7 @@ number of trials, failed/diverged/pruned trials counted in a footnote but never 
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import matplotlib
 import matplotlib.ticker
@@ -20,6 +20,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis.pareto import hypervolume_progress, non_dominated_mask, seed_aggregate  # noqa: E402
+from analysis.runs import UNSUCCESSFUL  # noqa: E402
+from analysis.schema import CATALOGUE, arrow, metric_label, se_name  # noqa: E402
 
 MODEL_STYLE = {
     "ae": ("#7f7f7f", "s", "AE"),
@@ -29,18 +31,8 @@ MODEL_STYLE = {
 }
 _EXTRA_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 
-LABELS = {
-    "recon_error": "reconstruction error (nats/image)",
-    "recon_mse": "reconstruction MSE (per pixel)",
-    "blur": "blur (px, equivalent Gaussian σ)",
-    "blur_samples": "blur of prior samples (px, equivalent Gaussian σ, no reference)",
-    "beta_vae_score": "BetaVAE score",
-    "factor_vae_score": "FactorVAE score",
-    "mig": "MIG",
-    "dci_disentanglement": "DCI disentanglement",
-    "sap": "SAP",
-    "linear_probe_accuracy": "linear-probe accuracy (balanced)",
-}
+#: Axis label (with unit) of every catalogued metric: a view of :data:`analysis.schema.CATALOGUE`.
+LABELS = {m.name: m.label for m in CATALOGUE}
 
 
 def style(model_type: str) -> tuple[str, str, str]:
@@ -52,8 +44,8 @@ def style(model_type: str) -> tuple[str, str, str]:
 
 
 def axis_label(metric: str, sense: str) -> str:
-    """"BetaVAE score (↑ better)" etc."""
-    return f"{LABELS.get(metric, metric)} ({'↓' if sense == 'min' else '↑'} better)"
+    """"BetaVAE score (↑ better)" etc.; the label (with its unit) comes from the metric catalogue."""
+    return f"{metric_label(metric)} ({arrow(sense)} better)"
 
 
 def _save(fig, out: str | None):
@@ -65,7 +57,7 @@ def _save(fig, out: str | None):
 
 
 def _footnote(fig, df: pd.DataFrame) -> None:
-    bad = {k: int(df[k].sum()) for k in ("failed", "diverged", "pruned") if k in df.columns and df[k].any()}
+    bad = {k: int(df[k].sum()) for k in UNSUCCESSFUL if k in df.columns and df[k].any()}
     if bad:
         fig.text(0.01, 0.005, "not plotted: " + ", ".join(f"{v} {k}" for k, v in bad.items()),
                  fontsize=8, color="#555555", ha="left", va="bottom")
@@ -83,8 +75,8 @@ def _sizes(df: pd.DataFrame) -> np.ndarray:
 
 def _error_bars(ax, group: pd.DataFrame, x: str, y: str, colour: str, alpha: float) -> None:
     """±1 SE bars where the trials logged ``<metric>_se`` (no bar for a metric without one)."""
-    xerr = group[f"{x}_se"].to_numpy(float) if f"{x}_se" in group.columns else None
-    yerr = group[f"{y}_se"].to_numpy(float) if f"{y}_se" in group.columns else None
+    xerr = group[se_name(x)].to_numpy(float) if se_name(x) in group.columns else None
+    yerr = group[se_name(y)].to_numpy(float) if se_name(y) in group.columns else None
     if xerr is None and yerr is None:
         return
     ax.errorbar(group[x], group[y], xerr=xerr, yerr=yerr, fmt="none", ecolor=colour, alpha=alpha,
@@ -125,7 +117,7 @@ def pareto_plot(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = ("mi
                 label="Pareto front")
     ax.set_xlabel(axis_label(x, senses[0]))
     ax.set_ylabel(axis_label(y, senses[1]))
-    ax.set_title(f"{study}: {LABELS.get(y, y)} vs {LABELS.get(x, x)} ({len(ok)} of {len(df)} trials)")
+    ax.set_title(f"{study}: {metric_label(y)} vs {metric_label(x)} ({len(ok)} of {len(df)} trials)")
     if "latent_dim" in ok.columns and ok["latent_dim"].nunique() > 1:
         ax.text(0.99, 0.01, "marker size ∝ latent dim", transform=ax.transAxes, ha="right", fontsize=8)
     ax.grid(alpha=0.3)
@@ -161,7 +153,7 @@ def metric_vs_beta(df: pd.DataFrame, metrics: Mapping[str, str], study: str = ""
     ok = df[df["ok"]]
     names = [m for m in metrics if m in ok.columns]
     fig, axes = plt.subplots(1, len(names), figsize=(5.0 * len(names), 4.2), squeeze=False)
-    for ax, metric in zip(axes[0], names):
+    for ax, metric in zip(axes[0], names, strict=True):
         for mt, group in ok.groupby("model_type"):
             colour, marker, label = style(mt)
             if group["beta"].notna().any():
@@ -226,7 +218,7 @@ def image_panels(images: Mapping[str, str | None], title: str, out: str | None =
 
     names = list(images)
     fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.0 * max(len(names), 1), 4.4), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes[0], names, strict=False):  # no image at all: one empty axis, no panel
         path = images[name]
         if path and os.path.exists(path):
             ax.imshow(mpimg.imread(path), cmap="gray")

@@ -12,15 +12,18 @@ Example::
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import pandas as pd
 
 from analysis import plots
 from analysis.pareto import neighbour_separation, non_dominated_mask
-from analysis.runs import finished
+from analysis.runs import OK, finished
+from analysis.schema import PROCEDURAL_SUFFIX, SE_SUFFIX, Artifact, Tag, TrialStatus, arrow, metric_direction
 
-FRONT_COLUMNS = ("model_type", "beta", "latent_dim", "seed", "trial_id")
+FRONT_COLUMNS = ("model_type", "beta", "latent_dim", "seed", Tag.TRIAL_ID)
+#: Scores drawn against β besides the objectives (each with its catalogue direction).
+CURVE_SCORES = ("blur", "beta_vae_score", "mig")
 
 
 def _fmt(value) -> str:
@@ -37,10 +40,6 @@ def markdown_table(df: pd.DataFrame, columns) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_fmt(row[c]) for c in cols) + " |" for _, row in df.iterrows()]
     return "\n".join(lines)
-
-
-#: Suffix of a recorded dataset name that marks a procedural look-alike of a published dataset.
-PROCEDURAL_SUFFIX = "-procedural"
 
 
 def dataset_note(df: pd.DataFrame) -> str | None:
@@ -62,7 +61,8 @@ def dataset_note(df: pd.DataFrame) -> str | None:
 def _label(row: pd.Series) -> str:
     beta = row.get("beta")
     beta_text = f" β={float(beta):.3g}" if beta is not None and beta == beta else ""
-    return f"{row.get('model_type', '?')}{beta_text} seed {row.get('seed', '?')} (trial {row.get('trial_id', '?')})"
+    trial = row.get(Tag.TRIAL_ID, "?")
+    return f"{row.get('model_type', '?')}{beta_text} seed {row.get('seed', '?')} (trial {trial})"
 
 
 def resolution_lines(front: pd.DataFrame, objectives: Mapping[str, str], k: float = 2.0) -> list[str]:
@@ -72,7 +72,7 @@ def resolution_lines(front: pd.DataFrame, objectives: Mapping[str, str], k: floa
     sep = neighbour_separation(front, objectives, k)
     lines = ["## Is the front resolved?", "",
              f"Neighbours along the front, compared objective by objective with {k:g} combined standard "
-             f"errors (k·sqrt(SE_a² + SE_b²), from the `<metric>_se` each trial logged; an objective "
+             f"errors (k·sqrt(SE_a² + SE_b²), from the `<metric>{SE_SUFFIX}` each trial logged; an objective "
              f"without an SE counts as exact):", ""]
     for _, pair in sep.iterrows():
         a, b = front.loc[pair["a"]], front.loc[pair["b"]]
@@ -92,8 +92,9 @@ def front_of(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
     return front.sort_values(list(objectives)[0])
 
 
-def _download_images(front: pd.DataFrame, tracking_uri: str, out_dir: str, name: str) -> dict[str, str | None]:
-    """Per model type, the image ``name`` of its best front trial (first objective)."""
+def _download_images(front: pd.DataFrame, tracking_uri: str, out_dir: str, artifact: str) -> dict[str, str | None]:
+    """Per model type, the image at ``artifact`` (e.g. :attr:`Artifact.SAMPLES`) of its best front
+    trial (first objective)."""
     import mlflow
 
     found: dict[str, str | None] = {}
@@ -101,14 +102,24 @@ def _download_images(front: pd.DataFrame, tracking_uri: str, out_dir: str, name:
         run_id = group.iloc[0]["run_id"]
         label = plots.style(mt)[2]
         try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"images/{name}",
-                                                       dst_path=os.path.join(out_dir, "images", str(mt)),
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact,
+                                                       dst_path=os.path.join(out_dir, Artifact.IMAGES_DIR, str(mt)),
                                                        tracking_uri=tracking_uri)
         except Exception:
             path = None
         beta = group.iloc[0].get("beta")
         found[label + (f" (β={float(beta):.3g})" if beta is not None and not pd.isna(beta) else "")] = path
     return found
+
+
+def _counts_line(df: pd.DataFrame, objectives: Mapping[str, str]) -> str:
+    """"8 trials: 6 finished, 1 failed, 1 diverged, 0 pruned (...). Objectives: recon_error (↓), ..."."""
+    counts = {k: int(df[k].sum()) if k in df.columns else 0
+              for k in (OK, TrialStatus.FAILED, TrialStatus.DIVERGED, TrialStatus.PRUNED)}
+    return (f"{len(df)} trials: {counts[OK]} finished, {counts[TrialStatus.FAILED]} {TrialStatus.FAILED}, "
+            f"{counts[TrialStatus.DIVERGED]} {TrialStatus.DIVERGED}, {counts[TrialStatus.PRUNED]} "
+            f"{TrialStatus.PRUNED} (the last three are kept in runs.csv, never in a front). Objectives: "
+            + ", ".join(f"{m} ({arrow(s)})" for m, s in objectives.items()) + ".")
 
 
 def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, study: str = "",
@@ -132,8 +143,7 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
 
     fig("pareto", plots.pareto_plot, df, x, y, senses, study=study)
     fig("fronts_by_model", plots.fronts_by_model, df, x, y, senses, study=study)
-    curve_metrics = {m: objectives.get(m, s) for m, s in
-                     {**objectives, "blur": "min", "beta_vae_score": "max", "mig": "max"}.items()
+    curve_metrics = {m: objectives.get(m) or metric_direction(m) for m in (*objectives, *CURVE_SCORES)
                      if m in df.columns}
     if "beta" in df.columns and df["beta"].notna().any():
         fig("metric_vs_beta", plots.metric_vs_beta, df, curve_metrics, study=study)
@@ -143,11 +153,12 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
     if multi_seed:
         fig("seed_spread", plots.seed_spread_plot, agg, objectives, study=study)
     if tracking_uri:
-        for image, title in (("samples.png", "samples from the prior"),
-                             ("traversals.png", "latent traversals (rows: dims by KL)")):
-            panels = _download_images(front, tracking_uri, out_dir, image)
+        for artifact, title in ((Artifact.SAMPLES, "samples from the prior"),
+                                (Artifact.TRAVERSALS, "latent traversals (rows: dims by KL)")):
+            panels = _download_images(front, tracking_uri, out_dir, artifact)
             if panels:
-                fig(image.replace(".png", "_by_model"), plots.image_panels, panels,
+                name = os.path.splitext(os.path.basename(artifact))[0]
+                fig(f"{name}_by_model", plots.image_panels, panels,
                     f"{study}: {title}, best Pareto-optimal trial per model type")
 
     df.to_csv(os.path.join(out_dir, "runs.csv"), index=False)
@@ -155,17 +166,13 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
     written["runs.csv"] = os.path.join(out_dir, "runs.csv")
     written["front.csv"] = os.path.join(out_dir, "front.csv")
 
-    counts = {k: int(df[k].sum()) for k in ("ok", "failed", "diverged", "pruned") if k in df.columns}
-    lines = [f"# Study {study}", "",
-             f"{len(df)} trials: {counts.get('ok', 0)} finished, {counts.get('failed', 0)} failed, "
-             f"{counts.get('diverged', 0)} diverged, {counts.get('pruned', 0)} pruned (the last three are "
-             f"kept in runs.csv, never in a front). Objectives: "
-             + ", ".join(f"{m} ({'↓' if s == 'min' else '↑'})" for m, s in objectives.items()) + ".", ""]
+    lines = [f"# Study {study}", "", _counts_line(df, objectives), ""]
     note = dataset_note(df)
     if note:
         lines += [note, ""]
     lines += ["## Pareto-optimal trials", "",
-              markdown_table(front, [*FRONT_COLUMNS, *objectives, *(m for m in ("blur", "mig") if m not in objectives)]),
+              markdown_table(front, [*FRONT_COLUMNS, *objectives,
+                                     *(m for m in ("blur", "mig") if m not in objectives)]),
               ""]
     lines += resolution_lines(front, objectives)
     if multi_seed:

@@ -15,22 +15,27 @@ Example::
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
+
+from analysis.schema import Role, RunState, Tag, TrialStatus, default_tracking_uri
+
+__all__ = ["RunsError", "default_tracking_uri", "cast_param", "list_studies", "study_parent_run", "load_runs",
+           "require_metrics", "finished", "OK", "UNSUCCESSFUL", "FLAG_COLUMNS"]
+
+#: Boolean columns :func:`load_runs` adds: ``ok`` (completed, may enter a front) and one per
+#: unsuccessful ending (counted, never plotted).
+OK = "ok"
+UNSUCCESSFUL = (TrialStatus.FAILED.value, TrialStatus.DIVERGED.value, TrialStatus.PRUNED.value)
+FLAG_COLUMNS = (OK, *UNSUCCESSFUL)
+#: Row keys of a run besides its params and metrics.
+_RUN_COLUMNS = ("run_id", "run_name", Tag.STUDY, Tag.TRIAL_ID, Tag.OPTUNA_TRIAL, "status", Tag.TRIAL_STATUS,
+                "start_time")
+_PARENT_QUERY = f"tags.{Tag.ROLE} = '{Role.STUDY}'"
 
 
 class RunsError(ValueError):
     """A study, metric or run selection that does not exist; the message says what does."""
-
-
-def default_tracking_uri(root: str = "betasweep-runs") -> str:
-    """$MLFLOW_TRACKING_URI if set, else the embedded SQLite store ``<root>/mlflow.db``."""
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    return "sqlite:///" + os.path.join(os.path.abspath(root), "mlflow.db")
 
 
 def _client(tracking_uri: str | None):
@@ -63,14 +68,14 @@ def list_studies(tracking_uri: str | None = None, experiment: str = "betasweep")
     client = _client(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        return pd.DataFrame(columns=["study", "parent_run_id", "study_status", "start_time", "trials"])
-    parents = client.search_runs([exp.experiment_id], "tags.role = 'study'", max_results=10000)
+        return pd.DataFrame(columns=[Tag.STUDY, "parent_run_id", Tag.STUDY_STATUS, "start_time", "trials"])
+    parents = client.search_runs([exp.experiment_id], _PARENT_QUERY, max_results=10000)
     rows = []
     for p in parents:
-        children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{p.info.run_id}'",
+        children = client.search_runs([exp.experiment_id], f"tags.{Tag.PARENT_RUN} = '{p.info.run_id}'",
                                       max_results=10000)
-        rows.append({"study": p.data.tags.get("study", p.info.run_name), "parent_run_id": p.info.run_id,
-                     "study_status": p.data.tags.get("study_status"),
+        rows.append({Tag.STUDY: p.data.tags.get(Tag.STUDY, p.info.run_name), "parent_run_id": p.info.run_id,
+                     Tag.STUDY_STATUS: p.data.tags.get(Tag.STUDY_STATUS),
                      "start_time": pd.to_datetime(p.info.start_time, unit="ms"), "trials": len(children)})
     return pd.DataFrame(rows)
 
@@ -81,9 +86,10 @@ def study_parent_run(study: str, tracking_uri: str | None = None, experiment: st
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise RunsError(f"experiment: no MLflow experiment {experiment!r} at {tracking_uri or default_tracking_uri()}")
-    runs = client.search_runs([exp.experiment_id], f"tags.study = '{study}' and tags.role = 'study'", max_results=1)
+    runs = client.search_runs([exp.experiment_id], f"tags.{Tag.STUDY} = '{study}' and {_PARENT_QUERY}",
+                              max_results=1)
     if not runs:
-        known = list_studies(tracking_uri, experiment)["study"].tolist()
+        known = list_studies(tracking_uri, experiment)[Tag.STUDY].tolist()
         raise RunsError(f"study: unknown study {study!r}; known studies: {', '.join(known) or 'none'}")
     return runs[0].info.run_id
 
@@ -101,41 +107,48 @@ def load_runs(study: str | None = None, *, tracking_uri: str | None = None, expe
         raise RunsError(f"experiment: no MLflow experiment {experiment!r} at {tracking_uri or default_tracking_uri()}")
     if study is not None and parent_run_id is None:
         parent_run_id = study_parent_run(study, tracking_uri, experiment)
-    query = f"tags.mlflow.parentRunId = '{parent_run_id}'" if parent_run_id else ""
+    query = f"tags.{Tag.PARENT_RUN} = '{parent_run_id}'" if parent_run_id else ""
     runs = client.search_runs([exp.experiment_id], query, max_results=50000)
-    rows = []
-    for r in runs:
-        tags = r.data.tags
-        if tags.get("role") == "study":
-            continue
-        row = {"run_id": r.info.run_id, "run_name": r.info.run_name, "study": tags.get("study", study),
-               "trial_id": tags.get("trial_id"), "optuna_trial": cast_param(tags.get("optuna_trial")),
-               "status": r.info.status, "trial_status": tags.get("trial_status"),
-               "start_time": r.info.start_time}
-        row.update({k: cast_param(v) for k, v in r.data.params.items()})
-        row.update(r.data.metrics)
-        rows.append(row)
+    rows = [_row(r, study) for r in runs if r.data.tags.get(Tag.ROLE) != Role.STUDY]
     df = pd.DataFrame(rows)
     if df.empty:
         return df
     if parent_run_id:  # the dataset as the study recorded it (e.g. dsprites-procedural)
-        df["dataset_record"] = client.get_run(parent_run_id).data.tags.get("dataset")
-    ts = df["trial_status"]
-    df["diverged"] = ts.eq("diverged")
-    df["pruned"] = ts.eq("pruned")
-    df["failed"] = ts.eq("failed") | df["status"].eq("FAILED") & ~df["diverged"]
-    df["ok"] = df["status"].eq("FINISHED") & (ts.isna() | ts.eq("completed"))
+        df["dataset_record"] = client.get_run(parent_run_id).data.tags.get(Tag.DATASET)
+    _add_flags(df)
     if "beta" not in df.columns:
         df["beta"] = np.nan
     return df.sort_values("start_time").reset_index(drop=True)
+
+
+def _row(run, study: str | None) -> dict:
+    """One trial run as a row: ids and status tags, then typed params, then metrics."""
+    tags = run.data.tags
+    row = {"run_id": run.info.run_id, "run_name": run.info.run_name, Tag.STUDY: tags.get(Tag.STUDY, study),
+           Tag.TRIAL_ID: tags.get(Tag.TRIAL_ID), Tag.OPTUNA_TRIAL: cast_param(tags.get(Tag.OPTUNA_TRIAL)),
+           "status": run.info.status, Tag.TRIAL_STATUS: tags.get(Tag.TRIAL_STATUS),
+           "start_time": run.info.start_time}
+    row.update({k: cast_param(v) for k, v in run.data.params.items()})
+    row.update(run.data.metrics)
+    return row
+
+
+def _add_flags(df: pd.DataFrame) -> None:
+    """The :data:`FLAG_COLUMNS`. A run without a ``trial_status`` tag (hand-made) counts as ok when
+    MLflow says it FINISHED; a FAILED run that did not diverge counts as failed."""
+    ts, state = df[Tag.TRIAL_STATUS], df["status"]
+    diverged = ts.eq(TrialStatus.DIVERGED)
+    df[TrialStatus.DIVERGED.value] = diverged
+    df[TrialStatus.PRUNED.value] = ts.eq(TrialStatus.PRUNED)
+    df[TrialStatus.FAILED.value] = ts.eq(TrialStatus.FAILED) | state.eq(RunState.FAILED) & ~diverged
+    df[OK] = state.eq(RunState.FINISHED) & (ts.isna() | ts.eq(TrialStatus.COMPLETED))
 
 
 def require_metrics(df: pd.DataFrame, names) -> None:
     """Raise a clear error if a metric is absent from the runs (listing those present)."""
     missing = [n for n in names if n not in df.columns]
     if missing:
-        reserved = {"run_id", "run_name", "study", "trial_id", "optuna_trial", "status", "trial_status",
-                    "start_time", "ok", "diverged", "failed", "pruned"}
+        reserved = {*_RUN_COLUMNS, *FLAG_COLUMNS}
         present = sorted(c for c in df.columns if c not in reserved and pd.api.types.is_float_dtype(df[c]))
         raise RunsError(f"metric: {', '.join(missing)} not found in the runs; metrics present: {', '.join(present)}")
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from analysis.metrics import blur_score, gaussian_blur, sharpness_px
 from study.data import dsprites
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the texture generators live with the tests
 from tests.analysis.metrics.test_blur import pink_noise, random_shapes  # noqa: E402
 

@@ -62,7 +62,8 @@ def main() -> None:
             eval_images, eval_labels = data.eval_set(trial["eval_size"], seed=0)
             scores = score_model(model, data, np.random.default_rng(trial["seed"]), which="fast",
                                  eval_images=eval_images, eval_labels=eval_labels)
-            name = f"{trial['model_type']} β={trial['beta']:g}" if "beta" in trial["model_type"] else trial["model_type"]
+            name = (f"{trial['model_type']} β={trial['beta']:g}" if "beta" in trial["model_type"]
+                    else trial["model_type"])
             print(f"| {name} | {step} | " + " | ".join(cell(scores, c) for c in COLUMNS) + " |", flush=True)
 
 

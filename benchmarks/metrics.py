@@ -26,6 +26,7 @@ from analysis.metrics import PRESETS, LiveCodes, beta_vae_score, dci, factor_vae
 from analysis.metrics._common import represent_in_chunks
 from analysis.metrics.beta_vae import pair_features, sample_pairs
 from study.data import dsprites
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the oracle lives with the tests
 from tests.analysis.metrics.oracle import beta_vae_features_loop, mig_loop  # noqa: E402
 
@@ -55,7 +56,8 @@ def timed(fn):
 def run(preset_name: str) -> None:
     p = PRESETS[preset_name]
     rng = lambda: np.random.default_rng(0)  # noqa: E731
-    print(f"\n## preset {preset_name}\n\n| metric | vectorised s | value | oracle s | oracle value |\n|---|---|---|---|---|")
+    print(f"\n## preset {preset_name}\n\n| metric | vectorised s | value | oracle s | oracle value |\n"
+          "|---|---|---|---|---|")
     f = DATA.sample_factors(p.mig_points, rng())
     codes = represent_in_chunks(DATA, represent, f)
     v, t = timed(lambda: mig(codes, f))
@@ -72,7 +74,8 @@ def run(preset_name: str) -> None:
     print(f"| BetaVAE score ({p.beta_vae_train}/{p.beta_vae_eval}) | {t:.2f} | {v['eval_accuracy']:.3f} | – | – |")
     v, t = timed(lambda: factor_vae_score(live, rng(), 64, p.factor_vae_train, p.factor_vae_eval,
                                           p.factor_vae_variance))
-    print(f"| FactorVAE score ({p.factor_vae_train}/{p.factor_vae_eval}) | {t:.2f} | {v['eval_accuracy']:.3f} | – | – |")
+    print(f"| FactorVAE score ({p.factor_vae_train}/{p.factor_vae_eval}) | {t:.2f} | "
+          f"{v['eval_accuracy']:.3f} | – | – |")
     ft, fe = DATA.sample_factors(p.sap_train, rng()), DATA.sample_factors(p.sap_test, np.random.default_rng(1))
     ct, ce = represent_in_chunks(DATA, represent, ft), represent_in_chunks(DATA, represent, fe)
     v, t = timed(lambda: sap(ct, ft, ce, fe))

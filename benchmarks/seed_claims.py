@@ -28,8 +28,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.schema import Artifact, Tag, se_name
+
 SCORES = ("recon_error", "blur", "blur_samples", "mig", "beta_vae_score", "factor_vae_score")
-COLUMNS = ["model_type", "beta", "seed", "trial_status", *SCORES, *(f"{s}_se" for s in SCORES),
+COLUMNS = ["model_type", "beta", "seed", Tag.TRIAL_STATUS, *SCORES, *(se_name(s) for s in SCORES),
            "data_sharpness", "recon_error_sampled", "train_seconds", "run_id"]
 
 
@@ -120,7 +122,7 @@ def sample_study(df: pd.DataFrame, tracking_uri: str | None, figure: str | None)
     import torch
     from mlflow.tracking import MlflowClient
 
-    from analysis.runs import default_tracking_uri
+    from analysis.schema import default_tracking_uri
     from models import load_model
     from study.data import dsprites
 
@@ -133,8 +135,9 @@ def sample_study(df: pd.DataFrame, tracking_uri: str | None, figure: str | None)
     base = torch.cdist(real[:512], real[512:1024]).mean() / np.sqrt(real.shape[1])
     grids = {}
     for mt, beta in pick.items():
-        g = df[(df["model_type"] == mt) & (df["seed"] == 0) & (df["beta"].isna() if beta is None else df["beta"] == beta)]
-        path = client.download_artifacts(g.iloc[0]["run_id"], "model/model.pt")
+        same_beta = df["beta"].isna() if beta is None else df["beta"] == beta
+        g = df[(df["model_type"] == mt) & (df["seed"] == 0) & same_beta]
+        path = client.download_artifacts(g.iloc[0]["run_id"], f"{Artifact.MODEL_DIR}/{Artifact.MODEL_FILE}")
         model = load_model(path).eval()
         gen = torch.Generator().manual_seed(0)
         with torch.no_grad():
@@ -162,7 +165,7 @@ def save_sample_figure(grids, path: str) -> None:
     from torchvision.utils import make_grid
 
     fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 4.4))
-    for ax, (label, images) in zip(axes, grids.items()):
+    for ax, (label, images) in zip(axes, grids.items(), strict=True):
         ax.imshow(make_grid(images, nrow=6, padding=2, pad_value=0.5).permute(1, 2, 0).numpy())
         ax.set_title(label)
         ax.axis("off")

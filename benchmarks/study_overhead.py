@@ -26,9 +26,9 @@ def main() -> None:
     os.environ.setdefault("RAY_ADDRESS", "local")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.pop("MLFLOW_TRACKING_URI", None)
+    from analysis.runs import load_runs
     from study.config import make_config
     from study.run import run_study
-    from analysis.runs import load_runs
 
     with tempfile.TemporaryDirectory() as root:
         cfg = make_config("quick", overrides={

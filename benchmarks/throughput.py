@@ -89,7 +89,7 @@ def main() -> None:
     print(f"device {device}, torch threads {torch.get_num_threads()}, "
           f"peak (2048² fp32 matmul) {peak / 1e9:.1f} GFLOP/s", flush=True)
     archs = ["burgess"] if args.quick else list(ARCHITECTURES)
-    print(f"| arch | model | batch | img/s | GFLOP/s | % of peak |\n|---|---|---|---|---|---|", flush=True)
+    print("| arch | model | batch | img/s | GFLOP/s | % of peak |\n|---|---|---|---|---|---|", flush=True)
     for arch in archs:
         for batch in (64, 256):
             steps = args.steps or max(3, (40 if arch == "burgess" else 4) * 64 // batch)

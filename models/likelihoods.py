@@ -1,6 +1,7 @@
 """Reconstruction likelihoods p(x | z): the per-image negative log-likelihood and the image mean.
 
-Both sum over pixels (the per-image objective of DESIGN §4), so the loss scale matches the KL term.
+Both sum over pixels (the per-image objective, docs/architecture.md "Objectives"), so the loss scale
+matches the KL term.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ maps ``(B, D)`` to ``(B, C, 64, 64)`` raw outputs (logits or the Gaussian mean).
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from torch import nn
 
 
@@ -73,7 +75,7 @@ class SeedReportEncoder(nn.Module):
         d = latent_dim or out_features
         chans = [in_channels, 64, 128, 128, 256, 512]
         layers = []
-        for c_in, c_out in zip(chans, chans[1:]):
+        for c_in, c_out in pairwise(chans):
             layers += _down(c_in, c_out)
         layers += [nn.Conv2d(512, d, 2), nn.LeakyReLU(0.2, inplace=True), nn.Flatten()]
         self.features = nn.Sequential(*layers)

@@ -11,11 +11,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
-from typing import Any, Mapping
+from itertools import pairwise
+from typing import Any
 
 import yaml
+
+from analysis import schema
 
 #: Model types a study may search over (the keys of ``models.MODELS``; kept here as plain names so
 #: that reading and validating a config does not import torch).
@@ -38,61 +42,37 @@ PROCEDURAL_DATASETS = ("dsprites",)
 #: The name each dataset is recorded under (the MLflow parent run's ``dataset`` tag, the report);
 #: the config value stays the plain name.
 DATASET_RECORD_NAMES: dict[str, str] = {
-    name: f"{name}-procedural" if name in PROCEDURAL_DATASETS else name for name in DATASETS
+    name: f"{name}{schema.PROCEDURAL_SUFFIX}" if name in PROCEDURAL_DATASETS else name for name in DATASETS
 }
 SAMPLERS = ("tpe", "nsga2", "random")
 SEARCH_MODES = ("search", "grid")
 
-#: Metric names a trial produces and their natural optimisation direction. An objective or an
-#: ASHA metric must be one of these, so a typo is caught before the study starts.
-METRIC_DIRECTIONS: dict[str, str] = {
-    "recon_error": "min",
-    "recon_error_sampled": "min",
-    "recon_mse": "min",
-    "blur": "min",
-    "blur_samples": "min",
-    "beta_vae_score": "max",
-    "factor_vae_score": "max",
-    "mig": "max",
-    "dci_disentanglement": "max",
-    "dci_completeness": "max",
-    "dci_informativeness": "max",
-    "sap": "max",
-    "linear_probe_accuracy": "max",
-    "eval_loss": "min",
-    "eval_kl": "max",
-    "val_recon_error": "min",
-}
-# Which trial computes which metric. The checks of search.objectives / search.asha_metric in
-# :func:`validate` are derived from these declarations only (they mirror
-# ``analysis.metrics.scoring.PRESETS`` and ``study.trial.evaluate_objective_terms``).
+# The metrics come from the record schema's catalogue (analysis.schema.CATALOGUE), the one place
+# that says what each trial computes; the checks of search.objectives / search.asha_metric in
+# :func:`validate` are derived from these views of it only.
+_OBJECTIVES = tuple(m for m in schema.CATALOGUE if m.objective)
+#: Metrics a study may optimise, with their natural direction. An objective or an ASHA metric must
+#: be one of these, so a typo is caught before the study starts.
+METRIC_DIRECTIONS: dict[str, str] = {m.name: m.direction for m in _OBJECTIVES}
 #: DCI (gradient-boosted trees per factor): only the full preset pays for it.
-DCI_METRICS = ("dci_disentanglement", "dci_completeness", "dci_informativeness")
+DCI_METRICS = tuple(m.name for m in _OBJECTIVES if m.presets == ("full",))
 #: Metrics only computed for datasets with ground-truth factors (:data:`FACTOR_DATASETS`).
-FACTOR_METRICS = (
-    "beta_vae_score",
-    "factor_vae_score",
-    "mig",
-    *DCI_METRICS,
-    "sap",
-)
+FACTOR_METRICS = tuple(m.name for m in _OBJECTIVES if m.needs_factors)
 #: Metrics only computed for datasets without ground-truth factors (a linear probe of the labels).
-PROBE_METRICS = ("linear_probe_accuracy",)
+PROBE_METRICS = tuple(m.name for m in _OBJECTIVES if m.without_factors)
 #: Metrics of the code's usefulness (factor metrics or the probe): not computed by the recon preset.
 DISENTANGLEMENT_METRICS = FACTOR_METRICS + PROBE_METRICS
 #: Metrics that need a probabilistic encoder q(z|x) (a KL term): never computed for
 #: :data:`DETERMINISTIC_MODELS`.
-PROBABILISTIC_METRICS = ("eval_kl",)
+PROBABILISTIC_METRICS = tuple(m.name for m in _OBJECTIVES if m.needs_probabilistic)
 #: Metric preset → the metrics it computes: full computes all, fast all but DCI, recon no
 #: disentanglement metric. The keys are the valid values of ``trial.metrics``.
 PRESET_METRICS: dict[str, tuple[str, ...]] = {
-    "fast": tuple(m for m in METRIC_DIRECTIONS if m not in DCI_METRICS),
-    "full": tuple(METRIC_DIRECTIONS),
-    "recon": tuple(m for m in METRIC_DIRECTIONS if m not in DISENTANGLEMENT_METRICS),
+    preset: tuple(m.name for m in _OBJECTIVES if preset in m.presets) for preset in schema.METRIC_PRESETS
 }
 METRIC_PRESETS = tuple(PRESET_METRICS)
 #: Metrics that are reported while training (usable by ASHA); the rest only exist at the end.
-INTERMEDIATE_METRICS = ("val_recon_error",)
+INTERMEDIATE_METRICS = tuple(m.name for m in _OBJECTIVES if m.intermediate)
 
 
 def dataset_record_name(dataset: str) -> str:
@@ -174,7 +154,7 @@ class TrialConfig:
     nan_at_step: int | None = None
     """Fault injection for tests: make the loss NaN at this step (null = never)."""
 
-    def with_updates(self, **changes: Any) -> "TrialConfig":
+    def with_updates(self, **changes: Any) -> TrialConfig:
         """A copy with some fields changed (then re-validated by the caller)."""
         return dataclasses.replace(self, **changes)
 
@@ -527,7 +507,8 @@ def validate(config: StudyConfig) -> StudyConfig:
         _check(search.num_trials % space.seeds_per_config == 0,
                f"search.num_trials: {search.num_trials} is not a multiple of space.seeds_per_config "
                f"({space.seeds_per_config}); use a multiple so every configuration gets all its seeds")
-    _check(len(search.objectives) >= 1, "search.objectives: list at least one metric, e.g. [recon_error, beta_vae_score]")
+    _check(len(search.objectives) >= 1,
+           "search.objectives: list at least one metric, e.g. [recon_error, beta_vae_score]")
     _check(len(set(search.objectives)) == len(search.objectives), "search.objectives: an objective is listed twice")
     for name in search.objectives:
         _check(name in METRIC_DIRECTIONS,
@@ -623,7 +604,8 @@ def _check_grid_entry(entry: Mapping[str, Any], index: int) -> None:
         raise ConfigError(f"space.grid[{index}]: each entry must be a mapping of trial fields")
     unknown = sorted(set(entry) - _GRID_KEYS)
     if unknown:
-        raise ConfigError(f"space.grid[{index}].{unknown[0]}: unknown trial field; known: {', '.join(sorted(_GRID_KEYS))}")
+        raise ConfigError(f"space.grid[{index}].{unknown[0]}: unknown trial field; "
+                          f"known: {', '.join(sorted(_GRID_KEYS))}")
 
 
 def check_cluster_resources(config: StudyConfig, available: Mapping[str, float]) -> None:
@@ -656,7 +638,7 @@ def field_docs(cls: type) -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body
     docs: dict[str, str] = {}
-    for node, following in zip(body, body[1:]):
+    for node, following in pairwise(body):
         if (
             isinstance(node, ast.AnnAssign)
             and isinstance(node.target, ast.Name)

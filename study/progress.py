@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ray import tune
 
+from analysis.schema import Tag, TrialStatus, arrow, se_name
 from study.search import COMPLETED, FAILED, PRUNED, classify
 
 
@@ -23,7 +25,7 @@ def with_se(row: Mapping[str, Any], name: str) -> str:
     value = row.get(name)
     if value is None or value != value:
         return ""
-    se = row.get(f"{name}_se")
+    se = row.get(se_name(name))
     return f"{float(value):.4g}" + (f" ± {float(se):.2g}" if se is not None and se == se else "")
 
 
@@ -43,7 +45,8 @@ class StudyProgress(tune.Callback):
         objectives: metric → "min" | "max".
         num_trials: total trials of the study.
         concurrency: trials that run at once (for the ETA).
-        mark_trial: ``mark_trial(trial_id, status)`` records a non-completed ending (or None).
+        mark_trial: ``mark_trial(trial_id, status)`` records a non-completed ending (a
+            :class:`~analysis.schema.TrialStatus`), or None.
         interval: seconds between periodic lines.
         stream: where lines go (stdout by default; flushed, for ``ray job submit``).
     """
@@ -79,7 +82,7 @@ class StudyProgress(tune.Callback):
         for name, sense in self.objectives.items():
             if name in self.best:
                 value, trial_id = self.best[name]
-                parts.append(f"best {name} {'↓' if sense == 'min' else '↑'} {value:.4g} ({trial_id})")
+                parts.append(f"best {name} {arrow(sense)} {value:.4g} ({trial_id})")
         elapsed = time.time() - self.t0
         eta = ""
         if self.durations:
@@ -114,11 +117,11 @@ class StudyProgress(tune.Callback):
                 best = self.best.get(name)
                 if best is None or (value < best[0] if sense == "min" else value > best[0]):
                     self.best[name] = (value, trial.trial_id)
+        diverged = bool(result) and result.get(Tag.TRIAL_STATUS) == TrialStatus.DIVERGED
         if outcome != COMPLETED and self.mark_trial is not None:
-            status = "pruned" if outcome == PRUNED else (
-                "diverged" if result and result.get("trial_status") == "diverged" else "failed")
+            status = PRUNED if outcome == PRUNED else (TrialStatus.DIVERGED if diverged else FAILED)
             self.mark_trial(trial.trial_id, status)
-        label = "diverged" if result and result.get("trial_status") == "diverged" else outcome
+        label = TrialStatus.DIVERGED if diverged else outcome
         scores = ""
         if result and outcome == COMPLETED:
             scores = " " + ", ".join(f"{n}={with_se(result, n)}" for n in self.objectives if n in result)
@@ -140,14 +143,14 @@ def summary_table(df, objectives: Mapping[str, str], front_ids: set[str]) -> str
     """Plain-text table of every trial (one row each), Pareto-optimal rows starred; scores with
     their standard error (± SE) where the trial logged one."""
     scores = [*objectives, *(m for m in SUMMARY_SCORES if m not in objectives)]
-    cols = ["model_type", "beta", "latent_dim", "seed", "trial_status", *scores]
+    cols = ["model_type", "beta", "latent_dim", "seed", Tag.TRIAL_STATUS, *scores]
     cols = [c for c in cols if c in df.columns]
     header = ["", "trial"] + cols
     rows = []
     sort_by = [c for c in objectives if c in df.columns][:1]
     frame = df.sort_values(sort_by) if sort_by else df
     for _, row in frame.iterrows():
-        cells = ["*" if row.get("run_id") in front_ids else "", str(row.get("trial_id", ""))]
+        cells = ["*" if row.get("run_id") in front_ids else "", str(row.get(Tag.TRIAL_ID, ""))]
         for c in cols:
             value = row.get(c)
             if c in scores:
@@ -157,7 +160,7 @@ def summary_table(df, objectives: Mapping[str, str], front_ids: set[str]) -> str
             else:
                 cells.append("" if value is None else str(value))
         rows.append(cells)
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths))]
-    lines += ["  ".join(str(x).ljust(w) for x, w in zip(r, widths)) for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from analysis.schema import Artifact, StudyStatus, Tag, default_tracking_uri, without_secrets
 from study.config import (
     ConfigError,
     ResourcesConfig,
@@ -116,7 +117,7 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
             raise ConfigError(f"--set: {item!r} is not KEY=VALUE; write e.g. --set trial.steps=500")
         key, value = item.split("=", 1)
         overrides = set_dotted(overrides, key.strip(), yaml.safe_load(value))
-    for flag, path, _cls, kind in _FLAGS:
+    for _flag, path, _cls, kind in _FLAGS:
         value = getattr(args, path)
         if value is None:
             continue
@@ -132,8 +133,6 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
 
 def resolve_tracking_uri(config: StudyConfig) -> str:
     """--tracking-uri, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in the root."""
-    from study.tracking import default_tracking_uri
-
     return config.tracking_uri or default_tracking_uri(os.path.abspath(config.root))
 
 
@@ -188,7 +187,7 @@ def check_storage_reachable(root: str) -> None:
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(root)
             for n in nodes]
-    for node, error in zip(nodes, ray.get(refs, timeout=120)):
+    for node, error in zip(nodes, ray.get(refs, timeout=120), strict=True):
         if error:
             raise ConfigError(
                 f"root: {root!r} is not writable from Ray node {node['NodeManagerAddress']} "
@@ -224,10 +223,11 @@ def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
     parent_run_id = tracking.find_study_run(tracking_uri, config.experiment, config.name) if resume else None
     if parent_run_id is None:
         parent_run_id = tracking.start_study_run(
-            tracking_uri, config.experiment, config.name, params=_flatten(config.to_dict(), config.secrets),
-            tags={"dataset": config.trial.dataset, "preset_objectives": ",".join(config.search.objectives)},
+            tracking_uri, config.experiment, config.name,
+            params=_flatten(without_secrets(config.to_dict(), config.secrets)),
+            tags={Tag.DATASET: config.trial.dataset, Tag.PRESET_OBJECTIVES: ",".join(config.search.objectives)},
         )
-    tracking.set_study_status(tracking_uri, parent_run_id, "running")
+    tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.RUNNING)
     print(f"[betasweep] study {config.name}: {config.num_trials()} trials, objectives "
           f"{config.objective_directions()}; MLflow parent run {parent_run_id} at {tracking_uri}",
           flush=True)
@@ -279,7 +279,7 @@ def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
         tuner.fit()
     except Exception:
         if tracking.wait_until_reachable(tracking_uri, timeout=30):
-            tracking.set_study_status(tracking_uri, parent_run_id, "failed")
+            tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.FAILED)
         raise
     if not tracking.wait_until_reachable(tracking_uri, timeout=config.tracking_wait):
         print(f"[betasweep] all trials ended but MLflow at {tracking_uri} is unreachable; their "
@@ -295,18 +295,17 @@ def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
         print(f"[betasweep] trial attempts lost with the previous driver, marked abandoned: {abandoned}",
               flush=True)
     summary = summarize(config, tracking_uri, parent_run_id)
-    tracking.set_study_status(tracking_uri, parent_run_id, "completed")
+    tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.COMPLETED)
     return summary
 
 
-def _flatten(data: dict[str, Any], secrets: tuple[str, ...], prefix: str = "") -> dict[str, Any]:
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config → dotted param names (``trial.lr``), the parent run's params."""
     flat: dict[str, Any] = {}
     for key, value in data.items():
-        if key in secrets:
-            continue
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(_flatten(value, secrets, name + "."))
+            flat.update(_flatten(value, name + "."))
         else:
             flat[name] = value
     return flat
@@ -332,11 +331,11 @@ def summarize(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dic
     try:
         from analysis.report import write_report
 
-        out = os.path.join(config.study_dir, "analysis")
+        out = os.path.join(config.study_dir, Artifact.ANALYSIS_DIR)
         write_report(df, objectives, out, study=config.name, tracking_uri=tracking_uri)
         from study.tracking import log_study_artifacts
 
-        log_study_artifacts(tracking_uri, parent_run_id, out, artifact_path="analysis")
+        log_study_artifacts(tracking_uri, parent_run_id, out, artifact_path=Artifact.ANALYSIS_DIR)
         summary["report"] = out
         print(f"[betasweep] analysis written to {out} and logged to the parent run", flush=True)
     except Exception as exc:  # the study's results are safe in MLflow; the figures can be redrawn
@@ -356,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.resume:
-            root = getattr(args, "root") or os.environ.get("BETASWEEP_ROOT", "betasweep-runs")
+            root = args.root or os.environ.get("BETASWEEP_ROOT", "betasweep-runs")
             saved = os.path.join(os.path.abspath(root), args.resume, CONFIG_FILE)
             if not os.path.isfile(saved):
                 raise ConfigError(f"resume: no study {args.resume!r} under {os.path.abspath(root)} "

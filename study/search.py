@@ -1,10 +1,10 @@
 """A Ray Tune searcher driving an Optuna study through Optuna's public ask/tell interface.
 
 Why not ``ray.tune.search.optuna.OptunaSearch``? Three things a disentanglement study needs do not
-fit it (FIELD-NOTES): trials stopped early by ASHA must reach Optuna as PRUNED, not as COMPLETE
-with partial values; a configuration repeated over K seeds must reach Optuna once, with the seed
-mean (Tune's ``Repeater`` is single-objective); and resuming must neither lose nor double-count
-trials. Owning the ask/tell loop makes each of these a few explicit lines:
+fit it (docs/architecture.md, "Ray Tune and Optuna"): trials stopped early by ASHA must reach
+Optuna as PRUNED, not as COMPLETE with partial values; a configuration repeated over K seeds must
+reach Optuna once, with the seed mean (Tune's ``Repeater`` is single-objective); and resuming must
+neither lose nor double-count trials. Owning the ask/tell loop makes each of these a few explicit lines:
 
 * ``suggest`` asks Optuna for a configuration (define-by-run, :func:`study.space.suggest`) and hands
   it out K times with seeds 0..K-1 (one Optuna trial per configuration, one Tune trial per seed);
@@ -26,11 +26,13 @@ import logging
 import math
 import pickle
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ray.tune.search import Searcher
 
+from analysis.schema import FINAL_REPORT_KEY, Tag, TrialStatus
 from study import space as space_mod
 from study.config import SpaceConfig
 
@@ -38,9 +40,10 @@ log = logging.getLogger(__name__)
 
 #: Keys of the config dict a suggestion produces (read by :mod:`study.trainable`).
 OVERRIDES = "overrides"
-OPTUNA_TRIAL = "optuna_trial"
+OPTUNA_TRIAL = Tag.OPTUNA_TRIAL
 
-COMPLETED, PRUNED, FAILED = "completed", "pruned", "failed"
+#: The three outcomes a Tune trial is classified into (a divergence counts as failed).
+COMPLETED, PRUNED, FAILED = TrialStatus.COMPLETED, TrialStatus.PRUNED, TrialStatus.FAILED
 
 
 def make_sampler(name: str, seed: int):
@@ -61,9 +64,9 @@ def classify(result: Mapping[str, Any] | None, error: bool) -> str:
     """How a Tune trial ended, from its last result: completed, pruned or failed."""
     if error or not result:
         return FAILED if error else PRUNED
-    if result.get("trial_status") == "diverged":
+    if result.get(Tag.TRIAL_STATUS) == TrialStatus.DIVERGED:
         return FAILED
-    if not result.get("final"):
+    if not result.get(FINAL_REPORT_KEY):
         return PRUNED
     return COMPLETED
 
@@ -214,7 +217,7 @@ class OptunaStudySearcher(Searcher):
         if live is not None:  # per-seed outcomes for optuna-dashboard (lost only across a restore)
             live.set_user_attr("per_seed", per_seed)
         if completed:
-            means = [sum(col) / len(col) for col in zip(*completed)]
+            means = [sum(col) / len(col) for col in zip(*completed, strict=True)]
             self.study.tell(group.number, values=means, skip_if_finished=True)
         elif all(o == PRUNED for o, _ in group.outcomes.values()):
             self.study.tell(group.number, state=TrialState.PRUNED, skip_if_finished=True)

@@ -11,7 +11,8 @@ the searcher (repeats of one configuration get seeds 0..K-1).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from study.config import BETA_MODELS, SpaceConfig
 

@@ -1,10 +1,11 @@
 """MLflow tracking: one parent run per study, one nested child run per trial, and nothing lost.
 
-Layout (see README "What MLflow records"): the parent run carries the flattened study config and
-the tags ``study``, ``role=study``, ``dataset`` (its record name, e.g. ``dsprites-procedural``),
-``git_sha``, ``study_status``; each trial's child run (``mlflow.parentRunId``) carries tags
-``study``, ``role=trial``, ``trial_id``, ``optuna_trial``, ``trial_status``, the trial config as
-params (names = config keys), curves by step, final scores, images and the model checkpoint.
+Layout (names from :mod:`analysis.schema`; the record is described in docs/architecture.md): the
+parent run carries the flattened study config and the tags ``study``, ``role=study``, ``dataset`` (its
+record name, e.g. ``dsprites-procedural``), ``git_sha``, ``study_status``; each trial's child run
+(``mlflow.parentRunId``) carries tags ``study``, ``role=trial``, ``trial_id``, ``optuna_trial``,
+``trial_status``, the trial config as params (names = config keys), curves by step, final scores,
+images and the model checkpoint.
 
 Everything goes through :class:`MlflowClient` with explicit run ids — never the fluent
 "active run" stack, which is process-global and Ray reuses worker processes between trials.
@@ -26,7 +27,18 @@ import subprocess
 import time
 from typing import Any
 
-from analysis.runs import default_tracking_uri
+from analysis.schema import (
+    Artifact,
+    Role,
+    RunState,
+    StudyStatus,
+    Tag,
+    TrialStatus,
+    default_tracking_uri,
+    numeric_values,
+    run_state,
+    without_secrets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +116,10 @@ def start_study_run(tracking_uri: str, experiment: str, study_name: str, params:
 
     client = _client(tracking_uri)
     exp_id = _experiment_id(client, tracking_uri, experiment)
-    all_tags = {"study": study_name, "role": "study", "git_sha": git_sha(), "study_status": "running",
-                **{k: str(v) for k, v in tags.items()}}
-    if "dataset" in all_tags:
-        all_tags["dataset"] = dataset_record_name(all_tags["dataset"])
+    all_tags = {Tag.STUDY: study_name, Tag.ROLE: str(Role.STUDY), Tag.GIT_SHA: git_sha(),
+                Tag.STUDY_STATUS: str(StudyStatus.RUNNING), **{k: str(v) for k, v in tags.items()}}
+    if Tag.DATASET in all_tags:
+        all_tags[Tag.DATASET] = dataset_record_name(all_tags[Tag.DATASET])
     run = client.create_run(exp_id, run_name=study_name, tags=all_tags)
     _log_params(client, run.info.run_id, params)
     return run.info.run_id
@@ -120,20 +132,19 @@ def find_study_run(tracking_uri: str, experiment: str, study_name: str) -> str |
     if exp is None:
         return None
     runs = client.search_runs([exp.experiment_id],
-                              f"tags.study = '{study_name}' and tags.role = 'study'", max_results=1)
+                              f"tags.{Tag.STUDY} = '{study_name}' and tags.{Tag.ROLE} = '{Role.STUDY}'", max_results=1)
     return runs[0].info.run_id if runs else None
 
 
-def set_study_status(tracking_uri: str, run_id: str, status: str) -> None:
-    """Set ``study_status``; "completed"/"failed" also end the run (FINISHED/FAILED)."""
+def set_study_status(tracking_uri: str, run_id: str, status: StudyStatus) -> None:
+    """Set ``study_status``; completed/failed also end the run (FINISHED/FAILED), running reopens it."""
     client = _client(tracking_uri)
-    client.set_tag(run_id, "study_status", status)
-    if status == "completed":
-        client.set_terminated(run_id, "FINISHED")
-    elif status == "failed":
-        client.set_terminated(run_id, "FAILED")
+    client.set_tag(run_id, Tag.STUDY_STATUS, str(status))
+    state = run_state(status)
+    if state == RunState.RUNNING:
+        client.update_run(run_id, status=str(state))
     else:
-        client.update_run(run_id, status="RUNNING")
+        client.set_terminated(run_id, str(state))
 
 
 def log_study_artifacts(tracking_uri: str, run_id: str, local_dir: str, artifact_path: str) -> None:
@@ -146,23 +157,23 @@ def find_trial_run(client, parent_run_id: str, trial_id: str) -> str | None:
     parent = client.get_run(parent_run_id)
     runs = client.search_runs(
         [parent.info.experiment_id],
-        f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.trial_id = '{trial_id}'", max_results=5)
+        f"tags.{Tag.PARENT_RUN} = '{parent_run_id}' and tags.{Tag.TRIAL_ID} = '{trial_id}'", max_results=5)
     return runs[0].info.run_id if runs else None
 
 
-def mark_trial_status(tracking_uri: str, parent_run_id: str, trial_id: str, status: str) -> None:
+def mark_trial_status(tracking_uri: str, parent_run_id: str, trial_id: str, status: TrialStatus) -> None:
     """On the driver: record how a trial ended when the trial itself could not (stopped by the
-    scheduler → "pruned"; crashed after its retries → "failed")."""
+    scheduler → pruned; crashed after its retries → failed)."""
     try:
         client = _client(tracking_uri)
         run_id = find_trial_run(client, parent_run_id, trial_id)
         if run_id is None:
             log.warning("no MLflow child run for trial %s; status %s not recorded", trial_id, status)
             return
-        if client.get_run(run_id).data.tags.get("trial_status") in ("completed", "diverged"):
+        if client.get_run(run_id).data.tags.get(Tag.TRIAL_STATUS) in (TrialStatus.COMPLETED, TrialStatus.DIVERGED):
             return  # the trial recorded its own ending
-        client.set_tag(run_id, "trial_status", status)
-        client.set_terminated(run_id, "FINISHED" if status == "pruned" else "FAILED")
+        client.set_tag(run_id, Tag.TRIAL_STATUS, str(status))
+        client.set_terminated(run_id, str(run_state(status)))
     except Exception as exc:  # never let bookkeeping kill the study
         log.warning("could not mark trial %s as %s in MLflow: %s", trial_id, status, exc)
 
@@ -195,7 +206,7 @@ def sync_study(tracking_uri: str, study_dir: str) -> int:
 
 
 def close_abandoned(tracking_uri: str, parent_run_id: str) -> list[str]:
-    """After a study's trials have all ended, mark child runs still "running" as "abandoned".
+    """After a study's trials have all ended, mark child runs still running as abandoned.
 
     Such a run belongs to a trial attempt the scheduler no longer knows: the driver died after
     the trial started but before Tune's experiment state recorded it. Its Optuna trial was marked
@@ -204,12 +215,12 @@ def close_abandoned(tracking_uri: str, parent_run_id: str) -> list[str]:
     client = _client(tracking_uri)
     parent = client.get_run(parent_run_id)
     runs = client.search_runs([parent.info.experiment_id],
-                              f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.trial_status = 'running'",
-                              max_results=10000)
+                              f"tags.{Tag.PARENT_RUN} = '{parent_run_id}' and "
+                              f"tags.{Tag.TRIAL_STATUS} = '{TrialStatus.RUNNING}'", max_results=10000)
     for run in runs:
-        client.set_tag(run.info.run_id, "trial_status", "abandoned")
-        client.set_terminated(run.info.run_id, "FAILED")
-    return [r.data.tags.get("trial_id") for r in runs]
+        client.set_tag(run.info.run_id, Tag.TRIAL_STATUS, str(TrialStatus.ABANDONED))
+        client.set_terminated(run.info.run_id, str(run_state(TrialStatus.ABANDONED)))
+    return [r.data.tags.get(Tag.TRIAL_ID) for r in runs]
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -283,8 +294,8 @@ class TrialTracker:
             shutil.copy2(entry["local_path"], kept)
             entry = {**entry, "local_path": kept}
         entry.setdefault("context", {"tracking_uri": self.tracking_uri, "experiment": self.experiment,
-                                     "parent_run_id": self.parent_run_id, "study": self.study_name,
-                                     "trial_id": self.trial_id})
+                                     "parent_run_id": self.parent_run_id, Tag.STUDY: self.study_name,
+                                     Tag.TRIAL_ID: self.trial_id})
         with open(os.path.join(self.buffer_dir, BUFFER_FILE), "a") as handle:
             handle.write(json.dumps(entry) + "\n")
 
@@ -313,25 +324,25 @@ class TrialTracker:
             if not _unreachable(exc):
                 raise
             self._down_since = time.time()
-        tags = {"study": self.study_name, "role": "trial", "trial_id": self.trial_id,
-                "trial_status": "running", "mlflow.parentRunId": self.parent_run_id}
+        tags = {Tag.STUDY: self.study_name, Tag.ROLE: str(Role.TRIAL), Tag.TRIAL_ID: self.trial_id,
+                Tag.TRIAL_STATUS: str(TrialStatus.RUNNING), Tag.PARENT_RUN: self.parent_run_id}
         if optuna_trial is not None:
-            tags["optuna_trial"] = str(optuna_trial)
-        clean = {k: v for k, v in params.items() if k not in self.secrets}
+            tags[Tag.OPTUNA_TRIAL] = str(optuna_trial)
+        clean = without_secrets(params, self.secrets)
         if self.run_id is None:
-            tags["attempts"] = "1"
+            tags[Tag.ATTEMPTS] = "1"
             self._send("create", run_name=f"{self.study_name}/{self.trial_id}", tags=tags,
                        params={k: str(v) for k, v in clean.items()})
         else:
             attempts = self._attempts() + 1
-            self._send("resume", tags={**tags, "attempts": str(attempts)})
+            self._send("resume", tags={**tags, Tag.ATTEMPTS: str(attempts)})
             self.logged_until = self._last_logged_step()
         return self.run_id
 
     def _attempts(self) -> int:
         """How many times this trial's run was started before (1 for a first restart)."""
         try:
-            return int(self._client.get_run(self.run_id).data.tags.get("attempts", "1"))
+            return int(self._client.get_run(self.run_id).data.tags.get(Tag.ATTEMPTS, "1"))
         except Exception as exc:
             if not _unreachable(exc):
                 raise
@@ -354,20 +365,20 @@ class TrialTracker:
         if not final and step <= self.logged_until:
             return
         ts = int(time.time() * 1000)
-        items = [[k, float(v), ts, int(step)] for k, v in metrics.items() if isinstance(v, (int, float))]
+        items = [[k, v, ts, int(step)] for k, v in numeric_values(metrics).items()]
         if items:
             self._send("metrics", metrics=items)
 
     def log_final(self, scores: dict[str, Any]) -> None:
         """Final scores: numbers as metrics (step = steps done), strings as tags."""
         step = int(scores.get("steps_done", 0) or 0)
-        self.log_metrics({k: v for k, v in scores.items() if isinstance(v, (int, float))}, step, final=True)
+        self.log_metrics(numeric_values(scores), step, final=True)
         tags = {k: str(v) for k, v in scores.items() if isinstance(v, str)}
         if tags:
             self._send("tags", tags=tags)
 
     def log_image(self, array, artifact_path: str) -> None:
-        """A uint8 image array saved as PNG at ``artifact_path`` (e.g. images/samples.png)."""
+        """A uint8 image array saved as PNG at ``artifact_path`` (e.g. :attr:`Artifact.SAMPLES`)."""
         import tempfile
 
         from analysis.images import save_png
@@ -390,14 +401,14 @@ class TrialTracker:
         from models import save_model
 
         with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "model.pt")
+            path = os.path.join(tmp, Artifact.MODEL_FILE)
             save_model(model, path)
-            self._send("artifact", local_path=path, artifact_path="model")
+            self._send("artifact", local_path=path, artifact_path=Artifact.MODEL_DIR)
 
-    def finish(self, trial_status: str) -> None:
+    def finish(self, trial_status: TrialStatus) -> None:
         """Record how the trial ended and close the run (FINISHED unless it failed/diverged)."""
-        self._send("tags", tags={"trial_status": trial_status})
-        self._send("end", status="FINISHED" if trial_status in ("completed", "pruned") else "FAILED")
+        self._send("tags", tags={Tag.TRIAL_STATUS: str(trial_status)})
+        self._send("end", status=str(run_state(trial_status)))
         try:
             self.flush()
         except Exception as exc:
@@ -429,7 +440,7 @@ def execute(client, entry: dict[str, Any], tracker: TrialTracker | None = None) 
     if run_id is None:
         raise RuntimeError("tracking call before the child run exists")
     if op == "resume":
-        client.update_run(run_id, status="RUNNING")
+        client.update_run(run_id, status=str(RunState.RUNNING))
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in entry["tags"].items()], synchronous=True)
     elif op == "metrics":
         client.log_batch(run_id, metrics=[Metric(k, v, ts, step) for k, v, ts, step in entry["metrics"]],

@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from analysis.schema import FINAL_REPORT_KEY, Artifact, Tag, TrialStatus, numeric_values, without_secrets
 from study.config import TrialConfig, trial_from_dict
 from study.search import OPTUNA_TRIAL, OVERRIDES
 
@@ -57,9 +58,7 @@ def logged_params(config: TrialConfig, secrets: tuple[str, ...]) -> dict[str, An
     if config.model_type != "beta_tcvae":
         for key in ("alpha", "gamma", "tc_estimator"):
             params.pop(key)
-    for key in secrets:
-        params.pop(key, None)
-    return {k: v for k, v in params.items() if v is not None}
+    return {k: v for k, v in without_secrets(params, secrets).items() if v is not None}
 
 
 def run_trial(config: dict[str, Any], context: StudyContext) -> None:
@@ -68,7 +67,7 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
 
     from analysis.images import reconstruction_grid, sample_grid, traversal_grid
     from study.tracking import TrialTracker
-    from study.trial import COMPLETED, Report, read_checkpoint_meta, train_and_evaluate
+    from study.trial import Report, read_checkpoint_meta, train_and_evaluate
 
     trial = trial_config(context, config[OVERRIDES])
     trial_id = tune.get_context().get_trial_id()
@@ -96,19 +95,20 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
                 return
             tracker.log_metrics(rep.metrics, step=rep.step)
             ckpt = tune.Checkpoint.from_directory(rep.checkpoint) if rep.checkpoint else None
-            tune.report({**rep.metrics, "trial_status": "running", "final": 0}, checkpoint=ckpt)
+            tune.report({**rep.metrics, Tag.TRIAL_STATUS: str(TrialStatus.RUNNING), FINAL_REPORT_KEY: 0},
+                        checkpoint=ckpt)
 
         result = train_and_evaluate(trial, checkpoint_dir=ckpt_root, resume_from=resume_from,
                                     callback=report, extra_state={RUN_ID: run_id})
-        final = {"trial_status": result.status, "final": 1, "step": float(result.step)}
-        if result.status == COMPLETED:
+        final = {Tag.TRIAL_STATUS: str(result.status), FINAL_REPORT_KEY: 1, "step": float(result.step)}
+        if result.status == TrialStatus.COMPLETED:
             tracker.log_final(result.scores)
             eval_images, _ = result.data.eval_set(16, seed=0)
-            tracker.log_image(reconstruction_grid(result.model, eval_images[:8]), "images/reconstructions.png")
-            tracker.log_image(sample_grid(result.model, n=64, seed=trial.seed), "images/samples.png")
-            tracker.log_image(traversal_grid(result.model, eval_images[0]), "images/traversals.png")
+            tracker.log_image(reconstruction_grid(result.model, eval_images[:8]), Artifact.RECONSTRUCTIONS)
+            tracker.log_image(sample_grid(result.model, n=64, seed=trial.seed), Artifact.SAMPLES)
+            tracker.log_image(traversal_grid(result.model, eval_images[0]), Artifact.TRAVERSALS)
             tracker.log_model(result.model)
-            final.update({k: v for k, v in result.scores.items() if isinstance(v, (int, float))})
+            final.update(numeric_values(result.scores))
         tracker.finish(result.status)
         ckpt = tune.Checkpoint.from_directory(result.checkpoint) if result.checkpoint else None
         tune.report(final, checkpoint=ckpt)

@@ -6,8 +6,9 @@ the command line (``python -m study.trial``) with no Ray at all.
 
 The training step is kept lean for CPU throughput: batches are generated on the training device,
 there is no DataLoader, and the loss is only read back (a host sync) at report time. Divergence is
-detected there too: a non-finite running loss ends the trial with status ``"diverged"`` instead of
-raising, so one bad hyper-parameter never kills the study that runs it.
+detected there too: a non-finite running loss ends the trial with status diverged
+(:class:`analysis.schema.TrialStatus`) instead of raising, so one bad hyper-parameter never kills
+the study that runs it.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
+from analysis.schema import TrialStatus, numeric_values
 from study.config import TrialConfig, field_docs, trial_from_dict
 
 log = logging.getLogger(__name__)
@@ -33,8 +36,8 @@ log = logging.getLogger(__name__)
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
 
-COMPLETED = "completed"
-DIVERGED = "diverged"
+COMPLETED = TrialStatus.COMPLETED
+DIVERGED = TrialStatus.DIVERGED
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class Report:
 class TrialResult:
     """Outcome of a trial: status, steps done, final scores and the training curve."""
 
-    status: str
+    status: TrialStatus
     step: int
     scores: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
@@ -195,7 +198,7 @@ def train_and_evaluate(
         data: a dataset object to reuse (else built from the config).
 
     Returns:
-        A :class:`TrialResult`; ``status`` is ``"diverged"`` if the loss became NaN/inf.
+        A :class:`TrialResult`; ``status`` is diverged if the loss became NaN/inf, else completed.
     """
     from analysis.metrics import score_model
     from study.device import autocast, maybe_compile, select_device
@@ -289,8 +292,7 @@ def train_and_evaluate(
                          train_seconds=train_seconds, extra=extra, checkpoint=final_ckpt,
                          model=model, data=data)
     if callback is not None:
-        numeric = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))}
-        callback(Report(step=step, metrics=numeric, checkpoint=final_ckpt, final=True))
+        callback(Report(step=step, metrics=numeric_values(scores), checkpoint=final_ckpt, final=True))
     return result
 
 

@@ -6,8 +6,16 @@ seeded numpy RNG; they return plain floats/dicts, stochastic scores with their s
 """
 
 from analysis.metrics.beta_vae import beta_vae_score
-from analysis.metrics.blur import (blur_per_image, blur_score, blur_with_se, bootstrap_median_se,
-                                   gaussian_blur, sharpness_per_image, sharpness_px, sharpness_with_se)
+from analysis.metrics.blur import (
+    blur_per_image,
+    blur_score,
+    blur_with_se,
+    bootstrap_median_se,
+    gaussian_blur,
+    sharpness_per_image,
+    sharpness_px,
+    sharpness_with_se,
+)
 from analysis.metrics.codes import GridCodes, LiveCodes, PoolCodes
 from analysis.metrics.dci import dci
 from analysis.metrics.factor_vae import factor_vae_score

@@ -82,7 +82,7 @@ class PoolCodes:
         # Per factor: pool rows sorted by that factor's value, and where each value's run starts.
         self._order = [np.argsort(self.factors[:, k], kind="stable") for k in range(len(self.factor_sizes))]
         self._starts = [np.searchsorted(self.factors[order, k], np.arange(s + 1))
-                        for k, (order, s) in enumerate(zip(self._order, self.factor_sizes))]
+                        for k, (order, s) in enumerate(zip(self._order, self.factor_sizes, strict=True))]
 
     def sample(self, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
         """``n`` distinct pool members when the pool holds that many (so they are i.i.d. uniform

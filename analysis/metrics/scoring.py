@@ -34,6 +34,7 @@ from analysis.metrics.mig import mig_with_se
 from analysis.metrics.probe import linear_probe_with_se
 from analysis.metrics.reconstruction import reconstruction_scores
 from analysis.metrics.sap import sap_with_se
+from analysis.schema import Tag
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def score_model(model, data, rng, which: str = "fast", eval_images: torch.Tensor
         gen = torch.Generator(device=next(model.parameters()).device)
         gen.manual_seed(seed_from(rng))
         scores: dict = reconstruction_scores(model, eval_images, generator=gen)
-        scores["metric_preset"] = preset.name
+        scores[Tag.METRIC_PRESET] = preset.name
         if not preset.disentanglement:
             return scores
         represent = make_represent(model)
@@ -148,7 +149,7 @@ def _split(codes, num_train: int, num_test: int, rng):
 
 def _factor_metrics(data, represent, rng, p: MetricPreset) -> dict:
     codes = code_source(data, represent, rng, p)
-    out = {"metric_codes": codes.kind}
+    out = {Tag.METRIC_CODES: codes.kind}
     b = beta_vae_score(codes, rng, p.batch_size, p.beta_vae_train, p.beta_vae_eval)
     out["beta_vae_score"], out["beta_vae_score_se"] = b["eval_accuracy"], b["eval_accuracy_se"]
     out["beta_vae_train_accuracy"] = b["train_accuracy"]

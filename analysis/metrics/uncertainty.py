@@ -16,7 +16,7 @@ and, for pooled codes, which pool was drawn, add spread of their own (measured i
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from study.data.base import GroundTruthData
 from study.data.dsprites import DSprites, dsprites
-from study.data.folders import CelebA, DatasetNotFoundError, MNIST
+from study.data.folders import MNIST, CelebA, DatasetNotFoundError
 
 
 def _folder(cls):

@@ -1,4 +1,4 @@
-"""What every dataset offers the trial and the metrics (DESIGN §2).
+"""What every dataset offers the trial and the metrics (docs/architecture.md, "Datasets").
 
 Ground-truth datasets (dSprites) expose ``factor_names``, ``factor_sizes``, ``sample_factors`` and
 ``observations``; every dataset, with or without factors, offers ``train_batch`` (a random batch

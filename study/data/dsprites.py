@@ -9,7 +9,7 @@ Factors, in the official order and sizes: color (1), shape (3: square, ellipse, 
 identically), posX (32), posY (32): 737,280 combinations, indexed row-major with posY fastest.
 Images are 64×64, binary, a white shape on black.
 
-Geometry (measured from the official animation, DESIGN §3): the square's side is 20·scale px; the
+Geometry (measured from the official animation; docs/architecture.md, "Datasets"): the square's side is 20·scale px; the
 ellipse at orientation 0 is wide, 26×14 px at scale 1; the heart is lobes-up, about 20×17 px at
 scale 1. posX moves the shape right (columns), posY moves it down (rows). The centre of the shape
 runs from 15.5 to 47.5 (0-indexed pixel coordinates) as pos goes 0 → 1: position index k is a

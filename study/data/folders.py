@@ -118,8 +118,8 @@ class CelebA(ImageFolderData):
                 if parts:
                     partition[parts[0]] = int(parts[1])
         split_of = np.array([partition[n] for n in names])
-        self.files = {"train": [n for n, s in zip(names, split_of) if s == 0],
-                      "test": [n for n, s in zip(names, split_of) if s == 2]}
+        self.files = {"train": [n for n, s in zip(names, split_of, strict=True) if s == 0],
+                      "test": [n for n, s in zip(names, split_of, strict=True) if s == 2]}
         self.labels = {"train": attrs[split_of == 0], "test": attrs[split_of == 2]}
         self.num_examples = len(self.files["train"])
         self.num_test = len(self.files["test"])

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(data, "has_factors", False):
         factors_out = os.path.splitext(out)[0] + "-factors.png"
         save_image(factor_grid(data, seed=args.seed), factors_out, nrow=10, padding=2, pad_value=0.5)
-        names = [n for n, s in zip(data.factor_names, data.factor_sizes) if s > 1]
+        names = [n for n, s in zip(data.factor_names, data.factor_sizes, strict=True) if s > 1]
         print(f"wrote {factors_out} (rows: {', '.join(names)})")
     return 0
 

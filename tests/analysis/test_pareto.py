@@ -6,8 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.pareto import (default_reference, hypervolume, hypervolume_progress, non_dominated_mask,
-                             neighbour_separation, non_dominated_ranks, pareto_front, seed_aggregate)
+from analysis.pareto import (
+    default_reference,
+    hypervolume,
+    hypervolume_progress,
+    neighbour_separation,
+    non_dominated_mask,
+    non_dominated_ranks,
+    pareto_front,
+    seed_aggregate,
+)
 
 
 def brute_front(points, senses):
@@ -89,7 +97,8 @@ def test_hypervolume_never_decreases_as_trials_are_added():
 
 def test_seed_aggregate_shows_spread_and_front_of_means():
     df = pd.DataFrame({"model_type": ["vae"] * 3 + ["beta_vae"] * 3, "beta": [np.nan] * 3 + [4.0] * 3,
-                       "latent_dim": [10] * 6, "recon": [10, 12, 14, 20, 22, 24], "score": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]})
+                       "latent_dim": [10] * 6, "recon": [10, 12, 14, 20, 22, 24],
+                       "score": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]})
     agg = seed_aggregate(df, {"recon": "min", "score": "max"})
     assert len(agg) == 2 and set(agg["recon_count"]) == {3}
     assert agg.set_index("model_type").loc["vae", "recon_mean"] == pytest.approx(12)
@@ -109,7 +118,7 @@ def test_neighbour_separation_compares_each_step_with_its_noise():
                           "mig": [0.05, 0.20, 0.21, 0.40], "mig_se": [0.01, 0.01, 0.01, 0.02]},
                          index=["a", "b", "c", "d"])
     sep = neighbour_separation(front.sample(frac=1, random_state=0), {"blur": "min", "mig": "max"})
-    assert list(zip(sep["a"], sep["b"])) == [("a", "b"), ("b", "c"), ("c", "d")]  # ordered by blur
+    assert list(zip(sep["a"], sep["b"], strict=True)) == [("a", "b"), ("b", "c"), ("c", "d")]  # ordered by blur
     assert list(sep["resolved"]) == [True, False, True]
     assert sep.loc[1, "unresolved"] == "blur, mig"
     assert sep.loc[1, "mig_noise"] == pytest.approx(2 * np.hypot(0.01, 0.01))

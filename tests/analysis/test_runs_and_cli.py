@@ -6,23 +6,24 @@ import sys
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from analysis.__main__ import main
 from analysis.runs import RunsError, load_runs
+from analysis.schema import Artifact, Role, RunState, Tag, TrialStatus
 
 pytestmark = pytest.mark.integration
 
 TRIALS = [  # model_type, beta, latent_dim, seed, status, recon_error, beta_vae_score
-    ("ae", None, 10, 0, "completed", 80.0, 0.30),
-    ("vae", None, 10, 0, "completed", 95.0, 0.45),
-    ("beta_vae", 4.0, 10, 0, "completed", 120.0, 0.70),
-    ("beta_vae", 16.0, 6, 0, "completed", 160.0, 0.65),  # dominated
-    ("beta_tcvae", 6.0, 10, 0, "completed", 110.0, 0.60),
-    ("beta_vae", 8.0, 10, 0, "failed", None, None),
-    ("vae", None, 10, 1, "diverged", None, None),
-    ("beta_tcvae", 2.0, 10, 0, "completed", 100.0, None),  # missing a metric
+    ("ae", None, 10, 0, TrialStatus.COMPLETED, 80.0, 0.30),
+    ("vae", None, 10, 0, TrialStatus.COMPLETED, 95.0, 0.45),
+    ("beta_vae", 4.0, 10, 0, TrialStatus.COMPLETED, 120.0, 0.70),
+    ("beta_vae", 16.0, 6, 0, TrialStatus.COMPLETED, 160.0, 0.65),  # dominated
+    ("beta_tcvae", 6.0, 10, 0, TrialStatus.COMPLETED, 110.0, 0.60),
+    ("beta_vae", 8.0, 10, 0, TrialStatus.FAILED, None, None),
+    ("vae", None, 10, 1, TrialStatus.DIVERGED, None, None),
+    ("beta_tcvae", 2.0, 10, 0, TrialStatus.COMPLETED, 100.0, None),  # missing a metric
 ]
 
 
@@ -32,12 +33,12 @@ def store(tmp_path_factory):
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(uri)
     exp = client.create_experiment("betasweep", artifact_location="file://" + str(root / "artifacts"))
-    parent = client.create_run(exp, run_name="s1", tags={"study": "s1", "role": "study",
-                                                          "dataset": "dsprites-procedural"}).info.run_id
+    parent = client.create_run(exp, run_name="s1", tags={Tag.STUDY: "s1", Tag.ROLE: Role.STUDY,
+                                                          Tag.DATASET: "dsprites-procedural"}).info.run_id
     for i, (mt, beta, dim, seed, status, recon, score) in enumerate(TRIALS):
         run = client.create_run(exp, run_name=f"s1/t{i}", tags={
-            "mlflow.parentRunId": parent, "study": "s1", "role": "trial", "trial_id": f"t{i}",
-            "trial_status": status, "optuna_trial": str(i)})
+            Tag.PARENT_RUN: parent, Tag.STUDY: "s1", Tag.ROLE: Role.TRIAL, Tag.TRIAL_ID: f"t{i}",
+            Tag.TRIAL_STATUS: status, Tag.OPTUNA_TRIAL: str(i)})
         params = {"model_type": mt, "latent_dim": dim, "seed": seed, "lr": 0.001, "amp": False}
         if beta is not None:
             params["beta"] = beta
@@ -46,13 +47,14 @@ def store(tmp_path_factory):
                                      ("blur", None if recon is None else recon / 200)) if v is not None}
         client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()],
                          metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
-        if status == "completed":
+        if status == TrialStatus.COMPLETED:
             png = root / f"samples{i}.png"
             mpimg.imsave(png, np.random.default_rng(i).random((32, 32)), cmap="gray")
-            client.log_artifact(run.info.run_id, str(png), "images")
-            client.log_artifact(run.info.run_id, str(png), "images")
-        client.set_terminated(run.info.run_id, "FINISHED" if status == "completed" else "FAILED")
-    client.create_run(exp, run_name="other", tags={"study": "s2", "role": "study"})
+            client.log_artifact(run.info.run_id, str(png), Artifact.IMAGES_DIR)
+            client.log_artifact(run.info.run_id, str(png), Artifact.IMAGES_DIR)
+        client.set_terminated(run.info.run_id,
+                              RunState.FINISHED if status == TrialStatus.COMPLETED else RunState.FAILED)
+    client.create_run(exp, run_name="other", tags={Tag.STUDY: "s2", Tag.ROLE: Role.STUDY})
     return uri, parent
 
 
@@ -65,8 +67,9 @@ def test_dataframe_types_flags_and_front(store):
     assert df["amp"].map(type).eq(bool).all()
     assert df["beta"].isna().sum() == 3
     by_trial = df.set_index("trial_id")
-    assert by_trial.loc["t5", "failed"] and not by_trial.loc["t5", "ok"]
-    assert by_trial.loc["t6", "diverged"] and not by_trial.loc["t6", "ok"] and not by_trial.loc["t6", "failed"]
+    failed, diverged = TrialStatus.FAILED.value, TrialStatus.DIVERGED.value  # the flag columns
+    assert by_trial.loc["t5", failed] and not by_trial.loc["t5", "ok"]
+    assert by_trial.loc["t6", diverged] and not by_trial.loc["t6", "ok"] and not by_trial.loc["t6", failed]
     assert by_trial["ok"].sum() == 6
     from analysis.report import front_of
 
@@ -105,7 +108,7 @@ def test_cli_writes_every_figure_and_the_report(store, tmp_path):
     assert "1 of 3 steps along the front are within noise" in report
     assert report.count("within noise in beta_vae_score") == 1
     assert (out / "front.csv").read_text().count("\n") == 5  # header + 4 front trials
-    logged = {a.path for a in MlflowClient(uri).list_artifacts(parent, "analysis")}
+    logged = {a.path for a in MlflowClient(uri).list_artifacts(parent, Artifact.ANALYSIS_DIR)}
     assert "analysis/report.md" in logged and "analysis/pareto.png" in logged
 
 

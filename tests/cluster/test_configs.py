@@ -6,9 +6,8 @@ import os
 
 import jsonschema
 import pytest
-import yaml
-
 import ray
+import yaml
 
 CLUSTER = os.path.join(os.path.dirname(__file__), "..", "..", "cluster")
 
@@ -29,7 +28,8 @@ def test_launcher_yaml_validates_against_rays_schema():
     validate_config(prepare_config(config))  # Ray's own check, after filling its defaults as `ray up` does
     types = config["available_node_types"]
     assert types["head"]["resources"] == {"CPU": 0}
-    assert types["gpu_worker"]["min_workers"] == 0 and types["gpu_worker"]["node_config"]["InstanceType"].startswith("g")
+    gpu_worker = types["gpu_worker"]
+    assert gpu_worker["min_workers"] == 0 and gpu_worker["node_config"]["InstanceType"].startswith("g")
     start = " ".join(config["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in start and "--host 127.0.0.1" in start and "--workers 1" in start
     assert "--artifacts-destination" in start and "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false" in start

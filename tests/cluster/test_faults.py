@@ -12,6 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from analysis.schema import Tag, TrialStatus
 from study.config import make_config
 from study.run import run_study
 from tests.study.conftest import TINY_TRIAL, child_runs, optuna_trials
@@ -69,10 +70,10 @@ def test_worker_node_killed_mid_study(isolated_env, monkeypatch):
         ray.shutdown()
         cluster.shutdown()
     uri = box["result"]["tracking_uri"]
-    children = [c for c in child_runs(uri, "nodes") if c.data.tags["trial_status"] != "abandoned"]
-    assert len(children) == 3 and len({c.data.tags["trial_id"] for c in children}) == 3
-    assert all(c.data.tags["trial_status"] == "completed" for c in children)
-    assert any(int(c.data.tags.get("attempts", "1")) > 1 for c in children)  # one resumed elsewhere
+    children = [c for c in child_runs(uri, "nodes") if c.data.tags[Tag.TRIAL_STATUS] != TrialStatus.ABANDONED]
+    assert len(children) == 3 and len({c.data.tags[Tag.TRIAL_ID] for c in children}) == 3
+    assert all(c.data.tags[Tag.TRIAL_STATUS] == TrialStatus.COMPLETED for c in children)
+    assert any(int(c.data.tags.get(Tag.ATTEMPTS, "1")) > 1 for c in children)  # one resumed elsewhere
     complete = [t for t in optuna_trials(root, "nodes") if t.state == TrialState.COMPLETE]
     assert len(complete) == 3
     client = MlflowClient(uri)
@@ -140,7 +141,7 @@ def test_tracking_server_outage_loses_no_metric(isolated_env, monkeypatch):
     server = start_server(root, port)
     try:
         children = child_runs(uri, "outage")
-        assert len(children) == 2 and all(c.data.tags["trial_status"] == "completed" for c in children)
+        assert len(children) == 2 and all(c.data.tags[Tag.TRIAL_STATUS] == TrialStatus.COMPLETED for c in children)
         client = MlflowClient(uri)
         for c in children:
             steps = [m.step for m in client.get_metric_history(c.info.run_id, "train/loss")]

@@ -8,6 +8,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
+from analysis.schema import Role, Tag, TrialStatus
 from cluster import local
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -39,8 +40,9 @@ def test_up_job_submit_down(local_cluster):
     assert "[betasweep] study jobstudy: 2 trials" in job.stdout
     client = MlflowClient(state["mlflow"])
     exp = client.get_experiment_by_name("betasweep")
-    children = client.search_runs([exp.experiment_id], "tags.study = 'jobstudy' and tags.role = 'trial'")
-    assert len(children) == 2 and all(c.data.tags["trial_status"] == "completed" for c in children)
+    children = client.search_runs([exp.experiment_id],
+                                  f"tags.{Tag.STUDY} = 'jobstudy' and tags.{Tag.ROLE} = '{Role.TRIAL}'")
+    assert len(children) == 2 and all(c.data.tags[Tag.TRIAL_STATUS] == TrialStatus.COMPLETED for c in children)
     images = client.list_artifacts(children[0].info.run_id, "images")
     assert len(images) == 3  # uploaded over HTTP to the server's artifact store
     local.down(state["root"])

@@ -7,8 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from models import build_model, load_model, save_model
-from models.estimators import (gaussian_kl, log_density_gaussian, log_importance_weights,
-                               minibatch_log_qz)
+from models.estimators import gaussian_kl, log_density_gaussian, log_importance_weights, minibatch_log_qz
 from models.likelihoods import Gaussian, get_likelihood
 
 

@@ -2,7 +2,7 @@
 
 import os
 
-import pytest
+from analysis.schema import Role, Tag
 
 #: A trial budget small enough for CI yet real: trains, reports, checkpoints, scores.
 TINY_TRIAL = {
@@ -19,7 +19,7 @@ def child_runs(tracking_uri, study):
     exp = client.get_experiment_by_name("betasweep")
     if exp is None:
         return []
-    return client.search_runs([exp.experiment_id], f"tags.study = '{study}' and tags.role = 'trial'",
+    return client.search_runs([exp.experiment_id], f"tags.{Tag.STUDY} = '{study}' and tags.{Tag.ROLE} = '{Role.TRIAL}'",
                               max_results=1000)
 
 
@@ -28,7 +28,7 @@ def parent_runs(tracking_uri, study):
 
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name("betasweep")
-    return client.search_runs([exp.experiment_id], f"tags.study = '{study}' and tags.role = 'study'")
+    return client.search_runs([exp.experiment_id], f"tags.{Tag.STUDY} = '{study}' and tags.{Tag.ROLE} = '{Role.STUDY}'")
 
 
 def optuna_trials(root, study):

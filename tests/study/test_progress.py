@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from analysis.schema import Tag, TrialStatus
 from study.progress import summary_table, with_se
 
 
@@ -13,10 +14,10 @@ def test_with_se_formats_a_score_and_its_error():
 
 def test_summary_table_shows_blur_and_scores_with_their_se():
     df = pd.DataFrame([
-        {"trial_id": "t1", "run_id": "r1", "model_type": "ae", "seed": 0, "trial_status": "completed",
+        {Tag.TRIAL_ID: "t1", "run_id": "r1", "model_type": "ae", "seed": 0, Tag.TRIAL_STATUS: TrialStatus.COMPLETED,
          "recon_error": 100.0, "beta_vae_score": 0.7, "beta_vae_score_se": 0.014, "blur": 1.2, "blur_se": 0.05},
-        {"trial_id": "t2", "run_id": "r2", "model_type": "beta_vae", "beta": 16.0, "seed": 0,
-         "trial_status": "completed", "recon_error": 140.0, "beta_vae_score": 0.8,
+        {Tag.TRIAL_ID: "t2", "run_id": "r2", "model_type": "beta_vae", "beta": 16.0, "seed": 0,
+         Tag.TRIAL_STATUS: TrialStatus.COMPLETED, "recon_error": 140.0, "beta_vae_score": 0.8,
          "beta_vae_score_se": 0.013, "blur": 2.9, "blur_se": 0.08},
     ])
     text = summary_table(df, {"recon_error": "min", "beta_vae_score": "max"}, {"r1"})

@@ -9,6 +9,7 @@ import time
 import pytest
 from optuna.trial import TrialState
 
+from analysis.schema import StudyStatus, Tag, TrialStatus
 from study.config import make_config
 from study.run import main, run_study
 from tests.study.conftest import TINY_TRIAL, child_runs, optuna_trials, parent_runs
@@ -36,23 +37,23 @@ def test_grid_study_with_a_diverging_trial(isolated_env):
     parents = parent_runs(uri, "grid")
     assert len(parents) == 1
     parent = parents[0]
-    assert parent.data.tags["study_status"] == "completed"
+    assert parent.data.tags[Tag.STUDY_STATUS] == StudyStatus.COMPLETED
     children = child_runs(uri, "grid")
     assert len(children) == 5
-    assert len({c.data.tags["trial_id"] for c in children}) == 5
-    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
-    statuses = sorted(c.data.tags["trial_status"] for c in children)
-    assert statuses == ["completed"] * 4 + ["diverged"]
+    assert len({c.data.tags[Tag.TRIAL_ID] for c in children}) == 5
+    assert all(c.data.tags[Tag.PARENT_RUN] == parent.info.run_id for c in children)
+    statuses = sorted(c.data.tags[Tag.TRIAL_STATUS] for c in children)
+    assert statuses == [TrialStatus.COMPLETED] * 4 + [TrialStatus.DIVERGED]
 
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    by_number = {int(c.data.tags["optuna_trial"]): c for c in children}
+    by_number = {int(c.data.tags[Tag.OPTUNA_TRIAL]): c for c in children}
     for c in children:
         params = c.data.params
         assert params["latent_dim"] == "4" and params["steps"] == "60"
         assert ("beta" in params) == (params["model_type"] in ("beta_vae", "beta_tcvae"))
-        if c.data.tags["trial_status"] != "completed":
+        if c.data.tags[Tag.TRIAL_STATUS] != TrialStatus.COMPLETED:
             assert "recon_error" not in c.data.metrics
             continue
         for metric in ("recon_error", "recon_mse", "blur", "beta_vae_score", "mig", "eval_loss"):
@@ -67,7 +68,7 @@ def test_grid_study_with_a_diverging_trial(isolated_env):
     assert len(trials) == 5
     for t in trials:
         child = by_number[t.number]
-        if child.data.tags["trial_status"] == "completed":
+        if child.data.tags[Tag.TRIAL_STATUS] == TrialStatus.COMPLETED:
             assert t.state == TrialState.COMPLETE
             assert t.values == pytest.approx([child.data.metrics["recon_error"],
                                               child.data.metrics["beta_vae_score"]])
@@ -84,14 +85,14 @@ def test_asha_stopped_trials_are_pruned_in_optuna(isolated_env):
                  resources={"max_concurrent": 1})
     summary = run_study(cfg)
     trials = optuna_trials(isolated_env / "runs", "asha")
-    children = {int(c.data.tags["optuna_trial"]): c for c in child_runs(summary["tracking_uri"], "asha")}
+    children = {int(c.data.tags[Tag.OPTUNA_TRIAL]): c for c in child_runs(summary["tracking_uri"], "asha")}
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     assert pruned, [t.state for t in trials]
     for t in trials:
         child = children[t.number]
         if t.state == TrialState.PRUNED:
             assert t.values is None
-            assert child.data.tags["trial_status"] == "pruned"
+            assert child.data.tags[Tag.TRIAL_STATUS] == TrialStatus.PRUNED
             assert "recon_error" not in child.data.metrics
         else:
             assert t.state == TrialState.COMPLETE
@@ -136,16 +137,16 @@ def test_killed_study_resumes_without_loss_or_duplicates(isolated_env):
     assert len(complete) == 4
     assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in trials)
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    children = [c for c in child_runs(uri, "kr") if c.data.tags["trial_status"] != "abandoned"]
-    abandoned = [c for c in child_runs(uri, "kr") if c.data.tags["trial_status"] == "abandoned"]
-    # A trial the old driver had launched but Tune's saved state did not yet know is "abandoned"
+    children = [c for c in child_runs(uri, "kr") if c.data.tags[Tag.TRIAL_STATUS] != TrialStatus.ABANDONED]
+    abandoned = [c for c in child_runs(uri, "kr") if c.data.tags[Tag.TRIAL_STATUS] == TrialStatus.ABANDONED]
+    # A trial the old driver had launched but Tune's saved state did not yet know is abandoned
     # in MLflow and FAIL in Optuna (never counted); every other trial has exactly one child run.
     assert len(abandoned) <= sum(t.state == TrialState.FAIL for t in trials)
     assert len(children) == 4, [c.data.tags for c in children]
-    assert len({c.data.tags["trial_id"] for c in children}) == 4
-    assert {int(c.data.tags["optuna_trial"]) for c in children} == {t.number for t in complete}
-    assert all(c.data.tags["trial_status"] == "completed" for c in children)
-    assert parent_runs(uri, "kr")[0].data.tags["study_status"] == "completed"
+    assert len({c.data.tags[Tag.TRIAL_ID] for c in children}) == 4
+    assert {int(c.data.tags[Tag.OPTUNA_TRIAL]) for c in children} == {t.number for t in complete}
+    assert all(c.data.tags[Tag.TRIAL_STATUS] == TrialStatus.COMPLETED for c in children)
+    assert parent_runs(uri, "kr")[0].data.tags[Tag.STUDY_STATUS] == StudyStatus.COMPLETED
     for c in children:
         from mlflow.tracking import MlflowClient
 

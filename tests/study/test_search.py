@@ -4,6 +4,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from analysis.schema import FINAL_REPORT_KEY as FINAL
+from analysis.schema import Tag, TrialStatus
 from study.config import SpaceConfig
 from study.search import COMPLETED, FAILED, PRUNED, OptunaStudySearcher, classify
 
@@ -16,7 +18,7 @@ def make(tmp_path, **space):
 
 
 def final(recon, score):
-    return {"recon_error": recon, "beta_vae_score": score, "final": 1, "trial_status": "completed"}
+    return {"recon_error": recon, "beta_vae_score": score, FINAL: 1, Tag.TRIAL_STATUS: TrialStatus.COMPLETED}
 
 
 def load(tmp_path):
@@ -25,8 +27,8 @@ def load(tmp_path):
 
 def test_classify():
     assert classify(final(1, 1), error=False) == COMPLETED
-    assert classify({"val_recon_error": 3.0, "final": 0}, error=False) == PRUNED
-    assert classify({"final": 1, "trial_status": "diverged"}, error=False) == FAILED
+    assert classify({"val_recon_error": 3.0, FINAL: 0}, error=False) == PRUNED
+    assert classify({FINAL: 1, Tag.TRIAL_STATUS: TrialStatus.DIVERGED}, error=False) == FAILED
     assert classify(None, error=True) == FAILED
 
 
@@ -58,8 +60,8 @@ def test_early_stopped_trial_is_pruned_never_complete(tmp_path):
     s = make(tmp_path)
     s.suggest("a"), s.suggest("b"), s.suggest("c")
     s.on_trial_result("a", {"val_recon_error": 5.0, "final": 0})
-    s.on_trial_complete("a", {"val_recon_error": 5.0, "final": 0, "trial_status": "running"})
-    s.on_trial_complete("b", {"final": 1, "trial_status": "diverged"})
+    s.on_trial_complete("a", {"val_recon_error": 5.0, FINAL: 0, Tag.TRIAL_STATUS: TrialStatus.RUNNING})
+    s.on_trial_complete("b", {FINAL: 1, Tag.TRIAL_STATUS: TrialStatus.DIVERGED})
     s.on_trial_complete("c", None, error=True)
     states = [t.state for t in load(tmp_path).trials]
     assert states == [TrialState.PRUNED, TrialState.FAIL, TrialState.FAIL]

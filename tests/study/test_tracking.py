@@ -8,6 +8,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from analysis.schema import Artifact, Role, RunState, StudyStatus, Tag, TrialStatus
 from study import tracking
 from study.sync import main as sync_main
 
@@ -32,39 +33,40 @@ def tracker(uri, parent, trial_id, tmp_path, **kw):
 
 
 def test_parent_and_nested_children(uri, tmp_path):
-    parent = tracking.start_study_run(uri, "betasweep", "s", {"trial.lr": 0.001, "name": "s"}, {"dataset": "dsprites"})
+    parent = tracking.start_study_run(uri, "betasweep", "s", {"trial.lr": 0.001, "name": "s"},
+                                      {Tag.DATASET: "dsprites"})
     assert tracking.find_study_run(uri, "betasweep", "s") == parent
     for tid in ("t1", "t2"):
         t = tracker(uri, parent, tid, tmp_path, secrets=("token",))
         run_id = t.start({"model_type": "vae", "latent_dim": 4, "token": "hunter2"}, optuna_trial=3)
         for step in (10, 20):
             t.log_metrics({"train/loss": 100.0 / step, "val_recon_error": 5.0}, step)
-        t.log_final({"recon_error": 1.5, "metric_preset": "fast", "steps_done": 20.0})
-        t.log_image(np.zeros((8, 8, 3), np.uint8), "images/samples.png")
-        t.finish("completed")
+        t.log_final({"recon_error": 1.5, Tag.METRIC_PRESET: "fast", "steps_done": 20.0})
+        t.log_image(np.zeros((8, 8, 3), np.uint8), Artifact.SAMPLES)
+        t.finish(TrialStatus.COMPLETED)
         run = MlflowClient(uri).get_run(run_id)
-        assert run.data.tags["mlflow.parentRunId"] == parent and run.data.tags["optuna_trial"] == "3"
+        assert run.data.tags[Tag.PARENT_RUN] == parent and run.data.tags[Tag.OPTUNA_TRIAL] == "3"
         assert run.data.params == {"model_type": "vae", "latent_dim": "4"}  # the secret is never logged
-        assert run.data.tags["metric_preset"] == "fast" and run.info.status == "FINISHED"
+        assert run.data.tags[Tag.METRIC_PRESET] == "fast" and run.info.status == RunState.FINISHED
         assert [m.step for m in MlflowClient(uri).get_metric_history(run_id, "train/loss")] == [10, 20]
-        assert [a.path for a in MlflowClient(uri).list_artifacts(run_id, "images")] == ["images/samples.png"]
+        assert [a.path for a in MlflowClient(uri).list_artifacts(run_id, Artifact.IMAGES_DIR)] == [Artifact.SAMPLES]
     assert len(children(uri, parent)) == 2
-    tracking.set_study_status(uri, parent, "completed")
+    tracking.set_study_status(uri, parent, StudyStatus.COMPLETED)
     p = MlflowClient(uri).get_run(parent)
-    assert p.data.tags["study_status"] == "completed" and p.info.status == "FINISHED"
-    assert p.data.params["trial.lr"] == "0.001" and p.data.tags["role"] == "study"
+    assert p.data.tags[Tag.STUDY_STATUS] == StudyStatus.COMPLETED and p.info.status == RunState.FINISHED
+    assert p.data.params["trial.lr"] == "0.001" and p.data.tags[Tag.ROLE] == Role.STUDY
 
 
 def test_parent_run_records_procedural_dsprites_under_its_own_name(uri):
     # study.run passes the config value (trial.dataset = dsprites) as the dataset tag, and the
     # flattened config as params; the recorded dataset name must mark the procedural look-alike.
     parent = tracking.start_study_run(uri, "betasweep", "s", {"trial.dataset": "dsprites"},
-                                      {"dataset": "dsprites", "preset_objectives": "recon_error"})
+                                      {Tag.DATASET: "dsprites", Tag.PRESET_OBJECTIVES: "recon_error"})
     run = MlflowClient(uri).get_run(parent)
-    assert run.data.tags["dataset"] == "dsprites-procedural"
+    assert run.data.tags[Tag.DATASET] == "dsprites-procedural"
     assert run.data.params["trial.dataset"] == "dsprites"  # the config value is unchanged
-    other = tracking.start_study_run(uri, "betasweep", "c", {}, {"dataset": "celeba"})
-    assert MlflowClient(uri).get_run(other).data.tags["dataset"] == "celeba"
+    other = tracking.start_study_run(uri, "betasweep", "c", {}, {Tag.DATASET: "celeba"})
+    assert MlflowClient(uri).get_run(other).data.tags[Tag.DATASET] == "celeba"
 
 
 def test_a_restarted_trial_continues_its_own_child(uri, tmp_path):
@@ -102,7 +104,7 @@ def test_unreachable_server_is_buffered_then_synced(uri, tmp_path, monkeypatch, 
         t.log_metrics({"train/loss": v}, step)
     t.log_final({"recon_error": 7.25, "steps_done": 5.0})
     t.log_image(np.full((4, 4, 3), 255, np.uint8), "images/recon.png")
-    t.finish("completed")
+    t.finish(TrialStatus.COMPLETED)
     # the store is back (here: the study's SQLite store); replay, twice
     assert sync_main([str(tmp_path / "study"), "--tracking-uri", uri]) == 0
     assert sync_main([str(tmp_path / "study"), "--tracking-uri", uri]) == 0
@@ -112,7 +114,7 @@ def test_unreachable_server_is_buffered_then_synced(uri, tmp_path, monkeypatch, 
     history = MlflowClient(uri).get_metric_history(run_id, "train/loss")
     assert {m.step: m.value for m in history} == values and len(history) == 5
     assert runs[0].data.metrics["recon_error"] == 7.25
-    assert runs[0].data.tags["trial_status"] == "completed" and runs[0].info.status == "FINISHED"
+    assert runs[0].data.tags[Tag.TRIAL_STATUS] == TrialStatus.COMPLETED and runs[0].info.status == RunState.FINISHED
     assert [a.path for a in MlflowClient(uri).list_artifacts(run_id, "images")] == ["images/recon.png"]
     assert "sent 0" in capsys.readouterr().out.splitlines()[-1]
 

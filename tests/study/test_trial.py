@@ -1,10 +1,11 @@
-"""One trial end to end on CPU: the loss falls, checkpoints resume exactly, NaN → "diverged"."""
+"""One trial end to end on CPU: the loss falls, checkpoints resume exactly, NaN → diverged."""
 
 import os
 
 import pytest
 import torch
 
+from analysis.schema import TrialStatus
 from study.config import trial_from_dict
 from study.trial import COMPLETED, DIVERGED, main, read_checkpoint_meta, train_and_evaluate
 
@@ -39,7 +40,7 @@ def test_checkpoint_resumes_to_the_same_state(tmp_path):
     assert resumed_reports[0].step == 150
     assert resumed.step == 200
     assert resumed.history[-1]["train/loss"] == pytest.approx(full.history[-1]["train/loss"], rel=1e-5)
-    for (name, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
+    for (name, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), name
     assert read_checkpoint_meta(str(tmp_path / "b" / "step_00000200"))["extra"] == {"note": "x"}
 
@@ -58,7 +59,7 @@ def test_cli_prints_result_table(capsys, tmp_path):
                  "--checkpoint-dir", str(tmp_path), "--quiet"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "status" in out and "completed" in out and "recon_error" in out
+    assert "status" in out and TrialStatus.COMPLETED in out and "recon_error" in out
     assert os.path.isdir(tmp_path / "step_00000020")
 
 

@@ -6,15 +6,24 @@ which blurs less than its nominal σ below ~0.7 px — hence its looser toleranc
 """
 
 import math
+from itertools import pairwise
 
 import numpy as np
 import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from analysis.metrics import (blur_per_image, blur_score, blur_with_se, bootstrap_median_se,
-                              gaussian_blur, sharpness_per_image, sharpness_px, sharpness_with_se)
-from analysis.metrics.blur import SIGMA_MAX, _CALIBRATION_RAW, _CALIBRATION_SIGMA, calibrate_sharpness
+from analysis.metrics import (
+    blur_per_image,
+    blur_score,
+    blur_with_se,
+    bootstrap_median_se,
+    gaussian_blur,
+    sharpness_per_image,
+    sharpness_px,
+    sharpness_with_se,
+)
+from analysis.metrics.blur import _CALIBRATION_RAW, _CALIBRATION_SIGMA, SIGMA_MAX, calibrate_sharpness
 
 
 def pink_noise(n: int, size: int = 64, seed: int = 0) -> torch.Tensor:
@@ -85,13 +94,13 @@ def test_gain_and_offset_do_not_read_as_blur(probe_set):
     sigmas = (0.0, 0.5, 1.0, 3.0)
     base = sweep_scores(probe_set, sigmas)
     for gain, offset in ((0.5, 0.25), (0.8, 0.1)):
-        moved = sweep_scores(probe_set, sigmas, lambda b: gain * b + offset)
+        moved = sweep_scores(probe_set, sigmas, lambda b, gain=gain, offset=offset: gain * b + offset)
         assert np.abs(np.subtract(moved, base)).max() < 0.1, (moved, base)
 
 
 def test_monotone_over_a_sigma_sweep(probe_set):
     scores = sweep_scores(probe_set, np.arange(0, 6.01, 0.25).tolist())
-    assert all(a < b for a, b in zip(scores, scores[1:])), scores
+    assert all(a < b for a, b in pairwise(scores)), scores
 
 
 def test_noise_does_not_read_as_blur(probe_set):
@@ -114,7 +123,7 @@ def test_sharpness_recovers_sigma_on_dsprites(dsprites_images):
     for sigma in (1.0, 2.0, 3.0, 4.0):  # the sampled kernel agrees with the definition from 1 px
         assert sharpness_px(scipy_blur(dsprites_images, sigma)) == pytest.approx(sigma, abs=0.35)
     sweep = [sharpness_px(gaussian_blur(dsprites_images, s)) for s in np.arange(0, 8.01, 0.25)]
-    assert all(a < b for a, b in zip(sweep, sweep[1:])), sweep
+    assert all(a < b for a, b in pairwise(sweep)), sweep
     blurred = gaussian_blur(dsprites_images, 2.0)
     assert sharpness_px(0.5 * blurred + 0.25) == pytest.approx(sharpness_px(blurred), abs=1e-6)
 
@@ -122,7 +131,7 @@ def test_sharpness_recovers_sigma_on_dsprites(dsprites_images):
 def test_sharpness_is_monotone_on_textures():
     for images in (pink_noise(32), random_shapes(32)):
         sweep = [sharpness_px(gaussian_blur(images, s)) for s in np.arange(0, 6.01, 0.5)]
-        assert all(a <= b for a, b in zip(sweep, sweep[1:])), sweep
+        assert all(a <= b for a, b in pairwise(sweep)), sweep
 
 
 def test_calibration_procedure_on_fewer_images():

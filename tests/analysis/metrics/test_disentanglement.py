@@ -107,7 +107,7 @@ def test_mig_against_a_hand_built_mutual_information():
     m = mutual_info_matrix(code.astype(int), f)
     # I(c0; f0) = log 2; I(c1; f1) computed by hand from the joint table below
     joint = np.zeros((2, 2))
-    for c, v in zip(code[:, 1].astype(int), f[:, 1]):
+    for c, v in zip(code[:, 1].astype(int), f[:, 1], strict=True):
         joint[c, v] += 1
     joint /= joint.sum()
     pc, pv = joint.sum(1), joint.sum(0)
@@ -151,8 +151,9 @@ def test_same_seed_same_score():
     a = beta_vae_score(live(rotated), rng(7), **SMALL)
     b = beta_vae_score(live(rotated), rng(7), **SMALL)
     assert a == b
-    c1 = factor_vae_score(live(rotated), np.random.RandomState(3), num_train=100, num_eval=50, num_variance_estimate=500)
-    c2 = factor_vae_score(live(rotated), np.random.RandomState(3), num_train=100, num_eval=50, num_variance_estimate=500)
+    sizes = dict(num_train=100, num_eval=50, num_variance_estimate=500)
+    c1 = factor_vae_score(live(rotated), np.random.RandomState(3), **sizes)
+    c2 = factor_vae_score(live(rotated), np.random.RandomState(3), **sizes)
     assert c1 == c2
 
 

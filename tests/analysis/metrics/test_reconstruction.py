@@ -1,5 +1,7 @@
 """Reconstruction error, blur and score_model (with a stand-in model and a real trained one)."""
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import torch
@@ -31,7 +33,7 @@ def test_blur_rises_monotonically_with_gaussian_kernel_width(images):
     assert blur_score(images, images) == pytest.approx(0.0, abs=1e-3)
     widths = (0.5, 1.0, 1.5, 2.5, 4.0)
     scores = [blur_score(gaussian_blur(images, s), images) for s in widths]
-    assert all(a < b for a, b in zip(scores, scores[1:])), scores
+    assert all(a < b for a, b in pairwise(scores)), scores
     assert scores == pytest.approx(widths, abs=0.25)
     with pytest.raises(ValueError, match="every original is constant"):
         blur_score(images, torch.zeros_like(images))
@@ -126,9 +128,9 @@ def test_recon_error_sampled_decodes_one_posterior_draw(images):
 
 @pytest.mark.integration
 def test_short_dsprites_training_beats_chance():
+    from analysis.metrics import LiveCodes, beta_vae_score, make_represent
     from models import build_model
     from study.data import dsprites
-    from analysis.metrics import LiveCodes, beta_vae_score, make_represent
 
     torch.manual_seed(0)
     data = dsprites()

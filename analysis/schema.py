@@ -1,0 +1,266 @@
+"""The record schema: the one vocabulary of what a study writes to MLflow and the analysis reads.
+
+Statuses, tag names, artifact paths, the metric catalogue and the rules of what becomes a record
+(numbers are metrics, strings are tags, secrets are never logged). ``study`` and ``analysis`` both
+import it, so a name is spelled in one place; it imports only the standard library (no Ray, torch,
+MLflow or pandas), so validating a config or reading a status costs nothing. docs/architecture.md
+describes the same schema in prose; tests/analysis/test_schema.py keeps the doc, the catalogue and
+what the code produces in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class TrialStatus(StrEnum):
+    """How a trial stands (tag ``trial_status``, and the Tune report key of the same name).
+
+    running: training; completed: trained and scored; diverged: its loss became NaN/inf; pruned:
+    stopped early by the scheduler (ASHA); failed: crashed after its retries, or scored a
+    non-finite objective; abandoned: its run was left open by a driver that died.
+    """
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    DIVERGED = "diverged"
+    PRUNED = "pruned"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+
+class StudyStatus(StrEnum):
+    """How a study stands (tag ``study_status`` of its parent run)."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class RunState(StrEnum):
+    """MLflow's own lifecycle states of a run (``run.info.status``) that a study sets."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+
+
+def run_state(status: str) -> RunState:
+    """The MLflow run state that goes with a trial or study status: running stays RUNNING;
+    completed and pruned (a scheduler's decision, not an error) are FINISHED; any other end FAILED."""
+    if status == TrialStatus.RUNNING:
+        return RunState.RUNNING
+    if status in (TrialStatus.COMPLETED, TrialStatus.PRUNED):
+        return RunState.FINISHED
+    return RunState.FAILED
+
+
+class Role(StrEnum):
+    """Values of tag ``role``: the study's parent run, or a trial's nested child run."""
+
+    STUDY = "study"
+    TRIAL = "trial"
+
+
+class Tag:
+    """MLflow tag names (plain strings, so they pass unchanged through every MLflow client)."""
+
+    STUDY = "study"
+    """Parent and child: the study name."""
+    ROLE = "role"
+    """Parent and child: a :class:`Role`."""
+    STUDY_STATUS = "study_status"
+    """Parent: a :class:`StudyStatus`."""
+    DATASET = "dataset"
+    """Parent: the dataset's record name (``dsprites-procedural`` for the look-alike)."""
+    GIT_SHA = "git_sha"
+    """Parent: the commit the study ran ("unknown" outside a checkout)."""
+    PRESET_OBJECTIVES = "preset_objectives"
+    """Parent: the study's objectives, comma-separated."""
+    TRIAL_ID = "trial_id"
+    """Child: Ray Tune's trial id."""
+    OPTUNA_TRIAL = "optuna_trial"
+    """Child: the Optuna trial number (one per configuration, shared by its seeds)."""
+    TRIAL_STATUS = "trial_status"
+    """Child: a :class:`TrialStatus`."""
+    ATTEMPTS = "attempts"
+    """Child: how many times the trial's run was started (restarts resume the same run)."""
+    METRIC_PRESET = "metric_preset"
+    """Child: the metric preset that scored the trial."""
+    METRIC_CODES = "metric_codes"
+    """Child: where the factor metrics read codes from (pool, grid or live)."""
+    PARENT_RUN = "mlflow.parentRunId"
+    """Child: MLflow's own nesting tag, the parent run's id."""
+
+
+#: Every tag name a study writes, in the order of :class:`Tag`.
+TAGS: tuple[str, ...] = tuple(v for k, v in vars(Tag).items() if k.isupper())
+
+#: Key of every Tune report besides the metrics: 1 on the trial's last report, 0 before.
+FINAL_REPORT_KEY = "final"
+
+
+class Artifact:
+    """Artifact paths of a trial's child run and of the parent run."""
+
+    RECONSTRUCTIONS = "images/reconstructions.png"
+    SAMPLES = "images/samples.png"
+    TRAVERSALS = "images/traversals.png"
+    IMAGES_DIR = "images"
+    MODEL_DIR = "model"
+    MODEL_FILE = "model.pt"
+    ANALYSIS_DIR = "analysis"
+
+
+#: Suffix of the record name of a dataset rendered here as a look-alike of a published one.
+PROCEDURAL_SUFFIX = "-procedural"
+#: Suffix of a score's standard error: ``mig`` → ``mig_se``.
+SE_SUFFIX = "_se"
+#: Metric presets (the valid values of ``trial.metrics``): fast, full, recon.
+METRIC_PRESETS: tuple[str, ...] = ("fast", "full", "recon")
+#: Prefixes of the per-dimension KL (``kl_dim_<j>``) and of the training curves (``train/<term>``).
+KL_DIM_PREFIX = "kl_dim_"
+CURVE_PREFIX = "train/"
+#: Numbers a trial logs that are bookkeeping, not scores (never objectives).
+BOOKKEEPING: tuple[str, ...] = ("step", "images_per_second", "train_seconds", "steps_done")
+
+
+class Source(StrEnum):
+    """Which code produces a metric."""
+
+    SCORES = "score_model"
+    """``analysis.metrics.score_model`` on the trained model (reconstruction, blur, disentanglement)."""
+    TERMS = "objective_terms"
+    """``study.trial.evaluate_objective_terms``: the objective and its terms on held-out images."""
+    TRAINING = "training"
+    """Reported while training, at every report (usable by ASHA)."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric a trial produces."""
+
+    name: str
+    direction: str | None
+    """"min" or "max" (the better side); None for a count or a property of the data."""
+    label: str
+    """Axis label, with the unit."""
+    unit: str
+    source: Source
+    presets: tuple[str, ...] = METRIC_PRESETS
+    """Metric presets that compute it."""
+    has_se: bool = False
+    """A standard error is logged as ``<name>_se``."""
+    needs_factors: bool = False
+    """Only computed for datasets with ground-truth factors."""
+    without_factors: bool = False
+    """Only computed for datasets without ground-truth factors (a linear probe of the labels)."""
+    needs_probabilistic: bool = False
+    """Needs a probabilistic encoder q(z|x) (a KL term): never computed for the AE."""
+    model_types: tuple[str, ...] = ()
+    """Only these model types produce it (empty: every type the other needs allow)."""
+    objective: bool = True
+    """A study may optimise it (search.objectives, search.asha_metric); else a diagnostic."""
+
+    @property
+    def intermediate(self) -> bool:
+        """Reported during training, so an early-stopping scheduler can compare it."""
+        return self.source == Source.TRAINING
+
+
+_S, _T = Source.SCORES, Source.TERMS
+_DISENTANGLING = ("fast", "full")
+_TCVAE = ("beta_tcvae",)
+_NATS = "nats/image"
+
+#: The catalogue, in the order configs and error messages list metrics.
+CATALOGUE: tuple[Metric, ...] = (
+    Metric("recon_error", "min", "reconstruction error (nats/image)", _NATS, _S, has_se=True),
+    Metric("recon_error_sampled", "min", "reconstruction error, one posterior sample (nats/image)", _NATS, _S),
+    Metric("recon_mse", "min", "reconstruction MSE (per pixel)", "per pixel", _S),
+    Metric("blur", "min", "blur (px, equivalent Gaussian σ)", "px", _S, has_se=True),
+    Metric("blur_samples", "min", "blur of prior samples (px, equivalent Gaussian σ, no reference)", "px", _S,
+           has_se=True),
+    Metric("data_sharpness", None, "sharpness of the data (px, no reference)", "px", _S, objective=False),
+    Metric("beta_vae_score", "max", "BetaVAE score", "accuracy", _S, _DISENTANGLING, has_se=True,
+           needs_factors=True),
+    Metric("beta_vae_train_accuracy", "max", "BetaVAE classifier train accuracy", "accuracy", _S,
+           _DISENTANGLING, needs_factors=True, objective=False),
+    Metric("factor_vae_score", "max", "FactorVAE score", "accuracy", _S, _DISENTANGLING, has_se=True,
+           needs_factors=True),
+    Metric("factor_vae_active_dims", None, "FactorVAE active dims", "dims", _S, _DISENTANGLING,
+           needs_factors=True, objective=False),
+    Metric("mig", "max", "MIG", "fraction of H(factor)", _S, _DISENTANGLING, has_se=True, needs_factors=True),
+    Metric("dci_disentanglement", "max", "DCI disentanglement", "", _S, ("full",), needs_factors=True),
+    Metric("dci_completeness", "max", "DCI completeness", "", _S, ("full",), needs_factors=True),
+    Metric("dci_informativeness", "max", "DCI informativeness (test accuracy)", "accuracy", _S, ("full",),
+           has_se=True, needs_factors=True),
+    Metric("dci_informativeness_train", "max", "DCI informativeness (train accuracy)", "accuracy", _S,
+           ("full",), needs_factors=True, objective=False),
+    Metric("sap", "max", "SAP", "accuracy gap", _S, _DISENTANGLING, has_se=True, needs_factors=True),
+    Metric("linear_probe_accuracy", "max", "linear-probe accuracy (balanced)", "accuracy", _S, _DISENTANGLING,
+           has_se=True, without_factors=True),
+    Metric("eval_loss", "min", "held-out objective (nats/image)", _NATS, _T),
+    Metric("eval_recon", "min", "held-out reconstruction term (nats/image)", _NATS, _T, objective=False),
+    Metric("eval_kl", "max", "held-out KL(q(z|x) ‖ p(z)) (nats/image)", _NATS, _T, needs_probabilistic=True),
+    Metric("eval_mi", "max", "held-out index-code MI (nats/image)", _NATS, _T, needs_probabilistic=True,
+           model_types=_TCVAE, objective=False),
+    Metric("eval_tc", "min", "held-out total correlation (nats/image)", _NATS, _T, needs_probabilistic=True,
+           model_types=_TCVAE, objective=False),
+    Metric("eval_dwkl", "min", "held-out dimension-wise KL (nats/image)", _NATS, _T, needs_probabilistic=True,
+           model_types=_TCVAE, objective=False),
+    Metric("active_dims", None, "active latent dims (KL > 0.01 nats)", "dims", _T, needs_probabilistic=True,
+           objective=False),
+    Metric("val_recon_error", "min", "validation reconstruction error (nats/image)", _NATS, Source.TRAINING),
+)
+
+#: Metric name → its catalogue entry.
+METRICS: dict[str, Metric] = {m.name: m for m in CATALOGUE}
+
+
+def metric_direction(name: str) -> str | None:
+    """The better side of metric ``name`` ("min"/"max"); None if it has none or is not catalogued."""
+    entry = METRICS.get(name)
+    return entry.direction if entry else None
+
+
+def metric_label(name: str) -> str:
+    """Axis label of metric ``name`` (with its unit); the name itself for an uncatalogued column."""
+    entry = METRICS.get(name)
+    return entry.label if entry else name
+
+
+def arrow(sense: str) -> str:
+    """"↓" for a metric to minimise, "↑" for one to maximise (progress lines, axes, the report)."""
+    return "↓" if sense == "min" else "↑"
+
+
+def se_name(name: str) -> str:
+    """The column of ``name``'s standard error: ``mig`` → ``mig_se``."""
+    return f"{name}{SE_SUFFIX}"
+
+
+def numeric_values(values: Mapping[str, Any]) -> dict[str, float]:
+    """The entries that are numbers, as floats: what MLflow records as metrics and Tune as results
+    (strings such as ``metric_preset`` become tags instead)."""
+    return {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
+
+
+def without_secrets(values: Mapping[str, Any], secrets) -> dict[str, Any]:
+    """``values`` without the keys named in ``secrets``, at every level of nesting: what may be
+    logged as params of a study or a trial (a token passed through the config never is)."""
+    hidden = set(secrets)
+    return {k: without_secrets(v, hidden) if isinstance(v, Mapping) else v
+            for k, v in values.items() if k not in hidden}
+
+
+def default_tracking_uri(root: str = "betasweep-runs") -> str:
+    """$MLFLOW_TRACKING_URI if set, else the embedded SQLite store ``<root>/mlflow.db``."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return "sqlite:///" + os.path.join(os.path.abspath(root), "mlflow.db")
