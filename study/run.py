@@ -148,6 +148,18 @@ def print_plan(config: StudyConfig, tracking_uri: str) -> None:
     print(f"# study folder: {config.study_dir}\n# tracking: {tracking_uri}", flush=True)
 
 
+def quiet_console() -> None:
+    """The driver prints the study's own lines only: no Tune banner or status tables (its legacy
+    reporter at verbose=0 is silent), no INFO chatter from Ray's loggers, no MLflow download
+    progress bars; Ray stays usable without a token (``RAY_AUTH_MODE``). Each is a default the
+    user can override from the environment."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in ("ray", "ray.tune", "ray.train"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def ensure_ray(config: StudyConfig) -> None:
     """Join the cluster (``--address``/``$RAY_ADDRESS``) or start a local Ray instance."""
     import ray
@@ -155,10 +167,13 @@ def ensure_ray(config: StudyConfig) -> None:
     if ray.is_initialized():
         return
     address = config.address or os.environ.get("RAY_ADDRESS")
+    # Trial processes' own output (Ray's checkpoint notices, library warnings) stays in Ray's log
+    # files; the driver prints the study's progress lines, and a failing trial's error reaches it
+    # through Tune.
     if address and address != "local":
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     else:
-        ray.init(include_dashboard=False, log_to_driver=True)
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
 
 
 def _probe_storage(root: str) -> str | None:
@@ -206,7 +221,7 @@ def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
     from study.search import OptunaStudySearcher
     from study.trainable import StudyContext, run_trial
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    quiet_console()
     study_dir = config.study_dir
     tune_path = os.path.join(study_dir, TUNE_DIR)
     tracking_uri = resolve_tracking_uri(config)
