@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         written = write_report(df, objectives, out, study=args.study, tracking_uri=uri)
         for name, path in written.items():
             print(f"wrote {path}")
+        if "experiment_id" in df.columns and len(df):
+            from analysis.runs import browse_hint
+
+            print(f"browse the runs: {browse_hint(uri, df['experiment_id'].iloc[0])}")
         if args.log_to_mlflow:
             from mlflow.tracking import MlflowClient
 
