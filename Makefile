@@ -1,13 +1,14 @@
 # One command sets up and runs the main job; one command sets up and runs the tests.
 #   make study [ARGS="--num-trials 4"]    create .venv if needed, install, run python -m study.run
-#   make test  [PYTEST_ARGS="-m 'not slow'"]  create .venv if needed, install, lint (ruff), run the whole test suite
+#   make test  [PYTEST_ARGS="-m 'not slow'"]  create .venv if needed, install (and Chromium, as root),
+#                                             lint (ruff), run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install study test clean
+.PHONY: install browser study test clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,12 +21,19 @@ install: $(VENV)/.installed
 study: install
 	$(PY) -m study.run $(ARGS)
 
+# The browser test (tests/analysis/test_mlflow_ui.py) needs headless Chromium, Debian's `chromium`
+# package: installed here when missing and running as root; otherwise that test fails naming it.
+browser:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium); \
+	else command -v chromium >/dev/null || echo "note: chromium missing (not root, not installed): run apt-get install -y chromium" >&2; fi
+
 # The lint (ruff, configured in pyproject.toml) runs first: a finding fails the target.
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
-test: install
+test: install browser
 	$(PY) -m ruff check .
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache test-artifacts

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from analysis.schema import METRICS, Artifact, default_tracking_uri, metric_direction
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars between our lines
     from analysis.runs import RunsError, list_studies, load_runs, study_parent_run
 
     uri = args.tracking_uri or default_tracking_uri()
@@ -74,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         written = write_report(df, objectives, out, study=args.study, tracking_uri=uri)
         for path in written.values():
             print(f"wrote {path}")
+        if "experiment_id" in df.columns and len(df):
+            from analysis.runs import browse_hint
+
+            print(f"browse the runs: {browse_hint(uri, df['experiment_id'].iloc[0])}")
         if args.log_to_mlflow:
             from mlflow.tracking import MlflowClient
 

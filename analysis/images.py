@@ -48,12 +48,31 @@ def sample_grid(model, n: int = 64, seed: int = 0) -> np.ndarray:
 
 
 @torch.no_grad()
-def traversal_grid(model, image: torch.Tensor, steps: int = 10, span: float = 2.5,
-                   max_dims: int = 10) -> np.ndarray:
-    """One row per latent dim: decode the image's code with that dim swept over ±``span``.
+def latent_codes(model, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """The encoder's codes (means) of ``images``, (N, D) on the CPU: what :func:`traversal_grid`
+    needs to sweep a model without a prior over the range its codes really take."""
+    was = _eval_mode(model)
+    device = next(model.parameters()).device
+    codes = torch.cat([model.encode(images[i:i + batch_size].to(device))[0].cpu()
+                       for i in range(0, len(images), batch_size)])
+    model.train(was)
+    return codes
 
-    Rows are ordered by the dim's KL (most informative first) when the model has one; an AE's
-    code is not standardised, so its sweep spans ±``span`` around the code value in units of 1.
+
+#: Percentiles of the observed codes a no-prior traversal spans (robust to a few outliers).
+OBSERVED_RANGE = (2.0, 98.0)
+
+
+@torch.no_grad()
+def traversal_grid(model, image: torch.Tensor, steps: int = 10, span: float = 2.5,
+                   max_dims: int = 10, codes: torch.Tensor | None = None) -> np.ndarray:
+    """One row per latent dim: decode the image's code with that dim swept across a range.
+
+    With a prior (encode returns a log-variance) the range is the prior's ±``span``, rows ordered
+    by the dim's KL (most informative first). A model without one (the AE) has no standard scale:
+    its dim j sweeps the 2nd–98th percentile of ``codes[:, j]``, the codes of a batch of
+    evaluation images (:func:`latent_codes`), so the row shows what the decoder does over the
+    values its codes really take.
     """
     was = _eval_mode(model)
     device = next(model.parameters()).device
@@ -63,12 +82,20 @@ def traversal_grid(model, image: torch.Tensor, steps: int = 10, span: float = 2.
     if logvar is not None:
         kl = model.kl_per_dim(mu, logvar)
         dims = sorted(dims, key=lambda j: -float(kl[j]))
+        ranges = torch.tensor([[-span, span]] * model.latent_dim)
+    else:
+        if codes is None or len(codes) < 2:
+            model.train(was)
+            raise ValueError("codes: a model without a prior needs the codes of a batch of evaluation "
+                             "images (analysis.images.latent_codes) to span each latent's observed range")
+        q = torch.tensor([p / 100.0 for p in OBSERVED_RANGE])
+        ranges = torch.quantile(codes.detach().float().cpu(), q, dim=0).T  # (D, 2)
     dims = dims[:max_dims]
-    values = torch.linspace(-span, span, steps, device=device)
     rows = []
     for j in dims:
         z = mu.repeat(steps, 1)
-        z[:, j] = values if logvar is not None else mu[0, j] + values
+        lo, hi = (float(v) for v in ranges[j])
+        z[:, j] = torch.linspace(lo, hi, steps, device=device)
         rows.append(model.likelihood.mean(model.decode(z)))
     grid = _grid(torch.cat(rows), nrow=steps)
     model.train(was)

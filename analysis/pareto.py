@@ -204,3 +204,19 @@ def neighbour_separation(front: pd.DataFrame, objectives: Mapping[str, str], k: 
         rows.append(row)
     return pd.DataFrame(rows, columns=["a", "b", *(f"{m}_{s}" for m in names for s in ("diff", "noise")),
                                        "unresolved", "resolved"])
+
+
+def knee_index(front: pd.DataFrame, objectives: Mapping[str, str]):
+    """Row label of the front's knee: the member with the smallest sum of its objectives, each
+    normalised to [0, 1] over the front (0 = best). In two objectives that is the member farthest
+    from the line through the front's two ends — the balanced tradeoff, not an extreme. Ties go
+    to the member best in the first objective (a front of two: its first-objective end).
+    """
+    if front.empty:
+        raise ValueError("front: no member to choose a knee from")
+    names = list(objectives)
+    pts = _as_min(front[names].to_numpy(float), [objectives[m] for m in names])
+    lo, span = pts.min(axis=0), np.ptp(pts, axis=0)
+    norm = np.divide(pts - lo, span, out=np.zeros_like(pts), where=span > 0)
+    order = np.lexsort((pts[:, 0], norm.sum(axis=1)))  # by normalised sum, then first objective
+    return front.index[order[0]]

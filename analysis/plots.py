@@ -35,6 +35,16 @@ _EXTRA_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 LABELS = {m.name: m.label for m in CATALOGUE}
 
 
+#: Marker size (points) of every model type in a legend, whatever the plotted sizes.
+LEGEND_MARKERSIZE = 8.0
+
+
+def model_order(model_type) -> tuple[int, str]:
+    """Sort key: the seed report's order (AE, VAE, β-VAE, β-TCVAE), then other types by name."""
+    order = list(MODEL_STYLE)
+    return (order.index(model_type), "") if model_type in order else (len(order), str(model_type))
+
+
 def style(model_type: str) -> tuple[str, str, str]:
     """(colour, marker, label) of a model type; unknown types get stable extra colours."""
     if model_type in MODEL_STYLE:
@@ -107,7 +117,7 @@ def pareto_plot(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = ("mi
         ax.scatter(group[x][~on], group[y][~on], s=sizes[idx][~on], c=colour, marker=marker, alpha=0.3,
                    edgecolors="none")
         ax.scatter(group[x][on], group[y][on], s=sizes[idx][on], c=colour, marker=marker,
-                   edgecolors="black", linewidths=0.8, label=label)
+                   edgecolors="black", linewidths=0.8)
         for _, row in group.iterrows():
             beta = row.get("beta")
             if beta is not None and not pd.isna(beta):
@@ -121,7 +131,13 @@ def pareto_plot(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = ("mi
     if "latent_dim" in ok.columns and ok["latent_dim"].nunique() > 1:
         ax.text(0.99, 0.01, "marker size ∝ latent dim", transform=ax.transAxes, ha="right", fontsize=8)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=9)
+    # Proxy handles of one size: the scatters' sizes vary with the latent dim, and a type with no
+    # front member has only empty or faded scatters, which a legend draws as 1-px or faint dots.
+    handles = [plt.Line2D([], [], ls="", marker=style(mt)[1], color=style(mt)[0], markeredgecolor="black",
+                          markeredgewidth=0.8, markersize=LEGEND_MARKERSIZE, label=style(mt)[2])
+               for mt in sorted(ok["model_type"].unique(), key=model_order)] if len(ok) else []
+    handles += [h for h, label in zip(*ax.get_legend_handles_labels(), strict=True) if label == "Pareto front"]
+    ax.legend(handles=handles, loc="best", fontsize=9)
     _footnote(fig, df)
     return _save(fig, out)
 

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 import pandas as pd
 
 from analysis import plots
-from analysis.pareto import neighbour_separation, non_dominated_mask
-from analysis.runs import OK, finished
+from analysis.pareto import knee_index, neighbour_separation, non_dominated_mask
+from analysis.runs import OK, browse_hint, finished, mlflow_ui_url
 from analysis.schema import PROCEDURAL_SUFFIX, SE_SUFFIX, Artifact, Tag, TrialStatus, arrow, metric_direction
 
 FRONT_COLUMNS = ("model_type", "beta", "latent_dim", "seed", Tag.TRIAL_ID)
@@ -85,6 +85,38 @@ def resolution_lines(front: pd.DataFrame, objectives: Mapping[str, str], k: floa
     return lines
 
 
+def _linked(trials: pd.DataFrame, tracking_uri: str | None) -> pd.DataFrame:
+    """``trials`` with each trial id as a Markdown link to its MLflow run, when the runs are on a
+    tracking server (a SQLite or file store has no page to link to)."""
+    if not tracking_uri or not {"experiment_id", "run_id", "trial_id"} <= set(trials.columns):
+        return trials
+    urls = [mlflow_ui_url(tracking_uri, e, r) for e, r in zip(trials["experiment_id"], trials["run_id"], strict=True)]
+    if not any(urls):
+        return trials
+    ids = [f"[{_fmt(t)}]({u})" if u else _fmt(t) for t, u in zip(trials["trial_id"], urls, strict=True)]
+    return trials.assign(trial_id=ids)
+
+
+TRIAL_COLUMNS = (Tag.TRIAL_ID, "model_type", "beta", "latent_dim", "seed", Tag.TRIAL_STATUS)
+
+
+def trials_lines(df: pd.DataFrame, front: pd.DataFrame, objectives: Mapping[str, str],
+                 tracking_uri: str | None) -> list[str]:
+    """The report's table of every trial (front members marked), each linked to its MLflow run
+    on a tracking server; for a local store, how to open the MLflow UI instead."""
+    table = _linked(df.assign(front=["✓" if on else "" for on in df.index.isin(front.index)]),
+                    tracking_uri)
+    lines = ["## All trials", ""]
+    experiments = sorted({str(e) for e in df.get("experiment_id", pd.Series(dtype=object)).dropna()})
+    if tracking_uri and len(experiments) == 1:
+        url = mlflow_ui_url(tracking_uri, experiments[0])
+        lines += [f"The study's runs in MLflow: [{url}]({url}); each trial id links to its run." if url else
+                  f"To browse the runs in MLflow: {browse_hint(tracking_uri, experiments[0])}.", ""]
+    extra = [m for m in ("blur", "mig") if m not in objectives and m in df.columns]
+    lines += [markdown_table(table, [*TRIAL_COLUMNS, *objectives, *extra, "front"]), ""]
+    return lines
+
+
 def front_of(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
     """Pareto-optimal finished trials, sorted by the first objective."""
     ok = finished(df, objectives)
@@ -92,23 +124,47 @@ def front_of(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
     return front.sort_values(list(objectives)[0])
 
 
-def _download_images(front: pd.DataFrame, tracking_uri: str, out_dir: str, artifact: str) -> dict[str, str | None]:
-    """Per model type, the image at ``artifact`` (e.g. :attr:`Artifact.SAMPLES`) of its best front
-    trial (first objective)."""
+def best_per_model(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
+    """One finished trial per model type, in the seed report's order (AE, VAE, β-VAE, β-TCVAE,
+    then others): the knee of that type's own Pareto front (:func:`analysis.pareto.knee_index`).
+    Every model type with a finished trial is there, on the study's front or not."""
+    ok = finished(df, objectives)
+    names = list(objectives)
+    picks = []
+    for _mt, group in ok.groupby("model_type", sort=False):
+        own = group[non_dominated_mask(group[names].to_numpy(float), [objectives[m] for m in names])]
+        picks.append(own.loc[knee_index(own, objectives)])
+    picks.sort(key=lambda row: plots.model_order(row["model_type"]))
+    return pd.DataFrame(picks)
+
+
+def panel_label(row: pd.Series) -> str:
+    """"β-VAE β=4 (trial t2)": the model type, its β if it has one, the trial."""
+    beta = row.get("beta")
+    beta_text = f" β={float(beta):.3g}" if beta is not None and not pd.isna(beta) else ""
+    return f"{plots.style(row['model_type'])[2]}{beta_text} (trial {row.get('trial_id', '?')})"
+
+
+#: How the image figures choose their trials (their caption in the reports).
+PANEL_CHOICE = ("one panel per model type, each from the knee of that type's own Pareto front (the member "
+                "with the smallest sum of the objectives normalised over that front)")
+
+
+def _download_images(picks: pd.DataFrame, tracking_uri: str, out_dir: str, artifact: str) -> dict[str, str | None]:
+    """Per chosen trial (one per model type), its logged image at ``artifact`` (e.g.
+    :attr:`Artifact.SAMPLES`; None if absent)."""
     import mlflow
 
     found: dict[str, str | None] = {}
-    for mt, group in front.groupby("model_type", sort=False):
-        run_id = group.iloc[0]["run_id"]
-        label = plots.style(mt)[2]
+    for _, row in picks.iterrows():
         try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact,
-                                                       dst_path=os.path.join(out_dir, Artifact.IMAGES_DIR, str(mt)),
+            path = mlflow.artifacts.download_artifacts(run_id=row["run_id"], artifact_path=artifact,
+                                                       dst_path=os.path.join(out_dir, Artifact.IMAGES_DIR,
+                                                                             str(row["model_type"])),
                                                        tracking_uri=tracking_uri)
         except Exception:
             path = None
-        beta = group.iloc[0].get("beta")
-        found[label + (f" (β={float(beta):.3g})" if beta is not None and not pd.isna(beta) else "")] = path
+        found[panel_label(row)] = path
     return found
 
 
@@ -152,14 +208,17 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
     multi_seed = len(agg) and int(agg[f"{x}_count"].max()) > 1
     if multi_seed:
         fig("seed_spread", plots.seed_spread_plot, agg, objectives, study=study)
+    panel_trials: list[str] = []
     if tracking_uri:
+        picks = best_per_model(df, objectives)
+        panel_trials = [panel_label(row) for _, row in picks.iterrows()]
         for artifact, title in ((Artifact.SAMPLES, "samples from the prior"),
-                                (Artifact.TRAVERSALS, "latent traversals (rows: dims by KL)")):
-            panels = _download_images(front, tracking_uri, out_dir, artifact)
+                                (Artifact.TRAVERSALS, "latent traversals (rows: dims, by KL where there is a prior)")):
+            panels = _download_images(picks, tracking_uri, out_dir, artifact)
             if panels:
                 name = os.path.splitext(os.path.basename(artifact))[0]
                 fig(f"{name}_by_model", plots.image_panels, panels,
-                    f"{study}: {title}, best Pareto-optimal trial per model type")
+                    f"{study}: {title}\nper model type, the knee of its own Pareto front")
 
     df.to_csv(os.path.join(out_dir, "runs.csv"), index=False)
     front.to_csv(os.path.join(out_dir, "front.csv"), index=False)
@@ -171,10 +230,11 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
     if note:
         lines += [note, ""]
     lines += ["## Pareto-optimal trials", "",
-              markdown_table(front, [*FRONT_COLUMNS, *objectives,
-                                     *(m for m in ("blur", "mig") if m not in objectives)]),
+              markdown_table(_linked(front, tracking_uri),
+                             [*FRONT_COLUMNS, *objectives, *(m for m in ("blur", "mig") if m not in objectives)]),
               ""]
     lines += resolution_lines(front, objectives)
+    lines += trials_lines(df, front, objectives, tracking_uri)
     if multi_seed:
         lines += ["## Seed means (front of the means marked)", "",
                   markdown_table(agg, [c for c in agg.columns]), "",
@@ -185,7 +245,12 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
                           ("traversals_by_model", "Latent traversals")):
         if name in written:
             lines += [f"## {caption}", "", f"![{caption}]({name}.png)", ""]
+            if name in ("samples_by_model", "traversals_by_model"):
+                lines += [f"Panels: {', '.join(panel_trials)}; {PANEL_CHOICE}.", ""]
     with open(os.path.join(out_dir, "report.md"), "w") as handle:
         handle.write("\n".join(lines))
     written["report.md"] = os.path.join(out_dir, "report.md")
+    from analysis.report_html import write_html
+
+    written["report.html"] = write_html(os.path.join(out_dir, "report.md"), os.path.join(out_dir, "report.html"))
     return written

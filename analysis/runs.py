@@ -38,6 +38,46 @@ class RunsError(ValueError):
     """A study, metric or run selection that does not exist; the message says what does."""
 
 
+#: MLflow ≥ 3 opens an experiment on its GenAI pages ("Traces") unless the URL or the experiment's
+#: ``mlflow.experimentKind`` tag says otherwise; this query opens the runs table ("Model training").
+RUNS_VIEW_QUERY = "workflowType=machine_learning"
+#: Where ``mlflow ui`` serves by default (for stores that are not a server: SQLite, files).
+MLFLOW_UI_DEFAULT = "http://127.0.0.1:5000"
+
+
+def mlflow_ui_url(tracking_uri: str | None, experiment_id, run_id: str | None = None,
+                  artifact: str | None = None) -> str | None:
+    """Browser link to an experiment's runs table, or to one run: its overview, or with
+    ``artifact`` its artifacts tab ("") or one artifact shown ("images/traversals.png").
+
+    Every link opens the runs view (``?workflowType=machine_learning``), not MLflow 3's GenAI view,
+    which the UI otherwise shows (from MLflow 3.x's UI the ``mlflow.experimentKind`` tag alone
+    does not choose it). None when ``tracking_uri`` is not an http(s) server (a SQLite or file
+    store has no web page until ``mlflow ui`` serves it; pass :data:`MLFLOW_UI_DEFAULT` for that).
+
+    >>> mlflow_ui_url("http://mlflow:5000/", "1", "abc")
+    'http://mlflow:5000/#/experiments/1/runs/abc?workflowType=machine_learning'
+    """
+    if not tracking_uri or not tracking_uri.startswith(("http://", "https://")):
+        return None
+    path = f"#/experiments/{experiment_id}"
+    if run_id:
+        path += f"/runs/{run_id}"
+        if artifact is not None:
+            path += "/artifacts" + (f"/{artifact.strip('/')}" if artifact.strip("/") else "")
+    return f"{tracking_uri.rstrip('/')}/{path}?{RUNS_VIEW_QUERY}"
+
+
+def browse_hint(tracking_uri: str, experiment_id) -> str:
+    """How to look at an experiment's runs: the link, or for a local store the ``mlflow ui``
+    command and the link it then serves."""
+    url = mlflow_ui_url(tracking_uri, experiment_id)
+    if url:
+        return f"open {url}"
+    return (f"mlflow ui --backend-store-uri {tracking_uri}, then open "
+            f"{mlflow_ui_url(MLFLOW_UI_DEFAULT, experiment_id)}")
+
+
 def _client(tracking_uri: str | None):
     from mlflow.tracking import MlflowClient
 
@@ -130,6 +170,7 @@ def _row(run, study: str | None) -> dict:
            "start_time": run.info.start_time}
     row.update({k: cast_param(v) for k, v in run.data.params.items()})
     row.update(run.data.metrics)
+    row["experiment_id"] = run.info.experiment_id  # for links to the run (mlflow_ui_url)
     return row
 
 

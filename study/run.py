@@ -356,9 +356,12 @@ def summarize(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dic
     except Exception as exc:  # the study's results are safe in MLflow; the figures can be redrawn
         log.warning("could not write the analysis report (%s); run `python -m analysis pareto "
                     "--study %s` to draw it", exc, config.name)
-    browse = (f"open {tracking_uri}" if tracking_uri.startswith("http")
-              else f"mlflow ui --backend-store-uri {tracking_uri}")
-    print(f"[betasweep] browse: {browse}\n"
+    from mlflow.tracking import MlflowClient
+
+    from analysis.runs import browse_hint
+
+    experiment_id = MlflowClient(tracking_uri).get_run(parent_run_id).info.experiment_id
+    print(f"[betasweep] browse: {browse_hint(tracking_uri, experiment_id)}\n"
           f"[betasweep] analyse: python -m analysis pareto --study {config.name} "
           f"--tracking-uri {tracking_uri}", flush=True)
     return summary

@@ -46,9 +46,11 @@ __all__ = ["default_tracking_uri", "start_study_run", "find_study_run", "set_stu
            "log_study_artifacts", "mark_trial_status", "TrialTracker", "replay_buffer"]
 
 #: Short HTTP timeouts so a down server costs seconds, not minutes (MLflow's default retries back
-#: off for minutes). Set only if the user did not choose their own.
+#: off for minutes). Set only if the user did not choose their own. MLflow's own "View run/View
+#: experiment at" lines (printed per finished run on a server) are silenced: they open MLflow 3's
+#: GenAI pages; the study prints a link to the runs table (analysis.runs.mlflow_ui_url) instead.
 _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
-                  "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+                  "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 BUFFER_FILE = "buffer.jsonl"
 OFFSET_FILE = "buffer.offset"
 PARAM_BATCH = 100
@@ -63,17 +65,29 @@ def _client(uri: str):
     return MlflowClient(uri)
 
 
+#: Experiment tag saying the experiment holds training runs: MLflow 3 UIs that choose an
+#: experiment's view by its kind open the runs table ("Model training"), not the GenAI pages
+#: ("Traces", "Token usage"). MLflow 3.17's UI decides by its GenAI/Model-training switch instead
+#: (the URL's ``workflowType``, default GenAI), hence the query in every link we print
+#: (analysis.runs.mlflow_ui_url).
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
 def _experiment_id(client, uri: str, name: str) -> str:
-    """The experiment's id, creating it with artifacts next to a SQLite store (not the cwd)."""
+    """The experiment's id, creating it with artifacts next to a SQLite store (not the cwd) and
+    the :data:`EXPERIMENT_KIND` tag. An existing experiment gets it too unless someone chose a
+    kind (a value the UI merely inferred, ``*_inferred``, is replaced)."""
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        if exp.tags.get(EXPERIMENT_KIND[0]) not in (EXPERIMENT_KIND[1], "genai_development"):
+            client.set_experiment_tag(exp.experiment_id, *EXPERIMENT_KIND)
         return exp.experiment_id
     location = None
     if uri.startswith("sqlite:///"):
         db = uri[len("sqlite:///"):]
         location = "file://" + os.path.join(os.path.dirname(os.path.abspath(db)), "artifacts")
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location, tags=dict([EXPERIMENT_KIND]))
     except Exception:  # created concurrently by another process
         exp = client.get_experiment_by_name(name)
         if exp is None:

@@ -65,7 +65,7 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
     """Tune entry point (function API): train, report, checkpoint, score, log."""
     from ray import tune
 
-    from analysis.images import reconstruction_grid, sample_grid, traversal_grid
+    from analysis.images import latent_codes, reconstruction_grid, sample_grid, traversal_grid
     from study.tracking import TrialTracker
     from study.trial import Report, read_checkpoint_meta, train_and_evaluate
 
@@ -103,10 +103,11 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
         final = {Tag.TRIAL_STATUS: str(result.status), FINAL_REPORT_KEY: 1, "step": float(result.step)}
         if result.status == TrialStatus.COMPLETED:
             tracker.log_final(result.scores)
-            eval_images, _ = result.data.eval_set(16, seed=0)
+            eval_images, _ = result.data.eval_set(256, seed=0)  # codes span an AE's traversals
             tracker.log_image(reconstruction_grid(result.model, eval_images[:8]), Artifact.RECONSTRUCTIONS)
             tracker.log_image(sample_grid(result.model, n=64, seed=trial.seed), Artifact.SAMPLES)
-            tracker.log_image(traversal_grid(result.model, eval_images[0]), Artifact.TRAVERSALS)
+            codes = latent_codes(result.model, eval_images)
+            tracker.log_image(traversal_grid(result.model, eval_images[0], codes=codes), Artifact.TRAVERSALS)
             tracker.log_model(result.model)
             final.update(numeric_values(result.scores))
         tracker.finish(result.status)

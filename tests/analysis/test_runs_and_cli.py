@@ -121,3 +121,19 @@ def test_cli_errors_are_one_line(store, tmp_path):
     listing = subprocess.run([sys.executable, "-m", "analysis", "list", "--tracking-uri", uri],
                              capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0 and "s1" in listing.stdout and "s2" in listing.stdout
+
+
+def test_cli_writes_report_html_and_says_how_to_browse_the_runs(store, tmp_path, capsys):
+    uri, parent = store
+    out = tmp_path / "report"
+    assert main(["pareto", "--study", "s1", "--tracking-uri", uri, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out / 'report.html'}" in printed
+    experiment_id = MlflowClient(uri).get_run(parent).info.experiment_id
+    assert (f"browse the runs: mlflow ui --backend-store-uri {uri}, then open "
+            f"http://127.0.0.1:5000/#/experiments/{experiment_id}?workflowType=machine_learning") in printed
+    page = (out / "report.html").read_text()
+    assert "<h2>Is the front resolved?</h2>" in page and "Dataset: dsprites-procedural" in page
+    assert page.count('<img src="data:image/png;base64,') >= 5
+    for trial in ("t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7"):  # every trial, failed ones too
+        assert f"<td>{trial}</td>" in page

@@ -133,3 +133,21 @@ def test_images_have_the_expected_shapes():
         trav = traversal_grid(model, x[0], steps=5)
         assert trav.shape == (3 * 66 + 2, 5 * 66 + 2, 3)
         assert model.training
+
+
+def test_experiment_opens_on_the_runs_table(uri):
+    """MLflow ≥ 3 opens an experiment without ``mlflow.experimentKind`` on its GenAI pages: the
+    study's experiment carries custom_model_development, also when it existed without the tag."""
+    client = MlflowClient(uri)
+    tracking.start_study_run(uri, "betasweep", "s", {}, {})
+    assert client.get_experiment_by_name("betasweep").tags["mlflow.experimentKind"] == "custom_model_development"
+    old = client.create_experiment("older")  # made before the tag existed
+    assert "mlflow.experimentKind" not in client.get_experiment(old).tags
+    tracking.start_study_run(uri, "older", "s", {}, {})
+    assert client.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
+    inferred = client.create_experiment("inferred", tags={"mlflow.experimentKind": "genai_development_inferred"})
+    tracking.start_study_run(uri, "inferred", "s", {}, {})
+    assert client.get_experiment(inferred).tags["mlflow.experimentKind"] == "custom_model_development"
+    chosen = client.create_experiment("chosen", tags={"mlflow.experimentKind": "genai_development"})
+    tracking.start_study_run(uri, "chosen", "s", {}, {})  # someone's explicit choice stays
+    assert client.get_experiment(chosen).tags["mlflow.experimentKind"] == "genai_development"
