@@ -19,13 +19,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from analysis.runs import mlflow_ui_url
+from cluster.local import mlflow_healthy
 from study.config import make_config
 from study.run import run_study
 from tests.study.conftest import TINY_TRIAL, child_runs
@@ -55,14 +55,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=3) as resp:
-            return resp.status == 200
-    except Exception:
-        return False
 
 
 def visible_text(dom: str) -> str:
@@ -116,7 +108,7 @@ def served_study(tmp_path_factory):
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.time() + 120
-        while not healthy(server):
+        while not mlflow_healthy(server):
             assert proc.poll() is None and time.time() < deadline, open(root / "mlflow-server.log").read()[-3000:]
             time.sleep(0.5)
         with pytest.MonkeyPatch.context() as mp:
