@@ -79,6 +79,33 @@ def preset_table(model, data, preset: str, repeats: int) -> None:
           f"(median of {repeats})")
 
 
+def per_metric_seconds(model, data, preset: str) -> None:
+    """Seconds of each metric alone on one code source (built once, timed in its own row)."""
+    from analysis.metrics import beta_vae_score, dci, factor_vae_score, mig_with_se, sap_with_se
+
+    p = PRESETS[preset]
+    rng = np.random.default_rng(0)
+    t = time.perf_counter()
+    source = code_source(data, make_represent(model), rng, p)
+    rows = [(f"code source ({source.kind})", time.perf_counter() - t)]
+    calls = [("beta_vae_score", lambda: beta_vae_score(source, rng, p.batch_size, p.beta_vae_train, p.beta_vae_eval)),
+             ("factor_vae_score", lambda: factor_vae_score(source, rng, p.batch_size, p.factor_vae_train,
+                                                           p.factor_vae_eval, p.factor_vae_variance)),
+             ("mig (+ bootstrap SE)", lambda: mig_with_se(*source.sample(p.mig_points, rng)[::-1], rng)),
+             ("sap (+ bootstrap SE)", lambda: sap_with_se(*source.sample(p.sap_train, rng)[::-1],
+                                                          *source.sample(p.sap_test, rng)[::-1], rng))]
+    if p.dci_train:
+        calls.append(("dci", lambda: dci(*source.sample(p.dci_train, rng)[::-1],
+                                         *source.sample(p.dci_test, rng)[::-1])))
+    for name, call in calls:
+        t = time.perf_counter()
+        call()
+        rows.append((name, time.perf_counter() - t))
+    print(f"\n### seconds per metric, preset {preset}\n\n| step | seconds |\n|---|---|")
+    for name, seconds in rows:
+        print(f"| {name} | {seconds:.2f} |")
+
+
 def fit_accuracy(model, x_train, y_train, x_eval, y_eval) -> tuple[float, bool]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -122,6 +149,7 @@ def main() -> None:
     if not args.classifier_only:
         for preset in args.presets:
             preset_table(model, data, preset, args.repeats if preset == "fast" else 1)
+            per_metric_seconds(model, data, preset)
     classifier_table(model, data, PRESETS["fast"].beta_vae_train, PRESETS["fast"].beta_vae_eval)
 
 
