@@ -62,10 +62,7 @@ def preset_table(model, data, preset: str, repeats: int) -> None:
         t = time.perf_counter()
         runs.append(_factor_metrics(data, represent, np.random.default_rng(1000 + r), p))
         seconds.append(time.perf_counter() - t)
-    t = time.perf_counter()
-    source = code_source(data, represent, np.random.default_rng(0), p)
-    build = time.perf_counter() - t
-    print(f"\n### preset {preset} ({source.kind} codes, {repeats} independent scorings)\n")
+    print(f"\n### preset {preset} ({runs[0]['metric_codes']} codes, {repeats} independent scorings)\n")
     print("| metric | score (first run) | reported SE | spread over runs (std) |\n|---|---|---|---|")
     for name in METRICS:
         if name not in runs[0]:
@@ -75,8 +72,7 @@ def preset_table(model, data, preset: str, repeats: int) -> None:
         se_text = f"{se:.4f}" if se is not None else "none (see dci.py)"
         spread = f"{np.std(values, ddof=1):.4f}" if repeats > 1 else "–"
         print(f"| {name} | {values[0]:.4f} | {se_text} | {spread} |")
-    print(f"\ncode source built in {build:.1f} s; whole factor suite {np.median(seconds):.1f} s per scoring "
-          f"(median of {repeats})")
+    print(f"\nwhole factor suite (code source included) {np.median(seconds):.1f} s per scoring (median of {repeats})")
 
 
 def per_metric_seconds(model, data, preset: str) -> None:

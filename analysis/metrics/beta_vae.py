@@ -12,7 +12,8 @@ iteration cap on these features — their scale follows the code's, from ~0.005 
 dim to ~0.5 for an active one — so the score depended on the cap. We keep the raw features and the
 default solver and fit to convergence (``max_iter=5000``): ``benchmarks/metric_uncertainty.py``
 shows the score stops moving by ~100 iterations on a trained model, and lands within one SE of
-liblinear one-vs-rest (0.819 vs 0.818 on 1,000 points; numbers in benchmarks/README.md).
+liblinear one-vs-rest (0.819 vs 0.818, 0.876 vs 0.871, 0.736 vs 0.723 on three checkpoints,
+1,000 points; numbers in benchmarks/README.md).
 Standardising the features would converge faster but reads higher (0.863 there): C = 1 then no
 longer penalises reading collapsed, tiny-scale dims, so it is not the literature's metric.
 
