@@ -58,13 +58,6 @@ def dataset_note(df: pd.DataFrame) -> str | None:
     return "Dataset: " + "; ".join(described) + "."
 
 
-def _label(row: pd.Series) -> str:
-    beta = row.get("beta")
-    beta_text = f" β={float(beta):.3g}" if beta is not None and beta == beta else ""
-    trial = row.get(Tag.TRIAL_ID, "?")
-    return f"{row.get('model_type', '?')}{beta_text} seed {row.get('seed', '?')} (trial {trial})"
-
-
 def resolution_lines(front: pd.DataFrame, objectives: Mapping[str, str], k: float = 2.0) -> list[str]:
     """The report's paragraph on which neighbouring front members differ by less than k SE."""
     if len(front) < 2:
@@ -78,7 +71,8 @@ def resolution_lines(front: pd.DataFrame, objectives: Mapping[str, str], k: floa
         a, b = front.loc[pair["a"]], front.loc[pair["b"]]
         parts = [f"{m} Δ {pair[f'{m}_diff']:.3g} vs {k:g} SE {pair[f'{m}_noise']:.3g}" for m in objectives]
         verdict = "separated" if pair["resolved"] else f"**within noise in {pair['unresolved']}**"
-        lines.append(f"- {_label(a)} → {_label(b)}: {'; '.join(parts)} — {verdict}")
+        step = f"{panel_label(a, with_seed=True)} → {panel_label(b, with_seed=True)}"
+        lines.append(f"- {step}: {'; '.join(parts)} — {verdict}")
     unresolved = int((~sep["resolved"]).sum())
     lines += ["", f"{unresolved} of {len(sep)} steps along the front are within noise in some objective."
               if unresolved else "Every step along the front is larger than the noise.", ""]
@@ -138,11 +132,13 @@ def best_per_model(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFr
     return pd.DataFrame(picks)
 
 
-def panel_label(row: pd.Series) -> str:
-    """"β-VAE β=4 (trial t2)": the model type, its β if it has one, the trial."""
+def panel_label(row: pd.Series, with_seed: bool = False) -> str:
+    """"β-VAE β=4 (trial t2)" — or with the seed "β-VAE β=4 seed 1 (trial t2)": the model type,
+    its β if it has one, the trial."""
     beta = row.get("beta")
     beta_text = f" β={float(beta):.3g}" if beta is not None and not pd.isna(beta) else ""
-    return f"{plots.style(row['model_type'])[2]}{beta_text} (trial {row.get('trial_id', '?')})"
+    seed_text = f" seed {row.get('seed', '?')}" if with_seed else ""
+    return f"{plots.style(row['model_type'])[2]}{beta_text}{seed_text} (trial {row.get(Tag.TRIAL_ID, '?')})"
 
 
 #: How the image figures choose their trials (their caption in the reports).

@@ -15,26 +15,16 @@ row per (run, step): blur and blur_samples in px, MIG, BetaVAE and FactorVAE wit
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 import numpy as np
 import torch
 
 from analysis.metrics import score_model
-from models import build_model
 from study.data import dsprites
+from study.trial import load_checkpoint_model
 
 COLUMNS = ("recon_error", "blur", "blur_samples", "mig", "beta_vae_score", "factor_vae_score")
-
-
-def load(folder: str):
-    with open(os.path.join(folder, "meta.json")) as handle:
-        meta = json.load(handle)
-    config = dict(meta["model_config"])
-    model = build_model(config.pop("model_type"), config.pop("latent_dim"), **config)
-    model.load_state_dict(torch.load(os.path.join(folder, "state.pt"), weights_only=True)["model"])
-    return model.eval(), meta
 
 
 def cell(scores: dict, name: str) -> str:
@@ -57,7 +47,7 @@ def main() -> None:
             if not os.path.isdir(folder):
                 print(f"| {run} | {step} | missing checkpoint {folder} |")
                 continue
-            model, meta = load(folder)
+            model, meta = load_checkpoint_model(folder)
             trial = meta["config"]
             eval_images, eval_labels = data.eval_set(trial["eval_size"], seed=0)
             scores = score_model(model, data, np.random.default_rng(trial["seed"]), which="fast",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import time
 import warnings
@@ -37,8 +36,8 @@ from sklearn.preprocessing import StandardScaler
 from analysis.metrics import PRESETS, make_represent
 from analysis.metrics.beta_vae import features_and_labels, make_classifier
 from analysis.metrics.scoring import _factor_metrics, code_source
-from models import build_model
 from study.data import dsprites
+from study.trial import load_checkpoint_model
 
 METRICS = ("beta_vae_score", "factor_vae_score", "mig", "sap", "dci_disentanglement", "dci_informativeness")
 
@@ -47,11 +46,7 @@ def load_checkpoint(path: str):
     """The model of a ``python -m study.trial`` checkpoint (the last step folder under ``path``)."""
     folders = sorted(glob.glob(os.path.join(path, "step_*"))) or [path]
     folder = folders[-1]
-    with open(os.path.join(folder, "meta.json")) as handle:
-        config = dict(json.load(handle)["model_config"])
-    model = build_model(config.pop("model_type"), config.pop("latent_dim"), **config)
-    model.load_state_dict(torch.load(os.path.join(folder, "state.pt"), weights_only=True)["model"])
-    return model.eval(), folder
+    return load_checkpoint_model(folder)[0], folder
 
 
 def preset_table(model, data, preset: str, repeats: int) -> None:

@@ -118,6 +118,18 @@ def read_checkpoint_meta(path: str) -> dict[str, Any]:
         return json.load(handle)
 
 
+def load_checkpoint_model(path: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The trained model of a checkpoint folder (in eval mode) and its meta (for scoring it later)."""
+    from models import build_model
+
+    meta = read_checkpoint_meta(path)
+    config = dict(meta["model_config"])
+    model = build_model(config.pop("model_type"), config.pop("latent_dim"), **config)
+    state = torch.load(os.path.join(path, STATE_FILE), map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    return model.eval(), meta
+
+
 def _load_checkpoint(path: str, model, optimizer, generator: torch.Generator) -> int:
     state = torch.load(os.path.join(path, STATE_FILE), map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
