@@ -7,12 +7,13 @@ FactorVAE) is one small file.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
 
 from models.estimators import gaussian_kl
+from models.hyperparameters import HyperParameter
 from models.likelihoods import get_likelihood
 from models.networks import build_networks
 
@@ -38,6 +39,8 @@ class LatentModel(nn.Module):
 
     model_type = "base"
     encoder_outputs_per_dim = 1
+    hyperparameters: ClassVar[tuple[HyperParameter, ...]] = ()
+    """The objective's searched knobs, each a constructor keyword (see :mod:`models.hyperparameters`)."""
 
     def __init__(self, latent_dim: int, *, architecture: str = "burgess", in_channels: int = 1,
                  likelihood: str = "bernoulli", gaussian_variance: float = 0.5, **_ignored: Any):

@@ -14,12 +14,17 @@ the VAE's up to estimator noise.
 
 from models.base import GaussianVAE
 from models.estimators import ESTIMATORS, log_density_gaussian, minibatch_log_qz
+from models.hyperparameters import HyperParameter
 from models.registry import register
 
 
 @register("beta_tcvae")
 class BetaTCVAE(GaussianVAE):
     """β weights the total correlation only; MI and dim-wise KL keep weights α and γ."""
+
+    hyperparameters = (HyperParameter(
+        "beta", default=6.0, low=1.0, high=10.0, grid=(1.0, 2.0, 4.0, 6.0, 8.0, 10.0),
+        description="weight of the total correlation", reference="Chen et al. 2018"),)
 
     def __init__(self, latent_dim: int, *, beta: float = 6.0, dataset_size: int | None = None,
                  tc_estimator: str = "mss", alpha: float = 1.0, gamma: float = 1.0, **kwargs):
