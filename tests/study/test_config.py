@@ -165,7 +165,9 @@ def test_dci_objective_with_a_fast_grid_entry_is_refused():
 def test_uncomputed_asha_metric_is_refused(monkeypatch):
     # Only val_recon_error is reported during training today, and every trial computes it; the
     # same checks guard search.asha_metric should a KL curve ever become an intermediate metric.
-    monkeypatch.setattr(C, "INTERMEDIATE_METRICS", ("val_recon_error", "eval_kl"))
+    from study.config import validation
+
+    monkeypatch.setattr(validation, "INTERMEDIATE_METRICS", ("val_recon_error", "eval_kl"))
     message = refused({"search": {"asha": True, "asha_metric": "eval_kl"}})
     assert message.startswith("search.asha_metric: 'eval_kl'"), message
     assert "remove ae from space.model_types" in message

@@ -1,0 +1,97 @@
+"""Typed, validated configuration of a trial and of a study.
+
+Everything a study does is decided by one :class:`StudyConfig` (frozen dataclasses, one docstring
+per field: :mod:`study.config.sections`). Configs come from a named preset shipped in
+``study/presets/``, optionally a YAML file (``yaml.safe_load``) and CLI overrides, merged in that
+order (:mod:`study.config.loading`, :mod:`study.config.coercion`) and validated in **one** place,
+:func:`validate` (:mod:`study.config.validation`), before any Ray or MLflow work starts. Every
+error names the bad field and the fix. The allowed values live in :mod:`study.config.options`.
+"""
+
+from study.config.loading import (
+    from_dict,
+    load_preset,
+    load_yaml,
+    make_config,
+    preset_names,
+    set_dotted,
+    trial_from_dict,
+)
+from study.config.options import (
+    ARCHITECTURES,
+    BETA_MODELS,
+    DATASET_RECORD_NAMES,
+    DATASETS,
+    DCI_METRICS,
+    DETERMINISTIC_MODELS,
+    DISENTANGLEMENT_METRICS,
+    FACTOR_DATASETS,
+    FACTOR_METRICS,
+    FOLDER_DATASETS,
+    INTERMEDIATE_METRICS,
+    LIKELIHOODS,
+    METRIC_DIRECTIONS,
+    METRIC_PRESETS,
+    MODEL_TYPES,
+    PRESET_METRICS,
+    PROBABILISTIC_METRICS,
+    PROBE_METRICS,
+    PROCEDURAL_DATASETS,
+    SAMPLERS,
+    SEARCH_MODES,
+    TC_ESTIMATORS,
+    ConfigError,
+    dataset_record_name,
+)
+from study.config.sections import (
+    ResourcesConfig,
+    SearchConfig,
+    SpaceConfig,
+    StudyConfig,
+    TrialConfig,
+    field_docs,
+)
+from study.config.validation import check_cluster_resources, validate, validate_trial
+
+__all__ = [
+    "from_dict",
+    "load_preset",
+    "load_yaml",
+    "make_config",
+    "preset_names",
+    "set_dotted",
+    "trial_from_dict",
+    "MODEL_TYPES",
+    "BETA_MODELS",
+    "DETERMINISTIC_MODELS",
+    "ARCHITECTURES",
+    "LIKELIHOODS",
+    "TC_ESTIMATORS",
+    "DATASETS",
+    "FOLDER_DATASETS",
+    "FACTOR_DATASETS",
+    "PROCEDURAL_DATASETS",
+    "DATASET_RECORD_NAMES",
+    "SAMPLERS",
+    "SEARCH_MODES",
+    "METRIC_DIRECTIONS",
+    "DCI_METRICS",
+    "FACTOR_METRICS",
+    "PROBE_METRICS",
+    "DISENTANGLEMENT_METRICS",
+    "PROBABILISTIC_METRICS",
+    "PRESET_METRICS",
+    "METRIC_PRESETS",
+    "INTERMEDIATE_METRICS",
+    "ConfigError",
+    "dataset_record_name",
+    "ResourcesConfig",
+    "SearchConfig",
+    "SpaceConfig",
+    "StudyConfig",
+    "TrialConfig",
+    "field_docs",
+    "check_cluster_resources",
+    "validate",
+    "validate_trial",
+]

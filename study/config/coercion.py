@@ -1,0 +1,98 @@
+"""Building config dataclasses from plain mappings (YAML, CLI): unknown keys refused, values coerced
+to each field's declared type, every failure naming the field."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+from study.config.options import ConfigError
+from study.config.sections import ResourcesConfig, SearchConfig, SpaceConfig, StudyConfig, TrialConfig
+
+_SECTIONS = {"trial": TrialConfig, "space": SpaceConfig, "search": SearchConfig, "resources": ResourcesConfig}
+
+
+def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and coercing simple types."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of fields, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{where}.{unknown[0]}: unknown field; known fields of {where or 'the study'} are "
+            f"{', '.join(sorted(known))}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        path = f"{where}.{name}" if where else name
+        if name in _SECTIONS and cls is StudyConfig:
+            kwargs[name] = _build(_SECTIONS[name], value or {}, name)
+        else:
+            kwargs[name] = _coerce(known[name], value, path)
+    return cls(**kwargs)
+
+
+def _coerce(f: dataclasses.Field, value: Any, path: str) -> Any:
+    """Coerce YAML/CLI values to the field's declared type; name the field on failure."""
+    default = f.default if f.default is not dataclasses.MISSING else None
+    annotation = str(f.type)
+    if value is None:
+        if "None" in annotation:
+            return None
+        raise ConfigError(f"{path}: must not be null; remove it to use the default {default!r}")
+    try:
+        if annotation.startswith("tuple"):
+            if isinstance(value, (str, int, float, Mapping)):
+                value = [value]
+            if "Mapping" in annotation:
+                return tuple(dict(v) if isinstance(v, Mapping) else v for v in value)
+            if "int" in annotation:
+                return tuple(_to_int(v) for v in value)
+            return tuple(str(v) for v in value)
+        if annotation.startswith("bool"):
+            return _to_bool(value)
+        if annotation.startswith("int"):
+            return _to_int(value)
+        if annotation.startswith("float"):
+            return float(value)
+        if annotation.startswith("str"):
+            if not isinstance(value, (str, int, float)):
+                raise TypeError(type(value).__name__)
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read {value!r} as {annotation} ({exc})") from None
+    return value
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not an integer")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("not a whole number")
+    return int(value)
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge: mappings merge, everything else replaces."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+

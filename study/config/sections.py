@@ -1,0 +1,234 @@
+"""The config sections: typed, frozen dataclasses with one docstring per field.
+
+A study is one :class:`StudyConfig` holding a :class:`TrialConfig` template, a :class:`SpaceConfig`,
+a :class:`SearchConfig` and a :class:`ResourcesConfig`. The field docstrings are the CLI help texts
+(:func:`field_docs`) and the documentation of the YAML keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+from study.config.options import METRIC_DIRECTIONS, MODEL_TYPES
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """One training run: data, model, optimiser, budget and scoring."""
+
+    model_type: str = "beta_vae"
+    """Model type: one of ae, vae, beta_vae, beta_tcvae."""
+    beta: float = 4.0
+    """Weight of the KL (β-VAE) or total-correlation (β-TCVAE) term; ignored by ae and vae."""
+    latent_dim: int = 10
+    """Number of latent dimensions D."""
+    seed: int = 0
+    """Seed of the parameter init, the minibatch stream and the metrics."""
+    architecture: str = "burgess"
+    """Encoder/decoder pair: burgess (Burgess et al. 2018) or seed_report."""
+    dataset: str = "dsprites"
+    """Dataset: dsprites (procedural look-alike, no files; recorded as dsprites-procedural), mnist
+    or celeba (local folder, see data_root)."""
+    data_root: str | None = None
+    """Folder holding MNIST/CelebA files (unused for dsprites)."""
+    likelihood: str | None = None
+    """Reconstruction likelihood: bernoulli or gaussian; null = the dataset's default."""
+    gaussian_variance: float = 0.5
+    """σ² of the Gaussian likelihood p(x|z) = N(x̂, σ²I) (ignored by bernoulli). The NLL is
+    Σ_pixels (x − x̂)²/(2σ²), the constant ½·log(2πσ²) per pixel dropped, so 0.5 makes it the
+    summed squared error. σ² sets the effective β: multiplying the loss by 2σ² leaves its minimiser
+    unchanged and turns it into SSE + 2σ²·β·KL, so β at σ² acts like β·2σ² at σ² = 1/2 (a VAE at
+    σ² = 2 behaves like a β-VAE with β = 4 at σ² = 1/2; for β-TCVAE every weight α, β, γ scales by
+    2σ²). recon_error (nats) scales with 1/σ²: compare it only between trials of the same σ²."""
+    tc_estimator: str = "mss"
+    """β-TCVAE minibatch estimator of log q(z): mss (stratified) or mws (weighted)."""
+    alpha: float = 1.0
+    """β-TCVAE weight of the index-code mutual information."""
+    gamma: float = 1.0
+    """β-TCVAE weight of the dimension-wise KL."""
+    kl_warmup_steps: int = 0
+    """Warm-up length in steps (0 = off): the WHOLE regulariser (β·KL for β-VAE; for β-TCVAE all
+    of α·MI + β·TC + γ·dwKL) and the posterior sampling noise (z = μ + s·σ·ε) are both scaled by
+    s = step / kl_warmup_steps, rising from 0 to 1; ignored by ae. On dSprites a VAE whose decoder
+    sees full-noise codes from step 0 sits on the "mean image" plateau (recon ≈ 590 nats) for
+    ~2,000 steps at lr 1e-3, KL warm-up or not; ramping the noise too lets it leave within ~300
+    steps (benchmarks/README.md). After the warm-up the objective is the model's own."""
+    batch_size: int = 64
+    """Training minibatch size."""
+    lr: float = 1e-4
+    """Adam learning rate."""
+    steps: int = 2000
+    """Training budget in optimiser steps."""
+    report_every: int = 100
+    """Report training curves (and the validation reconstruction error) every this many steps."""
+    checkpoint_every: int = 500
+    """Write a resumable checkpoint every this many steps (rounded to a multiple of report_every)."""
+    val_size: int = 256
+    """Held-out images used for the validation reconstruction error at each report."""
+    eval_size: int = 2048
+    """Held-out images used for the final reconstruction/blur scores and β-TCVAE terms."""
+    metrics: str = "fast"
+    """Disentanglement scoring preset: fast (small samples, CPU studies), full (paper sizes) or recon."""
+    device: str = "auto"
+    """Device: auto (the GPU Ray assigned, else CPU), cpu or cuda."""
+    gpus: float = 0.0
+    """GPUs this trial holds (set from the study's resources; 0 means never touch a GPU)."""
+    num_threads: int = 0
+    """torch intra-op threads (0 = leave torch's default)."""
+    amp: bool = False
+    """bf16 autocast on CUDA (ignored with a logged note on CPU)."""
+    compile: bool = False
+    """torch.compile the model on CUDA (ignored with a logged note on CPU)."""
+    nan_at_step: int | None = None
+    """Fault injection for tests: make the loss NaN at this step (null = never)."""
+
+    def with_updates(self, **changes: Any) -> TrialConfig:
+        """A copy with some fields changed (then re-validated by the caller)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """The search space: what Optuna chooses per trial (or the fixed grid)."""
+
+    mode: str = "search"
+    """search (Optuna suggests configurations) or grid (exactly the listed configurations)."""
+    model_types: tuple[str, ...] = MODEL_TYPES
+    """Model types to search over."""
+    beta_min: float = 1.0
+    """Lower end of the log-uniform β range (β-VAE, β-TCVAE only)."""
+    beta_max: float = 32.0
+    """Upper end of the log-uniform β range."""
+    latent_dims: tuple[int, ...] = (10,)
+    """Latent sizes to choose from (one value = fixed)."""
+    lr_min: float | None = None
+    """If set with lr_max, the learning rate is searched log-uniformly; else the trial's lr is used."""
+    lr_max: float | None = None
+    """Upper end of the learning-rate range."""
+    seeds_per_config: int = 1
+    """Repeat each suggested configuration with seeds 0..K-1 (Optuna is told the seed mean)."""
+    seed_as_param: bool = False
+    """Instead of repeats, let the seed be a searched dimension in [0, seeds_per_config)."""
+    grid: tuple[Mapping[str, Any], ...] = ()
+    """grid mode: the configurations (trial-config overrides, e.g. {model_type: beta_vae, beta: 5})."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How many trials, which objectives, which sampler, early stopping."""
+
+    num_trials: int = 8
+    """Total trials in search mode (all seeds included); grid mode runs len(grid) × seeds_per_config."""
+    objectives: tuple[str, ...] = ("recon_error", "beta_vae_score")
+    """Metrics to optimise; directions come from the metric (recon_error ↓, beta_vae_score ↑, ...)."""
+    sampler: str = "tpe"
+    """Optuna sampler: tpe (multivariate TPE), nsga2 or random."""
+    sampler_seed: int = 0
+    """Seed of the Optuna sampler."""
+    asha: bool = False
+    """Stop unpromising trials early with ASHA (they are told to Optuna as PRUNED)."""
+    asha_metric: str = "val_recon_error"
+    """Single metric ASHA compares while training (must be reported during training)."""
+    asha_grace_steps: int = 500
+    """ASHA: minimum steps before a trial can be stopped."""
+    asha_reduction_factor: int = 2
+    """ASHA: keep the best 1/reduction_factor at each rung."""
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """Per-trial resources and concurrency."""
+
+    cpus: float = 1.0
+    """CPUs per trial."""
+    gpus: float = 0.0
+    """GPUs per trial; fractions pack several trials on one GPU (0.25 → 4 per GPU)."""
+    max_concurrent: int = 2
+    """At most this many trials at once (also bounds the Optuna suggestions in flight)."""
+    reuse_actors: bool = True
+    """Reuse trial worker processes between trials (seeds are reset per trial)."""
+    max_failures: int = 2
+    """Retries of a crashed trial (it resumes from its last checkpoint)."""
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A whole study: name, where things go, the trial template, space, search, resources."""
+
+    name: str = "quick"
+    """Study name: the MLflow parent run, the Optuna study and the results folder are named after it."""
+    root: str = "betasweep-runs"
+    """Folder for the embedded MLflow store, Optuna storage and Ray results (shared on a cluster)."""
+    experiment: str = "betasweep"
+    """MLflow experiment name."""
+    tracking_uri: str | None = None
+    """MLflow tracking URI; null = $MLFLOW_TRACKING_URI, else sqlite:///<root>/mlflow.db."""
+    address: str | None = None
+    """Ray cluster address; null = $RAY_ADDRESS, else a local Ray instance started by the study."""
+    trial: TrialConfig = field(default_factory=TrialConfig)
+    """Template of every trial; the space overrides model_type, beta, latent_dim, seed (and lr)."""
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    """Search space."""
+    search: SearchConfig = field(default_factory=SearchConfig)
+    """Search and scheduling."""
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    """Per-trial resources."""
+    secrets: tuple[str, ...] = ()
+    """Names of config keys that must never be logged (e.g. a token passed through the config)."""
+    tracking_wait: float = 300.0
+    """Seconds the driver waits at the end for an unreachable MLflow server before leaving the
+    buffered records to `python -m study.sync`."""
+
+    @property
+    def study_dir(self) -> str:
+        """Absolute folder of this study's Optuna storage, Ray results and tracking buffer."""
+        return os.path.join(os.path.abspath(self.root), self.name)
+
+    def objective_directions(self) -> dict[str, str]:
+        """Objective name → "min" | "max", in the configured order."""
+        return {name: METRIC_DIRECTIONS[name] for name in self.search.objectives}
+
+    def num_trials(self) -> int:
+        """Total trials the study runs."""
+        if self.space.mode == "grid":
+            return len(self.space.grid) * self.space.seeds_per_config
+        return self.search.num_trials
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples as lists), the YAML form."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a config dataclass (the CLI help texts come from here)."""
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body
+    docs: dict[str, str] = {}
+    for node, following in pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs

@@ -1,0 +1,254 @@
+"""Validation, the one place configs are checked: every error names the field and the fix, and is
+raised before any Ray or MLflow work starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+from study.config.coercion import _build, _merge
+from study.config.options import (
+    ARCHITECTURES,
+    DATASETS,
+    DETERMINISTIC_MODELS,
+    FACTOR_DATASETS,
+    FACTOR_METRICS,
+    FOLDER_DATASETS,
+    INTERMEDIATE_METRICS,
+    LIKELIHOODS,
+    METRIC_DIRECTIONS,
+    METRIC_PRESETS,
+    MODEL_TYPES,
+    PRESET_METRICS,
+    PROBABILISTIC_METRICS,
+    PROBE_METRICS,
+    SAMPLERS,
+    SEARCH_MODES,
+    TC_ESTIMATORS,
+    ConfigError,
+)
+from study.config.sections import StudyConfig, TrialConfig
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _one_of(value: Any, allowed: tuple, path: str) -> None:
+    _check(value in allowed, f"{path}: unknown value {value!r}; choose one of {', '.join(map(str, allowed))}")
+
+
+def validate_trial(t: TrialConfig, where: str = "trial") -> None:
+    """Check one trial config; raises :class:`ConfigError` naming the field and the fix."""
+    _one_of(t.model_type, MODEL_TYPES, f"{where}.model_type")
+    _one_of(t.architecture, ARCHITECTURES, f"{where}.architecture")
+    _one_of(t.dataset, DATASETS, f"{where}.dataset")
+    if t.likelihood is not None:
+        _one_of(t.likelihood, LIKELIHOODS, f"{where}.likelihood")
+    _one_of(t.tc_estimator, TC_ESTIMATORS, f"{where}.tc_estimator")
+    _one_of(t.metrics, METRIC_PRESETS, f"{where}.metrics")
+    _one_of(t.device, ("auto", "cpu", "cuda"), f"{where}.device")
+    _check(math.isfinite(t.beta) and t.beta > 0, f"{where}.beta: must be > 0, got {t.beta}; use e.g. 4")
+    _check(math.isfinite(t.gaussian_variance) and t.gaussian_variance > 0,
+           f"{where}.gaussian_variance: must be a finite number > 0, got {t.gaussian_variance}; "
+           f"use e.g. 0.5 (the summed squared error)")
+    _check(t.alpha >= 0 and t.gamma >= 0, f"{where}.alpha/gamma: must be >= 0")
+    _check(t.latent_dim >= 1, f"{where}.latent_dim: must be >= 1, got {t.latent_dim}")
+    _check(t.batch_size >= 2, f"{where}.batch_size: must be >= 2 (β-TCVAE needs pairs), got {t.batch_size}")
+    _check(math.isfinite(t.lr) and t.lr > 0, f"{where}.lr: must be > 0, got {t.lr}; use e.g. 1e-4")
+    _check(t.steps >= 1, f"{where}.steps: must be >= 1, got {t.steps}")
+    _check(0 <= t.kl_warmup_steps < t.steps or t.kl_warmup_steps == 0,
+           f"{where}.kl_warmup_steps: must be >= 0 and below steps ({t.steps}), got {t.kl_warmup_steps}")
+    _check(t.report_every >= 1, f"{where}.report_every: must be >= 1, got {t.report_every}")
+    _check(t.checkpoint_every >= 1, f"{where}.checkpoint_every: must be >= 1, got {t.checkpoint_every}")
+    _check(t.val_size >= 1, f"{where}.val_size: must be >= 1, got {t.val_size}")
+    _check(t.eval_size >= 16, f"{where}.eval_size: must be >= 16, got {t.eval_size}")
+    _check(t.gpus >= 0, f"{where}.gpus: must be >= 0, got {t.gpus}")
+    _check(t.num_threads >= 0, f"{where}.num_threads: must be >= 0 (0 = torch default)")
+    if t.dataset in FOLDER_DATASETS:
+        _check(
+            bool(t.data_root),
+            f"{where}.data_root: dataset {t.dataset!r} is read from a local folder; "
+            f"set data_root (--data-root DIR) to the folder holding its files",
+        )
+        _check(
+            os.path.isdir(t.data_root or ""),
+            f"{where}.data_root: folder {t.data_root!r} does not exist; "
+            f"point data_root at the folder holding the {t.dataset} files",
+        )
+
+
+def validate(config: StudyConfig) -> StudyConfig:
+    """Validate a whole study config (and return it). The one place where configs are checked."""
+    _check(bool(config.name) and "/" not in config.name and config.name.strip() == config.name,
+           f"name: {config.name!r} is not a usable study name; use letters, digits, - and _")
+    _check(bool(config.root), "root: must be a folder path, e.g. betasweep-runs")
+    validate_trial(config.trial, "trial")
+    _validate_space(config)
+    _validate_search(config)
+    _validate_resources(config)
+    for key in config.secrets:
+        _check(isinstance(key, str) and key, "secrets: list config key names, e.g. [data_root]")
+    return config
+
+
+def _validate_space(config: StudyConfig) -> None:
+    space = config.space
+    _one_of(space.mode, SEARCH_MODES, "space.mode")
+    _check(len(space.model_types) > 0, "space.model_types: list at least one model type, e.g. [vae, beta_vae]")
+    for name in space.model_types:
+        _one_of(name, MODEL_TYPES, "space.model_types")
+    _check(space.beta_min > 0, f"space.beta_min: must be > 0, got {space.beta_min}; use e.g. 1")
+    _check(space.beta_max >= space.beta_min,
+           f"space.beta_max: must be >= space.beta_min ({space.beta_min}), got {space.beta_max}")
+    _check(len(space.latent_dims) > 0, "space.latent_dims: list at least one latent size, e.g. [10]")
+    for dim in space.latent_dims:
+        _check(dim >= 1, f"space.latent_dims: every latent size must be >= 1, got {dim}")
+    if (space.lr_min is None) != (space.lr_max is None):
+        raise ConfigError("space.lr_min/lr_max: set both to search the learning rate, or neither")
+    if space.lr_min is not None:
+        _check(0 < space.lr_min <= space.lr_max, "space.lr_min: need 0 < lr_min <= lr_max")
+    _check(space.seeds_per_config >= 1, f"space.seeds_per_config: must be >= 1, got {space.seeds_per_config}")
+    if space.mode == "grid":
+        _check(len(space.grid) > 0, "space.grid: grid mode needs at least one configuration; "
+                                    "list them, e.g. [{model_type: vae}, {model_type: beta_vae, beta: 5}]")
+        for i, entry in enumerate(space.grid):
+            _check_grid_entry(entry, i)
+            validate_trial(_build(TrialConfig, _merge(dataclasses.asdict(config.trial), entry), "trial"))
+
+
+def _validate_search(config: StudyConfig) -> None:
+    space, search = config.space, config.search
+    _check(search.num_trials >= 1, f"search.num_trials: must be >= 1, got {search.num_trials}")
+    if space.mode == "search" and not space.seed_as_param:
+        _check(search.num_trials % space.seeds_per_config == 0,
+               f"search.num_trials: {search.num_trials} is not a multiple of space.seeds_per_config "
+               f"({space.seeds_per_config}); use a multiple so every configuration gets all its seeds")
+    _check(len(search.objectives) >= 1,
+           "search.objectives: list at least one metric, e.g. [recon_error, beta_vae_score]")
+    _check(len(set(search.objectives)) == len(search.objectives), "search.objectives: an objective is listed twice")
+    for name in search.objectives:
+        _check(name in METRIC_DIRECTIONS,
+               f"search.objectives: no metric produces {name!r}; choose from {', '.join(METRIC_DIRECTIONS)}")
+        _check_computed(config, name, "search.objectives")
+    _one_of(search.sampler, SAMPLERS, "search.sampler")
+    if search.asha:
+        _check(search.asha_metric in INTERMEDIATE_METRICS,
+               f"search.asha_metric: {search.asha_metric!r} is not reported during training; "
+               f"use one of {', '.join(INTERMEDIATE_METRICS)}")
+        _check_computed(config, search.asha_metric, "search.asha_metric")
+        _check(search.asha_grace_steps >= config.trial.report_every,
+               "search.asha_grace_steps: must be >= trial.report_every")
+        _check(search.asha_reduction_factor >= 2, "search.asha_reduction_factor: must be >= 2")
+        _check(space.seeds_per_config == 1 or space.seed_as_param,
+               "search.asha: early stopping cannot be combined with repeated seeds per configuration "
+               "(a stopped seed would leave its group incomplete); set space.seeds_per_config to 1 "
+               "or space.seed_as_param to true")
+
+
+def _validate_resources(config: StudyConfig) -> None:
+    res = config.resources
+    _check(res.cpus > 0, f"resources.cpus: must be > 0, got {res.cpus}")
+    _check(res.gpus >= 0, f"resources.gpus: must be >= 0, got {res.gpus}")
+    _check(res.gpus <= 1 or float(res.gpus).is_integer(),
+           f"resources.gpus: {res.gpus} GPUs per trial: above 1 use whole GPUs (Ray cannot split across GPUs)")
+    _check(res.max_concurrent >= 1, f"resources.max_concurrent: must be >= 1, got {res.max_concurrent}")
+    _check(res.max_failures >= 0, f"resources.max_failures: must be >= 0, got {res.max_failures}")
+    if config.trial.device == "cuda":
+        _check(res.gpus > 0, "trial.device: cuda needs resources.gpus > 0 so Ray assigns a GPU to the trial")
+
+
+def _trial_variants(config: StudyConfig) -> list[tuple[TrialConfig, Mapping[str, str]]]:
+    """Every trial shape the study can run, each with where its fields are set.
+
+    Search mode: the trial template with each of ``space.model_types``; grid mode: the template
+    merged with each grid entry. The mapping gives, for the fields an objective depends on
+    (model_type, dataset, metrics), the config path to change (e.g. ``space.grid[2].metrics``).
+    """
+    trial = config.trial
+    if config.space.mode == "grid":
+        variants = []
+        for i, entry in enumerate(config.space.grid):
+            merged = _build(TrialConfig, _merge(dataclasses.asdict(trial), entry), "trial")
+            where = {key: f"space.grid[{i}].{key}" if key in entry else f"trial.{key}"
+                     for key in ("model_type", "dataset", "metrics")}
+            where["entry"] = f"space.grid[{i}]"
+            variants.append((merged, where))
+        return variants
+    where = {"model_type": "space.model_types", "dataset": "trial.dataset", "metrics": "trial.metrics"}
+    return [(trial.with_updates(model_type=m), where) for m in config.space.model_types]
+
+
+def _check_computed(config: StudyConfig, name: str, path: str) -> None:
+    """Refuse metric ``name`` (at config field ``path``) if some trial of the study never computes
+    it: every such trial would score NaN, be marked failed, and the study would end without a front.
+    Derived from :data:`PRESET_METRICS`, :data:`FACTOR_METRICS`, :data:`PROBE_METRICS`,
+    :data:`FACTOR_DATASETS`, :data:`PROBABILISTIC_METRICS` and :data:`DETERMINISTIC_MODELS`."""
+    for t, where in _trial_variants(config):
+        if name in FACTOR_METRICS and t.dataset not in FACTOR_DATASETS:
+            raise ConfigError(
+                f"{path}: {name!r} needs ground-truth factors, which dataset {t.dataset!r} "
+                f"({where['dataset']}) lacks; use {' or '.join(PROBE_METRICS)} instead, or a dataset "
+                f"with factors ({', '.join(FACTOR_DATASETS)})")
+        if name in PROBE_METRICS and t.dataset in FACTOR_DATASETS:
+            usable = [m for m in FACTOR_METRICS if m in PRESET_METRICS[t.metrics]] or list(FACTOR_METRICS)
+            raise ConfigError(
+                f"{path}: {name!r} is only computed for datasets without ground-truth factors "
+                f"({', '.join(d for d in DATASETS if d not in FACTOR_DATASETS)}), not for "
+                f"{where['dataset']}={t.dataset}; use a factor metric such as {', '.join(usable)}")
+        if name not in PRESET_METRICS[t.metrics]:
+            presets = [p for p, computed in PRESET_METRICS.items() if name in computed]
+            raise ConfigError(
+                f"{path}: {name!r} is not computed with {where['metrics']}={t.metrics}; "
+                f"set {where['metrics']} to {' or '.join(presets)}, or drop {name} from {path}")
+        if name in PROBABILISTIC_METRICS and t.model_type in DETERMINISTIC_MODELS:
+            probabilistic = ", ".join(m for m in MODEL_TYPES if m not in DETERMINISTIC_MODELS)
+            if config.space.mode != "grid":
+                fix = f"remove {t.model_type} from space.model_types"
+            elif where["model_type"] == "trial.model_type":
+                fix = f"set model_type in {where['entry']} to one of {probabilistic}"
+            else:
+                fix = f"remove the {t.model_type} entry {where['entry']} from space.grid"
+            raise ConfigError(
+                f"{path}: {name!r} needs a probabilistic encoder (a KL term), which model type "
+                f"{t.model_type!r} ({where['model_type']}) has not; {fix}, or drop {name} from {path}")
+
+
+_GRID_KEYS = {f.name for f in fields(TrialConfig)}
+
+
+def _check_grid_entry(entry: Mapping[str, Any], index: int) -> None:
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"space.grid[{index}]: each entry must be a mapping of trial fields")
+    unknown = sorted(set(entry) - _GRID_KEYS)
+    if unknown:
+        raise ConfigError(f"space.grid[{index}].{unknown[0]}: unknown trial field; "
+                          f"known: {', '.join(sorted(_GRID_KEYS))}")
+
+
+def check_cluster_resources(config: StudyConfig, available: Mapping[str, float]) -> None:
+    """Refuse a study whose per-trial resources no node set of this cluster can satisfy.
+
+    ``available`` is ``ray.cluster_resources()`` (totals, autoscaler-visible). A trial asking for
+    GPUs on a cluster without any is refused here, before any trial starts.
+    """
+    res = config.resources
+    gpus_total = float(available.get("GPU", 0.0))
+    cpus_total = float(available.get("CPU", 0.0))
+    if res.gpus > 0 and gpus_total < res.gpus:
+        raise ConfigError(
+            f"resources.gpus: each trial asks for {res.gpus} GPU but the Ray cluster has {gpus_total:g}; "
+            f"set resources.gpus to 0 (--gpus 0) or add GPU nodes"
+        )
+    if cpus_total < res.cpus:
+        raise ConfigError(
+            f"resources.cpus: each trial asks for {res.cpus} CPU but the Ray cluster has {cpus_total:g}; "
+            f"lower resources.cpus (--cpus) or add nodes"
+        )
+
+
