@@ -13,7 +13,8 @@ import json
 import os
 import sys
 
-from study.tracking import BUFFER_FILE, _client, replay_buffer
+from study.tracking.buffer import BUFFER_FILE, replay_buffer
+from study.tracking.client import _client
 
 
 def find_buffers(folder: str) -> list[str]:

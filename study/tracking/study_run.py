@@ -1,0 +1,120 @@
+"""The study's records on the driver: the parent run, its status, its artifacts, and the child-run
+bookkeeping only the driver can do (a pruned or crashed trial, abandoned runs, syncing buffers)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from analysis.schema import Role, RunState, StudyStatus, Tag, TrialStatus, run_state
+from study.tracking.buffer import BUFFER_FILE, replay_buffer
+from study.tracking.client import _client, _experiment_id, _log_params, git_sha
+
+log = logging.getLogger(__name__)
+
+
+def start_study_run(tracking_uri: str, experiment: str, study_name: str, params: dict[str, Any],
+                    tags: dict[str, str]) -> str:
+    """Create the study's parent run; returns its id.
+
+    A ``dataset`` tag is recorded under the dataset's record name
+    (:func:`study.config.dataset_record_name`): the config value ``dsprites`` becomes
+    ``dsprites-procedural``, so the procedural look-alike is never mistaken for the official
+    release. The flattened config in the params keeps the config value.
+    """
+    from study.config import dataset_record_name
+
+    client = _client(tracking_uri)
+    exp_id = _experiment_id(client, tracking_uri, experiment)
+    all_tags = {Tag.STUDY: study_name, Tag.ROLE: str(Role.STUDY), Tag.GIT_SHA: git_sha(),
+                Tag.STUDY_STATUS: str(StudyStatus.RUNNING), **{k: str(v) for k, v in tags.items()}}
+    if Tag.DATASET in all_tags:
+        all_tags[Tag.DATASET] = dataset_record_name(all_tags[Tag.DATASET])
+    run = client.create_run(exp_id, run_name=study_name, tags=all_tags)
+    _log_params(client, run.info.run_id, params)
+    return run.info.run_id
+
+
+def find_study_run(tracking_uri: str, experiment: str, study_name: str) -> str | None:
+    """The parent run of ``study_name`` (to reuse on resume), or None."""
+    client = _client(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    runs = client.search_runs([exp.experiment_id],
+                              f"tags.{Tag.STUDY} = '{study_name}' and tags.{Tag.ROLE} = '{Role.STUDY}'", max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def set_study_status(tracking_uri: str, run_id: str, status: StudyStatus) -> None:
+    """Set ``study_status``; completed/failed also end the run (FINISHED/FAILED), running reopens it."""
+    client = _client(tracking_uri)
+    client.set_tag(run_id, Tag.STUDY_STATUS, str(status))
+    state = run_state(status)
+    if state == RunState.RUNNING:
+        client.update_run(run_id, status=str(state))
+    else:
+        client.set_terminated(run_id, str(state))
+
+
+def log_study_artifacts(tracking_uri: str, run_id: str, local_dir: str, artifact_path: str) -> None:
+    """Upload a folder (e.g. the analysis report) to the parent run."""
+    _client(tracking_uri).log_artifacts(run_id, local_dir, artifact_path)
+
+
+def find_trial_run(client, parent_run_id: str, trial_id: str) -> str | None:
+    """The child run of ``trial_id`` under ``parent_run_id``, or None."""
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs(
+        [parent.info.experiment_id],
+        f"tags.{Tag.PARENT_RUN} = '{parent_run_id}' and tags.{Tag.TRIAL_ID} = '{trial_id}'", max_results=5)
+    return runs[0].info.run_id if runs else None
+
+
+def mark_trial_status(tracking_uri: str, parent_run_id: str, trial_id: str, status: TrialStatus) -> None:
+    """On the driver: record how a trial ended when the trial itself could not (stopped by the
+    scheduler → pruned; crashed after its retries → failed)."""
+    try:
+        client = _client(tracking_uri)
+        run_id = find_trial_run(client, parent_run_id, trial_id)
+        if run_id is None:
+            log.warning("no MLflow child run for trial %s; status %s not recorded", trial_id, status)
+            return
+        if client.get_run(run_id).data.tags.get(Tag.TRIAL_STATUS) in (TrialStatus.COMPLETED, TrialStatus.DIVERGED):
+            return  # the trial recorded its own ending
+        client.set_tag(run_id, Tag.TRIAL_STATUS, str(status))
+        client.set_terminated(run_id, str(run_state(status)))
+    except Exception as exc:  # never let bookkeeping kill the study
+        log.warning("could not mark trial %s as %s in MLflow: %s", trial_id, status, exc)
+
+
+
+def sync_study(tracking_uri: str, study_dir: str) -> int:
+    """Replay every trial buffer left in the study folder (idempotent); returns calls sent."""
+    sent = 0
+    client = _client(tracking_uri)
+    for root, _dirs, files in os.walk(os.path.join(study_dir, "tracking-buffer")):
+        if BUFFER_FILE in files:
+            sent += replay_buffer(root, client)
+    return sent
+
+
+def close_abandoned(tracking_uri: str, parent_run_id: str) -> list[str]:
+    """After a study's trials have all ended, mark child runs still running as abandoned.
+
+    Such a run belongs to a trial attempt the scheduler no longer knows: the driver died after
+    the trial started but before Tune's experiment state recorded it. Its Optuna trial was marked
+    FAIL on resume (see :mod:`study.search`); this keeps MLflow in step. Returns their trial ids.
+    """
+    client = _client(tracking_uri)
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs([parent.info.experiment_id],
+                              f"tags.{Tag.PARENT_RUN} = '{parent_run_id}' and "
+                              f"tags.{Tag.TRIAL_STATUS} = '{TrialStatus.RUNNING}'", max_results=10000)
+    for run in runs:
+        client.set_tag(run.info.run_id, Tag.TRIAL_STATUS, str(TrialStatus.ABANDONED))
+        client.set_terminated(run.info.run_id, str(run_state(TrialStatus.ABANDONED)))
+    return [r.data.tags.get(Tag.TRIAL_ID) for r in runs]
+
+

@@ -1,0 +1,202 @@
+"""A trial's child run, logged from inside the trial through one buffered mechanism."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from typing import Any
+
+from analysis.schema import Artifact, Role, Tag, TrialStatus, numeric_values, run_state, without_secrets
+from study.tracking.buffer import BUFFER_FILE, _read_offset, execute, replay_buffer
+from study.tracking.client import _client, _unreachable
+from study.tracking.study_run import find_trial_run
+
+log = logging.getLogger(__name__)
+
+
+class TrialTracker:
+    """A trial's child run, logged from inside the trial, buffered when the server is down.
+
+    Args:
+        tracking_uri, experiment: where the study's runs live.
+        parent_run_id: the study's run.
+        study_name, trial_id: identify the trial (tags).
+        run_id: the child run to continue (from the trial's checkpoint), if any.
+        buffer_dir: folder for the offline buffer (inside the study directory).
+        secrets: config keys never logged.
+        retry_after: seconds to wait after a failed call before trying the server again.
+    """
+
+    def __init__(self, tracking_uri: str, experiment: str, parent_run_id: str, study_name: str,
+                 trial_id: str, run_id: str | None = None, buffer_dir: str | None = None,
+                 secrets: tuple[str, ...] = (), retry_after: float = 15.0):
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.parent_run_id = parent_run_id
+        self.study_name = study_name
+        self.trial_id = trial_id
+        self.run_id = run_id
+        self.buffer_dir = buffer_dir
+        self.secrets = set(secrets)
+        self.retry_after = retry_after
+        self._down_since: float | None = None
+        self._client = _client(tracking_uri)
+        self.logged_until = -1
+
+    # -- the one mechanism every call goes through ---------------------------------------------
+    def _send(self, op: str, **payload: Any) -> None:
+        entry = {"op": op, "run_id": self.run_id, **payload}
+        if self._down_since is not None and time.time() - self._down_since < self.retry_after:
+            self._buffer(entry)
+            return
+        try:
+            self.flush()
+            if self._pending():
+                self._buffer(entry)
+                return
+            execute(self._client, entry, self)
+            self._down_since = None
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            log.warning("MLflow unreachable (%s); buffering to %s", type(exc).__name__, self.buffer_dir)
+            self._down_since = time.time()
+            self._buffer(entry)
+
+    def _buffer(self, entry: dict[str, Any]) -> None:
+        if self.buffer_dir is None:
+            raise RuntimeError("MLflow is unreachable and the tracker has no buffer_dir")
+        os.makedirs(self.buffer_dir, exist_ok=True)
+        if entry["op"] == "artifact":
+            kept = os.path.join(self.buffer_dir, "artifacts", str(time.time_ns()),
+                                os.path.basename(entry["local_path"]))
+            os.makedirs(os.path.dirname(kept), exist_ok=True)
+            shutil.copy2(entry["local_path"], kept)
+            entry = {**entry, "local_path": kept}
+        entry.setdefault("context", {"tracking_uri": self.tracking_uri, "experiment": self.experiment,
+                                     "parent_run_id": self.parent_run_id, Tag.STUDY: self.study_name,
+                                     Tag.TRIAL_ID: self.trial_id})
+        with open(os.path.join(self.buffer_dir, BUFFER_FILE), "a") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+    def _pending(self) -> bool:
+        if self.buffer_dir is None:
+            return False
+        path = os.path.join(self.buffer_dir, BUFFER_FILE)
+        return os.path.exists(path) and _read_offset(self.buffer_dir) < os.path.getsize(path)
+
+    def flush(self) -> int:
+        """Replay the buffer (if any) in order; returns the number of calls sent."""
+        if not self._pending():
+            return 0
+        sent = replay_buffer(self.buffer_dir, self._client, tracker=self)
+        if sent:
+            log.info("replayed %d buffered MLflow calls", sent)
+        return sent
+
+    # -- the trial's calls ----------------------------------------------------------------------
+    def start(self, params: dict[str, Any], optuna_trial: int | None = None) -> str | None:
+        """Create the child run, or continue this trial's existing one; returns its id."""
+        try:
+            if self.run_id is None:
+                self.run_id = find_trial_run(self._client, self.parent_run_id, self.trial_id)
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            self._down_since = time.time()
+        tags = {Tag.STUDY: self.study_name, Tag.ROLE: str(Role.TRIAL), Tag.TRIAL_ID: self.trial_id,
+                Tag.TRIAL_STATUS: str(TrialStatus.RUNNING), Tag.PARENT_RUN: self.parent_run_id}
+        if optuna_trial is not None:
+            tags[Tag.OPTUNA_TRIAL] = str(optuna_trial)
+        clean = without_secrets(params, self.secrets)
+        if self.run_id is None:
+            tags[Tag.ATTEMPTS] = "1"
+            self._send("create", run_name=f"{self.study_name}/{self.trial_id}", tags=tags,
+                       params={k: str(v) for k, v in clean.items()})
+        else:
+            attempts = self._attempts() + 1
+            self._send("resume", tags={**tags, Tag.ATTEMPTS: str(attempts)})
+            self.logged_until = self._last_logged_step()
+        return self.run_id
+
+    def _attempts(self) -> int:
+        """How many times this trial's run was started before (1 for a first restart)."""
+        try:
+            return int(self._client.get_run(self.run_id).data.tags.get(Tag.ATTEMPTS, "1"))
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            return 1
+
+    def _last_logged_step(self) -> int:
+        """Last step of the run's training curve: a trial resumed from a checkpoint older than its
+        last report re-trains those steps (deterministically) and must not log them twice."""
+        try:
+            history = self._client.get_metric_history(self.run_id, "train/loss")
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            return -1
+        return max((m.step for m in history), default=-1)
+
+    def log_metrics(self, metrics: dict[str, float], step: int, final: bool = False) -> None:
+        """One batch of metrics at ``step`` (curve points already logged by an earlier attempt of
+        this trial are skipped; ``final`` scores are always sent)."""
+        if not final and step <= self.logged_until:
+            return
+        ts = int(time.time() * 1000)
+        items = [[k, v, ts, int(step)] for k, v in numeric_values(metrics).items()]
+        if items:
+            self._send("metrics", metrics=items)
+
+    def log_final(self, scores: dict[str, Any]) -> None:
+        """Final scores: numbers as metrics (step = steps done), strings as tags."""
+        step = int(scores.get("steps_done", 0) or 0)
+        self.log_metrics(numeric_values(scores), step, final=True)
+        tags = {k: str(v) for k, v in scores.items() if isinstance(v, str)}
+        if tags:
+            self._send("tags", tags=tags)
+
+    def log_image(self, array, artifact_path: str) -> None:
+        """A uint8 image array saved as PNG at ``artifact_path`` (e.g. :attr:`Artifact.SAMPLES`)."""
+        import tempfile
+
+        from analysis.images import save_png
+
+        folder, name = os.path.split(artifact_path)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, name)
+            save_png(array, path)
+            self._send("artifact", local_path=path, artifact_path=folder or None)
+
+    def log_model(self, model) -> None:
+        """The trained model as ``model/model.pt`` (``models.load_model`` reads it back).
+
+        A checkpoint file rather than ``mlflow.pytorch.log_model``: the latter pickles the module,
+        writes an environment spec and takes seconds per trial; this is one small upload and loads
+        with ``torch.load(weights_only=True)``.
+        """
+        import tempfile
+
+        from models import save_model
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, Artifact.MODEL_FILE)
+            save_model(model, path)
+            self._send("artifact", local_path=path, artifact_path=Artifact.MODEL_DIR)
+
+    def finish(self, trial_status: TrialStatus) -> None:
+        """Record how the trial ended and close the run (FINISHED unless it failed/diverged)."""
+        self._send("tags", tags={Tag.TRIAL_STATUS: str(trial_status)})
+        self._send("end", status=str(run_state(trial_status)))
+        try:
+            self.flush()
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            log.warning("MLflow still unreachable; %s keeps the buffered calls for "
+                        "`python -m study.sync`", self.buffer_dir)
+
