@@ -28,7 +28,7 @@ def main() -> None:
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     from analysis.runs import load_runs
     from study.config import make_config
-    from study.run import run_study
+    from study.driver import run_study
 
     with tempfile.TemporaryDirectory() as root:
         cfg = make_config("quick", overrides={

@@ -6,8 +6,9 @@ the encoder/decoder pairs. Each model type lives in its own module and registers
 
 from models import ae, beta_tcvae, beta_vae, vae  # noqa: F401  (register the model types)
 from models.base import GaussianVAE, LossOutput, ModelOutput
+from models.modes import evaluating
 from models.networks import ARCHITECTURES
 from models.registry import MODELS, build_model, load_model, save_model
 
 __all__ = ["MODELS", "ARCHITECTURES", "build_model", "save_model", "load_model", "GaussianVAE",
-           "ModelOutput", "LossOutput"]
+           "ModelOutput", "LossOutput", "evaluating"]

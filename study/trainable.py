@@ -17,8 +17,9 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.schema import FINAL_REPORT_KEY, Artifact, Tag, TrialStatus, numeric_values, without_secrets
-from study.config import TrialConfig, trial_from_dict
+from analysis.schema import FINAL_REPORT_KEY, Tag, TrialStatus, numeric_values, without_secrets
+from study.config import TrialConfig, validate_trial
+from study.config.coercion import coerce_fields
 from study.search import OPTUNA_TRIAL, OVERRIDES
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class StudyContext:
 
     study_name: str
     study_dir: str
-    trial: dict[str, Any]
+    trial: TrialConfig
     tracking_uri: str
     experiment: str
     parent_run_id: str
@@ -42,10 +43,11 @@ class StudyContext:
 
 
 def trial_config(context: StudyContext, overrides: dict[str, Any]) -> TrialConfig:
-    """The trial's config: the study template, the searcher's overrides, the trial's resources."""
-    config = trial_from_dict({**context.trial, **overrides})
-    threads = config.num_threads or max(1, int(context.cpus))
-    return dataclasses.replace(config, gpus=context.gpus, num_threads=threads)
+    """The trial's config: the study's typed template with the searcher's overrides (coerced to
+    the fields' types, then validated) and the trial's resources."""
+    config = context.trial.with_updates(**coerce_fields(TrialConfig, overrides, "trial"))
+    validate_trial(config, "trial")
+    return config.with_updates(gpus=context.gpus, num_threads=config.num_threads or max(1, int(context.cpus)))
 
 
 def logged_params(config: TrialConfig, secrets: tuple[str, ...]) -> dict[str, Any]:
@@ -65,7 +67,6 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
     """Tune entry point (function API): train, report, checkpoint, score, log."""
     from ray import tune
 
-    from analysis.images import latent_codes, reconstruction_grid, sample_grid, traversal_grid
     from study.tracking import TrialTracker
     from study.trial import Report, read_checkpoint_meta, train_and_evaluate
 
@@ -99,16 +100,12 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
                         checkpoint=ckpt)
 
         result = train_and_evaluate(trial, checkpoint_dir=ckpt_root, resume_from=resume_from,
-                                    callback=report, extra_state={RUN_ID: run_id})
+                                    callback=report, extra_state={RUN_ID: run_id},
+                                    artifact_dir=os.path.join(ckpt_root, "artifacts"))
         final = {Tag.TRIAL_STATUS: str(result.status), FINAL_REPORT_KEY: 1, "step": float(result.step)}
         if result.status == TrialStatus.COMPLETED:
             tracker.log_final(result.scores)
-            eval_images, _ = result.data.eval_set(256, seed=0)  # codes span an AE's traversals
-            tracker.log_image(reconstruction_grid(result.model, eval_images[:8]), Artifact.RECONSTRUCTIONS)
-            tracker.log_image(sample_grid(result.model, n=64, seed=trial.seed), Artifact.SAMPLES)
-            codes = latent_codes(result.model, eval_images)
-            tracker.log_image(traversal_grid(result.model, eval_images[0], codes=codes), Artifact.TRAVERSALS)
-            tracker.log_model(result.model)
+            tracker.log_artifacts(result.artifacts)
             final.update(numeric_values(result.scores))
         tracker.finish(result.status)
         ckpt = tune.Checkpoint.from_directory(result.checkpoint) if result.checkpoint else None

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from analysis.metrics.blur import blur_with_se, sharpness_px, sharpness_with_se
+from models.modes import evaluating
 
 
 @torch.no_grad()
@@ -36,28 +37,26 @@ def reconstruction_scores(model, images: torch.Tensor, batch_size: int = 256,
     ``generator`` (on the model's device) draws the prior samples, then the codes z ~ q(z|x), then
     the seed of the bootstrap; None uses the global RNG for the former and seed 0 for the latter.
     """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    samples = model.sample(num_samples or len(images), generator=generator)
-    nlls, sampled, se_sum, recons = [], [], 0.0, []
-    for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].to(device)
-        mu, logvar = model.encode(x)
-        raw = model.decode(mu)
-        nll = model.likelihood.nll(x, raw)
-        nlls.append(nll.double().cpu())
-        if logvar is None:
-            sampled.append(nlls[-1])
-        else:
-            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-            z = mu + torch.exp(0.5 * logvar) * eps
-            sampled.append(model.likelihood.nll(x, model.decode(z)).double().cpu())
-        mean = model.likelihood.mean(raw)
-        se_sum += float((mean - x).square().sum())
-        recons.append(mean)
-    recon = torch.cat(recons)
-    model.train(was_training)
+    with evaluating(model):
+        device = next(model.parameters()).device
+        samples = model.sample(num_samples or len(images), generator=generator)
+        nlls, sampled, se_sum, recons = [], [], 0.0, []
+        for start in range(0, len(images), batch_size):
+            x = images[start:start + batch_size].to(device)
+            mu, logvar = model.encode(x)
+            raw = model.decode(mu)
+            nll = model.likelihood.nll(x, raw)
+            nlls.append(nll.double().cpu())
+            if logvar is None:
+                sampled.append(nlls[-1])
+            else:
+                eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+                z = mu + torch.exp(0.5 * logvar) * eps
+                sampled.append(model.likelihood.nll(x, model.decode(z)).double().cpu())
+            mean = model.likelihood.mean(raw)
+            se_sum += float((mean - x).square().sum())
+            recons.append(mean)
+        recon = torch.cat(recons)
     if not (torch.isfinite(recon).all() and torch.isfinite(samples).all()):
         raise ValueError("model: reconstructions contain NaN/inf; the model diverged")
     seed = 0 if generator is None else int(torch.randint(2**62, (1,), generator=generator,

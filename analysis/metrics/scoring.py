@@ -35,6 +35,7 @@ from analysis.metrics.probe import linear_probe_with_se
 from analysis.metrics.reconstruction import reconstruction_scores
 from analysis.metrics.sap import sap_with_se
 from analysis.schema import Tag
+from models.modes import evaluating
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,7 @@ def score_model(model, data, rng, which: str = "fast", eval_images: torch.Tensor
     preset = PRESETS[which]
     if eval_images is None:
         eval_images, eval_labels = data.eval_set(preset.eval_size, seed=0)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         gen = torch.Generator(device=next(model.parameters()).device)
         gen.manual_seed(seed_from(rng))
         scores: dict = reconstruction_scores(model, eval_images, generator=gen)
@@ -128,8 +127,6 @@ def score_model(model, data, rng, which: str = "fast", eval_images: torch.Tensor
         elif eval_labels is not None:
             scores.update(_probe(data, represent, rng, preset))
         return scores
-    finally:
-        model.train(was_training)
 
 
 def code_source(data, represent, rng, p: MetricPreset):

@@ -96,3 +96,12 @@ def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]
             merged[key] = value
     return merged
 
+
+def coerce_fields(cls: type, data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``data``'s values coerced to the declared types of ``cls``'s fields (unknown keys refused):
+    how typed updates to an existing config are made from plain values (grid entries, Optuna)."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown field; known: {', '.join(sorted(known))}")
+    return {name: _coerce(known[name], value, f"{where}.{name}") for name, value in data.items()}

@@ -9,7 +9,7 @@ import shutil
 import time
 from typing import Any
 
-from analysis.schema import Artifact, Role, Tag, TrialStatus, numeric_values, run_state, without_secrets
+from analysis.schema import Role, Tag, TrialStatus, numeric_values, run_state, without_secrets
 from study.tracking.buffer import BUFFER_FILE, _read_offset, execute, replay_buffer
 from study.tracking.client import _client, _unreachable
 from study.tracking.study_run import find_trial_run
@@ -160,33 +160,19 @@ class TrialTracker:
         if tags:
             self._send("tags", tags=tags)
 
-    def log_image(self, array, artifact_path: str) -> None:
-        """A uint8 image array saved as PNG at ``artifact_path`` (e.g. :attr:`Artifact.SAMPLES`)."""
-        import tempfile
+    def log_artifacts(self, files: dict[str, str]) -> None:
+        """Upload files as they are: artifact path (e.g. ``analysis.schema.Artifact.SAMPLES``, or
+        ``model/model.pt``, which ``models.load_model`` reads back) → local file of the same name.
 
-        from analysis.images import save_png
-
-        folder, name = os.path.split(artifact_path)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, name)
-            save_png(array, path)
-            self._send("artifact", local_path=path, artifact_path=folder or None)
-
-    def log_model(self, model) -> None:
-        """The trained model as ``model/model.pt`` (``models.load_model`` reads it back).
-
-        A checkpoint file rather than ``mlflow.pytorch.log_model``: the latter pickles the module,
-        writes an environment spec and takes seconds per trial; this is one small upload and loads
-        with ``torch.load(weights_only=True)``.
+        The model is a checkpoint file rather than ``mlflow.pytorch.log_model``: the latter pickles
+        the module, writes an environment spec and takes seconds per trial; this is one small upload
+        and loads with ``torch.load(weights_only=True)``.
         """
-        import tempfile
-
-        from models import save_model
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, Artifact.MODEL_FILE)
-            save_model(model, path)
-            self._send("artifact", local_path=path, artifact_path=Artifact.MODEL_DIR)
+        for artifact_path, local_path in files.items():
+            folder, name = os.path.split(artifact_path)
+            if os.path.basename(local_path) != name:
+                raise ValueError(f"files: {local_path!r} must be named {name!r} to be logged as {artifact_path!r}")
+            self._send("artifact", local_path=local_path, artifact_path=folder or None)
 
     def finish(self, trial_status: TrialStatus) -> None:
         """Record how the trial ended and close the run (FINISHED unless it failed/diverged)."""

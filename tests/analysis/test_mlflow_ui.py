@@ -27,7 +27,7 @@ from PIL import Image
 from analysis.runs import mlflow_ui_url
 from cluster.local import mlflow_healthy
 from study.config import make_config
-from study.run import run_study
+from study.driver import run_study
 from tests.study.conftest import TINY_TRIAL, child_runs
 
 pytestmark = pytest.mark.integration

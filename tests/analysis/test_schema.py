@@ -84,7 +84,7 @@ def test_score_model_produces_exactly_the_catalogued_metrics(preset, factors, da
 def test_objective_terms_are_catalogued(model_type):
     from models import build_model
     from study.config import DETERMINISTIC_MODELS, MODEL_TYPES
-    from study.trial import evaluate_objective_terms
+    from study.evaluation import evaluate_objective_terms
 
     assert model_type in MODEL_TYPES
     torch.manual_seed(0)

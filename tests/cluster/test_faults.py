@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from analysis.schema import Tag, TrialStatus
 from study.config import make_config
-from study.run import run_study
+from study.driver import run_study
 from tests.study.conftest import TINY_TRIAL, child_runs, optuna_trials
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -11,7 +11,8 @@ from optuna.trial import TrialState
 
 from analysis.schema import StudyStatus, Tag, TrialStatus
 from study.config import make_config
-from study.run import main, run_study
+from study.driver import run_study
+from study.run import main
 from tests.study.conftest import TINY_TRIAL, child_runs, optuna_trials, parent_runs
 
 pytestmark = pytest.mark.integration

@@ -8,6 +8,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from analysis.images import save_png
 from analysis.schema import Artifact, Role, RunState, StudyStatus, Tag, TrialStatus
 from study import tracking
 from study.sync import main as sync_main
@@ -42,7 +43,10 @@ def test_parent_and_nested_children(uri, tmp_path):
         for step in (10, 20):
             t.log_metrics({"train/loss": 100.0 / step, "val_recon_error": 5.0}, step)
         t.log_final({"recon_error": 1.5, Tag.METRIC_PRESET: "fast", "steps_done": 20.0})
-        t.log_image(np.zeros((8, 8, 3), np.uint8), Artifact.SAMPLES)
+        png = tmp_path / tid / "samples.png"
+        png.parent.mkdir()
+        save_png(np.zeros((8, 8, 3), np.uint8), str(png))
+        t.log_artifacts({Artifact.SAMPLES: str(png)})
         t.finish(TrialStatus.COMPLETED)
         run = MlflowClient(uri).get_run(run_id)
         assert run.data.tags[Tag.PARENT_RUN] == parent and run.data.tags[Tag.OPTUNA_TRIAL] == "3"
@@ -103,7 +107,8 @@ def test_unreachable_server_is_buffered_then_synced(uri, tmp_path, monkeypatch, 
     for step, v in values.items():
         t.log_metrics({"train/loss": v}, step)
     t.log_final({"recon_error": 7.25, "steps_done": 5.0})
-    t.log_image(np.full((4, 4, 3), 255, np.uint8), "images/recon.png")
+    save_png(np.full((4, 4, 3), 255, np.uint8), str(tmp_path / "recon.png"))
+    t.log_artifacts({"images/recon.png": str(tmp_path / "recon.png")})
     t.finish(TrialStatus.COMPLETED)
     # the store is back (here: the study's SQLite store); replay, twice
     assert sync_main([str(tmp_path / "study"), "--tracking-uri", uri]) == 0

@@ -5,9 +5,9 @@ import os
 import pytest
 import torch
 
-from analysis.schema import TrialStatus
+from analysis.schema import Artifact, TrialStatus
 from study.config import trial_from_dict
-from study.trial import COMPLETED, DIVERGED, main, read_checkpoint_meta, train_and_evaluate
+from study.trial import COMPLETED, DIVERGED, load_checkpoint_model, main, read_checkpoint_meta, train_and_evaluate
 
 TINY = dict(model_type="beta_vae", beta=2.0, latent_dim=4, batch_size=32, lr=1e-3, steps=200,
             report_every=50, checkpoint_every=100, val_size=64, eval_size=64, metrics="recon",
@@ -40,7 +40,9 @@ def test_checkpoint_resumes_to_the_same_state(tmp_path):
     assert resumed_reports[0].step == 150
     assert resumed.step == 200
     assert resumed.history[-1]["train/loss"] == pytest.approx(full.history[-1]["train/loss"], rel=1e-5)
-    for (name, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
+    full_model, _ = load_checkpoint_model(full.checkpoint)
+    resumed_model, _ = load_checkpoint_model(resumed.checkpoint)
+    for (name, a), (_, b) in zip(full_model.state_dict().items(), resumed_model.state_dict().items(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), name
     assert read_checkpoint_meta(str(tmp_path / "b" / "step_00000200"))["extra"] == {"note": "x"}
 
@@ -56,11 +58,13 @@ def test_forced_nan_yields_diverged_not_an_exception():
 def test_cli_prints_result_table(capsys, tmp_path):
     code = main(["--model-type", "vae", "--latent-dim", "3", "--steps", "20", "--report-every", "10",
                  "--batch-size", "16", "--val-size", "32", "--eval-size", "32", "--metrics", "recon",
-                 "--checkpoint-dir", str(tmp_path), "--quiet"])
+                 "--checkpoint-dir", str(tmp_path), "--artifact-dir", str(tmp_path / "art"), "--quiet"])
     out = capsys.readouterr().out
     assert code == 0
     assert "status" in out and TrialStatus.COMPLETED in out and "recon_error" in out
     assert os.path.isdir(tmp_path / "step_00000020")
+    for artifact in (Artifact.RECONSTRUCTIONS, Artifact.SAMPLES, Artifact.TRAVERSALS, "model/model.pt"):
+        assert os.path.getsize(tmp_path / "art" / artifact) > 0, artifact
 
 
 def test_cli_rejects_bad_field(capsys):

@@ -1,0 +1,228 @@
+"""The study driver: one parent run, a Ray Tune ``Tuner`` with the Optuna searcher, and the summary.
+
+Flow: study folder (config, Optuna storage, Ray results, tracking buffer) → MLflow parent run →
+Ray (local, or the cluster at ``--address`` / ``$RAY_ADDRESS``, which is what ``ray job submit``
+sets) → resources checked against the cluster → ``Tuner`` with the Optuna searcher, optional
+ASHA, per-trial resources, failure retries, checkpoints → summary table, Pareto front and figures
+logged to the parent run → ``study_status=completed``. A resumed study continues from its folder:
+unfinished trials resume from their checkpoints and their own MLflow child runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from typing import Any
+
+import yaml
+
+from analysis.schema import Artifact, StudyStatus, Tag, default_tracking_uri, without_secrets
+from study.config import ConfigError, StudyConfig, check_cluster_resources
+from study.preflight import check_storage_reachable, ensure_ray, quiet_console
+
+log = logging.getLogger("betasweep")
+
+CONFIG_FILE = "config.yaml"
+TUNE_DIR = "tune"
+OPTUNA_DB = "optuna.db"
+
+
+def resolve_tracking_uri(config: StudyConfig) -> str:
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in the root."""
+    return config.tracking_uri or default_tracking_uri(os.path.abspath(config.root))
+
+
+def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
+    """Run (or resume) a study; returns a summary dict (parent run id, counts, front)."""
+    from ray import tune
+
+    from study import tracking
+
+    quiet_console()
+    tune_path = os.path.join(config.study_dir, TUNE_DIR)
+    tracking_uri = resolve_tracking_uri(config)
+    if resume and not tune.Tuner.can_restore(tune_path):
+        raise ConfigError(f"resume: no restorable study state in {tune_path}; "
+                          f"check --root and the study name, or start a new study without --resume")
+    _prepare_cluster_and_folder(config)
+    parent_run_id = _open_study_run(config, tracking_uri, resume)
+    tuner = _make_tuner(config, tracking_uri, parent_run_id, resume)
+    try:
+        tuner.fit()
+    except Exception:
+        if tracking.wait_until_reachable(tracking_uri, timeout=30):
+            tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.FAILED)
+        raise
+    return _finish(config, tracking_uri, parent_run_id)
+
+
+def _prepare_cluster_and_folder(config: StudyConfig) -> None:
+    """Join Ray, refuse what this cluster cannot run, and save the config in the study folder."""
+    import ray
+
+    ensure_ray(config)
+    check_cluster_resources(config, ray.cluster_resources())
+    check_storage_reachable(config.study_dir)
+    os.makedirs(config.study_dir, exist_ok=True)
+    with open(os.path.join(config.study_dir, CONFIG_FILE), "w") as handle:
+        yaml.safe_dump(config.to_dict(), handle, sort_keys=False)
+
+
+def _open_study_run(config: StudyConfig, tracking_uri: str, resume: bool) -> str:
+    """The study's MLflow parent run (the existing one on resume), marked running."""
+    from study import tracking
+
+    parent_run_id = tracking.find_study_run(tracking_uri, config.experiment, config.name) if resume else None
+    if parent_run_id is None:
+        parent_run_id = tracking.start_study_run(
+            tracking_uri, config.experiment, config.name,
+            params=_flatten(without_secrets(config.to_dict(), config.secrets)),
+            tags={Tag.DATASET: config.trial.dataset, Tag.PRESET_OBJECTIVES: ",".join(config.search.objectives)},
+        )
+    tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.RUNNING)
+    print(f"[betasweep] study {config.name}: {config.num_trials()} trials, objectives "
+          f"{config.objective_directions()}; MLflow parent run {parent_run_id} at {tracking_uri}",
+          flush=True)
+    return parent_run_id
+
+
+def _make_tuner(config: StudyConfig, tracking_uri: str, parent_run_id: str, resume: bool):
+    """The Tuner: the trainable with the study context and resources, the searcher and scheduler
+    (or the saved state of an interrupted study), the progress callback."""
+    from ray import tune
+
+    from study import tracking
+    from study.progress import StudyProgress
+    from study.trainable import StudyContext, run_trial
+
+    context = StudyContext(
+        study_name=config.name, study_dir=config.study_dir, trial=config.trial,
+        tracking_uri=tracking_uri, experiment=config.experiment, parent_run_id=parent_run_id,
+        cpus=config.resources.cpus, gpus=config.resources.gpus, secrets=config.secrets,
+    )
+    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
+                                    {"cpu": config.resources.cpus, "gpu": config.resources.gpus})
+    if resume:
+        return tune.Tuner.restore(os.path.join(config.study_dir, TUNE_DIR), trainable,
+                                  resume_unfinished=True, resume_errored=True)
+    progress = StudyProgress(
+        config.objective_directions(), config.num_trials(), config.resources.max_concurrent,
+        mark_trial=functools.partial(tracking.mark_trial_status, tracking_uri, parent_run_id),
+    )
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=_searcher(config), scheduler=_scheduler(config), num_samples=config.num_trials(),
+            max_concurrent_trials=config.resources.max_concurrent,
+            reuse_actors=config.resources.reuse_actors,
+        ),
+        run_config=tune.RunConfig(
+            name=TUNE_DIR, storage_path=config.study_dir,
+            failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            callbacks=[progress], verbose=0,
+        ),
+    )
+
+
+def _searcher(config: StudyConfig):
+    """Optuna behind Tune's searcher interface, its study stored in the study folder."""
+    from study.search import OptunaStudySearcher
+
+    return OptunaStudySearcher(
+        study_name=config.name, storage=f"sqlite:///{os.path.join(config.study_dir, OPTUNA_DB)}",
+        objectives=config.objective_directions(), space=config.space,
+        sampler=config.search.sampler, sampler_seed=config.search.sampler_seed,
+    )
+
+
+def _scheduler(config: StudyConfig):
+    """ASHA on the configured metric when early stopping is on, else None (FIFO)."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    if not config.search.asha:
+        return None
+    return ASHAScheduler(
+        time_attr="step", metric=config.search.asha_metric,
+        mode=config.objective_directions().get(config.search.asha_metric, "min"),
+        max_t=config.trial.steps, grace_period=config.search.asha_grace_steps,
+        reduction_factor=config.search.asha_reduction_factor,
+    )
+
+
+def _finish(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dict[str, Any]:
+    """After the trials: send buffered records, close abandoned runs, summarise, mark completed
+    (or, with the server still down, say how to finish later and leave the study open)."""
+    from study import tracking
+
+    study_dir = config.study_dir
+    if not tracking.wait_until_reachable(tracking_uri, timeout=config.tracking_wait):
+        print(f"[betasweep] all trials ended but MLflow at {tracking_uri} is unreachable; their "
+              f"records are kept in {study_dir}/tracking-buffer. When it is back, run: python -m "
+              f"study.sync {study_dir} && python -m analysis pareto --study {config.name}", flush=True)
+        return {"name": config.name, "parent_run_id": parent_run_id, "tracking_uri": tracking_uri,
+                "synced": False}
+    replayed = tracking.sync_study(tracking_uri, study_dir)
+    if replayed:
+        print(f"[betasweep] sent {replayed} tracking call(s) buffered during an MLflow outage", flush=True)
+    abandoned = tracking.close_abandoned(tracking_uri, parent_run_id)
+    if abandoned:
+        print(f"[betasweep] trial attempts lost with the previous driver, marked abandoned: {abandoned}",
+              flush=True)
+    summary = summarize(config, tracking_uri, parent_run_id)
+    tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.COMPLETED)
+    return summary
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config → dotted param names (``trial.lr``), the parent run's params."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def summarize(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dict[str, Any]:
+    """Print the summary table and the Pareto-optimal trials; log the analysis to the parent run."""
+    from analysis.pareto import pareto_front
+    from analysis.runs import load_runs
+    from study.progress import summary_table
+
+    objectives = config.objective_directions()
+    df = load_runs(config.name, tracking_uri=tracking_uri, experiment=config.experiment)
+    ok = df[df["ok"]] if "ok" in df.columns else df
+    front = pareto_front(ok.dropna(subset=list(objectives)), objectives) if len(ok) else ok
+    front_ids = set(front["run_id"]) if len(front) else set()
+    print("\n[betasweep] trials (* = Pareto-optimal):", flush=True)
+    print(summary_table(df, objectives, front_ids), flush=True)
+    summary = {
+        "name": config.name, "parent_run_id": parent_run_id, "tracking_uri": tracking_uri,
+        "trials": int(len(df)), "ok": int(len(ok)), "front_run_ids": sorted(front_ids),
+    }
+    try:
+        from analysis.report import write_report
+
+        out = os.path.join(config.study_dir, Artifact.ANALYSIS_DIR)
+        write_report(df, objectives, out, study=config.name, tracking_uri=tracking_uri)
+        from study.tracking import log_study_artifacts
+
+        log_study_artifacts(tracking_uri, parent_run_id, out, artifact_path=Artifact.ANALYSIS_DIR)
+        summary["report"] = out
+        print(f"[betasweep] analysis written to {out} and logged to the parent run", flush=True)
+    except Exception as exc:  # the study's results are safe in MLflow; the figures can be redrawn
+        log.warning("could not write the analysis report (%s); run `python -m analysis pareto "
+                    "--study %s` to draw it", exc, config.name)
+    from mlflow.tracking import MlflowClient
+
+    from analysis.runs import browse_hint
+
+    experiment_id = MlflowClient(tracking_uri).get_run(parent_run_id).info.experiment_id
+    print(f"[betasweep] browse: {browse_hint(tracking_uri, experiment_id)}\n"
+          f"[betasweep] analyse: python -m analysis pareto --study {config.name} "
+          f"--tracking-uri {tracking_uri}", flush=True)
+    return summary
