@@ -4,7 +4,8 @@
 the encoder/decoder pairs. Each model type lives in its own module and registers itself.
 """
 
-from models import ae, beta_tcvae, beta_vae, vae  # noqa: F401  (register the model types)
+# Importing each model module registers its model type(s).
+from models import ae, annealed_vae, beta_tcvae, beta_vae, dip_vae, factor_vae, vae  # noqa: F401
 from models.base import GaussianVAE, LossOutput, ModelOutput
 from models.modes import evaluating
 from models.networks import ARCHITECTURES

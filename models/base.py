@@ -1,8 +1,9 @@
 """The shared model classes: an autoencoder base and the Gaussian-VAE base with a regulariser hook.
 
 Every model type is a subclass registered in :mod:`models.registry`; a probabilistic model type
-only overrides :meth:`GaussianVAE.regularizer` (disentanglement_lib style), so adding one (e.g.
-FactorVAE) is one small file.
+only overrides :meth:`GaussianVAE.regularizer` (disentanglement_lib style), so adding one is one
+small file; an adversarial one (FactorVAE) also implements the auxiliary-objective hooks of
+:class:`LatentModel`, which are no-ops for every other model.
 """
 
 from __future__ import annotations
@@ -35,12 +36,32 @@ class LossOutput(NamedTuple):
 
 
 class LatentModel(nn.Module):
-    """Common part of every model: networks, likelihood, decode/reconstruct/sample, config."""
+    """Common part of every model: networks, likelihood, decode/reconstruct/sample, config.
+
+    Auxiliary objective (adversarial models such as FactorVAE). A model may own parameters that
+    the main loss must not update (a discriminator); it says so through :attr:`needs_second_batch`,
+    :meth:`main_parameters`, :meth:`auxiliary_optimizer` and :meth:`auxiliary_loss`, whose defaults
+    make all of it a no-op. The trainer's order per step is::
+
+        out = model(x, noise_scale=w); lo = model.loss(x, out, reg_weight=w)
+        main_opt.zero_grad(); lo.loss.backward(); main_opt.step()    # main_opt on main_parameters()
+        if aux_opt is not None:                                       # aux_opt = auxiliary_optimizer()
+            x2 = a second, independent batch                          # drawn when needs_second_batch
+            aux_opt.zero_grad(); model.auxiliary_loss(out, x2, noise_scale=w).loss.backward()
+            aux_opt.step()
+
+    ``aux_opt.zero_grad()`` must come after the main backward: the main loss passes through the
+    auxiliary network and leaves gradients on its parameters that its step must not use. The
+    auxiliary network is a submodule (its weights are in ``state_dict``); the trainer saves the
+    auxiliary optimiser's ``state_dict`` next to the main one's.
+    """
 
     model_type = "base"
     encoder_outputs_per_dim = 1
     hyperparameters: ClassVar[tuple[HyperParameter, ...]] = ()
     """The objective's searched knobs, each a constructor keyword (see :mod:`models.hyperparameters`)."""
+    needs_second_batch: ClassVar[bool] = False
+    """True if :meth:`auxiliary_loss` needs a second, independent training batch each step."""
 
     def __init__(self, latent_dim: int, *, architecture: str = "burgess", in_channels: int = 1,
                  likelihood: str = "bernoulli", gaussian_variance: float = 0.5, **_ignored: Any):
@@ -84,6 +105,22 @@ class LatentModel(nn.Module):
     def kl_per_dim(self, mu: torch.Tensor, logvar: torch.Tensor | None) -> torch.Tensor | None:
         """Batch-mean closed-form KL per latent dim (D,), or None for a deterministic code."""
         return None
+
+    def main_parameters(self) -> list[nn.Parameter]:
+        """The parameters the trainer's main optimiser updates with :meth:`loss` (default: all)."""
+        return list(self.parameters())
+
+    def auxiliary_optimizer(self) -> torch.optim.Optimizer | None:
+        """A new optimiser for the parameters outside :meth:`main_parameters`, or None if the model
+        has none (default). Call it once per training run and keep it: its state is checkpointed."""
+        return None
+
+    def auxiliary_loss(self, out: ModelOutput, x2: torch.Tensor, noise_scale: float = 1.0) -> LossOutput:
+        """The auxiliary network's loss, given the main forward output ``out`` of the step's batch and
+        a second batch ``x2`` (``noise_scale`` as passed to that forward). Only models whose
+        :meth:`auxiliary_optimizer` is not None define it; see the class docstring for the order."""
+        raise NotImplementedError(f"{self.model_type}: has no auxiliary objective; call auxiliary_loss "
+                                  "only when auxiliary_optimizer() is not None")
 
 
 class AutoEncoder(LatentModel):
