@@ -1,4 +1,9 @@
-"""Datasets: procedural dSprites (ground-truth factors) and local image folders (MNIST, CelebA).
+"""Datasets: procedural dSprites and its 3-channel variants (ground-truth factors), and local image
+folders without factors (MNIST, CelebA).
+
+* Generated here, no files: ``dsprites`` (:mod:`study.data.dsprites`), ``color-dsprites``,
+  ``noisy-dsprites`` and ``textured-dsprites`` (:mod:`study.data.variants`).
+* From ``--data-root DIR``: ``mnist`` and ``celeba`` (:mod:`study.data.folders`).
 
 ``get_dataset(name, root=None, device=None)`` builds one by name from :data:`DATASETS`.
 """
@@ -8,6 +13,7 @@ from __future__ import annotations
 from study.data.base import GroundTruthData
 from study.data.dsprites import DSprites, dsprites
 from study.data.folders import MNIST, CelebA, DatasetNotFoundError
+from study.data.variants import ColorDSprites, NoisyDSprites, TexturedDSprites
 
 
 def _folder(cls):
@@ -20,8 +26,15 @@ def _folder(cls):
     return make
 
 
+def _generated(cls):
+    return lambda root=None, device=None: cls(device)
+
+
 DATASETS = {
     "dsprites": lambda root=None, device=None: dsprites(device),
+    "color-dsprites": _generated(ColorDSprites),
+    "noisy-dsprites": _generated(NoisyDSprites),
+    "textured-dsprites": _generated(TexturedDSprites),
     "mnist": _folder(MNIST),
     "celeba": _folder(CelebA),
 }
@@ -34,5 +47,5 @@ def get_dataset(name: str, root: str | None = None, device=None):
     return DATASETS[name](root=root, device=device)
 
 
-__all__ = ["DATASETS", "get_dataset", "dsprites", "DSprites", "MNIST", "CelebA", "GroundTruthData",
-           "DatasetNotFoundError"]
+__all__ = ["DATASETS", "get_dataset", "dsprites", "DSprites", "ColorDSprites", "NoisyDSprites",
+           "TexturedDSprites", "MNIST", "CelebA", "GroundTruthData", "DatasetNotFoundError"]
