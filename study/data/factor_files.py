@@ -61,6 +61,8 @@ def _stored_npy_memmap(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInf
 
 def _npz_member(path: str, key: str):
     """Array ``key`` of an .npz: memory-mapped if stored uncompressed, else decompressed into memory."""
+    if not zipfile.is_zipfile(path):
+        raise DatasetNotFoundError(f"data_root: {path} is not an .npz (zip) file; is it the official download?")
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         if f"{key}.npy" not in names:
@@ -84,7 +86,11 @@ def _h5_datasets(path: str, keys: tuple[str, ...]) -> dict:
     except ImportError as exc:
         raise ImportError(f"reading {path} needs h5py, which is not installed; install the data extra: "
                           f"pip install 'betasweep[data]' (or pip install h5py)") from exc
-    handle = h5py.File(path, "r")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise DatasetNotFoundError(f"data_root: {path} is not a readable HDF5 file ({exc}); "
+                                   f"is it the official download?") from exc
     out = {}
     for key in keys:
         if key not in handle:

@@ -137,6 +137,16 @@ def test_wrong_file_names_the_expected_shape(mpi3d_root, monkeypatch):
         get_dataset("mpi3d-toy", root=str(mpi3d_root))
 
 
+@needs_h5py
+@pytest.mark.parametrize("name,path", [("shapes3d", "3dshapes/3dshapes.h5"),
+                                       ("mpi3d-real", "mpi3d_real/mpi3d_real.npz")])
+def test_a_file_in_another_format_is_named(tmp_path, name, path):
+    (tmp_path / path).parent.mkdir()
+    (tmp_path / path).write_bytes(b"<html>not the dataset</html>")
+    with pytest.raises(DatasetNotFoundError, match="is not a.*official download"):
+        get_dataset(name, root=str(tmp_path))
+
+
 def test_missing_h5py_names_the_extra(tmp_path, monkeypatch):
     (tmp_path / "3dshapes").mkdir()
     (tmp_path / "3dshapes" / "3dshapes.h5").write_bytes(b"")
