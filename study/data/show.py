@@ -38,11 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="PNG file to write (default: <name>-examples.png).")
     parser.add_argument("--n", type=int, default=64, help="Number of random examples (default 64).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the examples (default 0).")
-    parser.add_argument("--data-root", default=None, help="Folder holding MNIST/CelebA files.")
+    parser.add_argument("--data-root", default=None, help="Folder holding the files of a dataset read from disk "
+                        "(shapes3d, mpi3d-*, mnist, celeba).")
     args = parser.parse_args(argv)
     try:
         data = get_dataset(args.name, root=args.data_root)
-    except ValueError as exc:
+    except (ValueError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = args.out or f"{args.name}-examples.png"

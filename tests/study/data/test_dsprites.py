@@ -103,5 +103,5 @@ def test_train_batch_on_device_and_bad_input(data):
     assert batch.shape == (16, 1, 64, 64) and batch.device == data.device
     with pytest.raises(ValueError, match="factors: values out of range"):
         data.observations(np.array([[0, 3, 0, 0, 0, 0]]))
-    with pytest.raises(ValueError, match="dataset: unknown dataset 'shapes3d'.*dsprites"):
-        get_dataset("shapes3d")
+    with pytest.raises(ValueError, match="dataset: unknown dataset 'dsprite'.*dsprites"):
+        get_dataset("dsprite")

@@ -81,9 +81,13 @@ def test_missing_files_name_what_is_expected(tmp_path, name, expected):
 
 def test_show_cli_writes_pngs(tmp_path):
     out = tmp_path / "ds.png"
-    done = subprocess.run([sys.executable, "-m", "study.data.show", "dsprites", "--out", str(out), "--n", "16"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "study.data.show", "textured-dsprites", "--out", str(out),
+                           "--n", "16"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     for path in (out, tmp_path / "ds-factors.png"):
         image = Image.open(path)
         assert image.size[0] > 100 and np.asarray(image).max() > 0
+    assert np.asarray(Image.open(out)).ndim == 3  # RGB
+    done = subprocess.run([sys.executable, "-m", "study.data.show", "shapes3d", "--data-root", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "3dshapes.h5" in done.stderr
