@@ -3,7 +3,7 @@
 Metrics take numpy arrays (codes and factors, points in rows) or a code source
 (:mod:`analysis.metrics.codes`: ``LiveCodes(data, represent)``, a pool, or the whole grid), and a
 seeded numpy RNG; they return plain floats/dicts, stochastic scores with their standard error.
-Modularity/explicitness is a pure function of code arrays, not yet run by ``score_model``.
+Modularity/explicitness and IRS are pure functions of code arrays, not yet run by ``score_model``.
 """
 
 from analysis.metrics.beta_vae import beta_vae_score
@@ -20,6 +20,7 @@ from analysis.metrics.blur import (
 from analysis.metrics.codes import GridCodes, LiveCodes, PoolCodes
 from analysis.metrics.dci import dci
 from analysis.metrics.factor_vae import factor_vae_score
+from analysis.metrics.irs import irs
 from analysis.metrics.mig import mig, mig_with_se
 from analysis.metrics.modularity import modularity, modularity_explicitness
 from analysis.metrics.probe import linear_probe_accuracy, linear_probe_with_se
@@ -32,4 +33,4 @@ __all__ = ["beta_vae_score", "factor_vae_score", "mig", "dci", "sap", "linear_pr
            "sharpness_with_se", "bootstrap_median_se", "gaussian_blur", "reconstruction_scores",
            "score_model", "PRESETS", "MetricPreset", "make_represent", "LiveCodes", "PoolCodes",
            "GridCodes", "mig_with_se", "sap_with_se", "linear_probe_with_se", "modularity",
-           "modularity_explicitness"]
+           "modularity_explicitness", "irs"]

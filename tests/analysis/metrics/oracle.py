@@ -107,3 +107,30 @@ def explicitness_loop(codes_train, factors_train, codes_test, factors_test):
         out.append(sum(per_factor) / len(per_factor))
     return tuple(out)
 
+
+def irs_loop(codes, factors, diff_quantile=0.99, factor_bins=20):
+    """IRS as disentanglement_lib writes it: histogram-discretised factors, active dims of nonzero
+    variance, per (dim, factor, value) the quantile of the within-group deviations, weighted mean."""
+    if factor_bins is not None:
+        factors = np.stack([_histogram_bins(factors[:, f], factor_bins) for f in range(factors.shape[1])], axis=1)
+    kept = [f for f in range(factors.shape[1]) if len(np.unique(factors[:, f])) > 1]
+    active = [j for j in range(codes.shape[1]) if np.var(codes[:, j]) > 0]
+    scores, weights = [], []
+    for j in active:
+        z = codes[:, j]
+        overall = sum(z) / len(z)
+        max_dev = max(abs(v - overall) for v in z)
+        best = -np.inf
+        for f in kept:
+            values = np.unique(factors[:, f])
+            total = 0.0
+            for v in values:
+                group = [z[i] for i in range(len(z)) if factors[i, f] == v]
+                centre = sum(group) / len(group)
+                total += np.percentile([abs(g - centre) for g in group], diff_quantile * 100)
+            best = max(best, 1.0 - total / len(values) / max_dev)
+        scores.append(best)
+        weights.append(max_dev)
+    if not active:
+        return 0.0
+    return sum(s * w for s, w in zip(scores, weights, strict=True)) / sum(weights)
