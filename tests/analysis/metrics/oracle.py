@@ -134,3 +134,29 @@ def irs_loop(codes, factors, diff_quantile=0.99, factor_bins=20):
     if not active:
         return 0.0
     return sum(s * w for s, w in zip(scores, weights, strict=True)) / sum(weights)
+
+
+def udr_pair_loop(a, b, method="spearman"):
+    """UDR_ab (Duan et al. Eq. 2) with scipy's Spearman per pair of latents or one Lasso per target."""
+    import scipy.stats
+    from sklearn.linear_model import Lasso
+    from sklearn.preprocessing import StandardScaler
+
+    d_a, d_b = a.shape[1], b.shape[1]
+    r = np.zeros((d_a, d_b))
+    if method == "spearman":
+        for i in range(d_a):
+            for j in range(d_b):
+                r[i, j] = abs(scipy.stats.spearmanr(a[:, i], b[:, j])[0])
+    else:
+        xa, xb = StandardScaler().fit_transform(a), StandardScaler().fit_transform(b)
+        for j in range(d_b):
+            r[:, j] = np.abs(Lasso(alpha=0.1).fit(xa, xb[:, j]).coef_)
+    total = 0.0
+    for j in range(d_b):
+        column = [r[i, j] for i in range(d_a)]
+        total += max(column) ** 2 / sum(column) if sum(column) > 0 else 0.0
+    for i in range(d_a):
+        row = [r[i, j] for j in range(d_b)]
+        total += max(row) ** 2 / sum(row) if sum(row) > 0 else 0.0
+    return total / (d_a + d_b)
