@@ -20,8 +20,8 @@ fitted on the training points; the score of value c is its probability renormali
 factor's values, p_c = σ(w_c·z + b_c) / Σ_c' σ(w_c'·z + b_c') (a binary factor: one classifier,
 [1 − p, p]) — exactly what the reference's ``LogisticRegression().predict_proba`` computed with the
 scikit-learn of its time (≤ 0.21: liblinear, one-vs-rest, renormalised). The ROC-AUC of p_c is
-computed on the training and on the test points (the Mann–Whitney statistic, AUC = (Σ_{i: y_i=c}
-rank_i − n_c(n_c+1)/2) / (n_c (n − n_c)), ties at half), and explicitness = mean over factors of
+computed on the training and on the test points (the Mann–Whitney statistic: the fraction of
+(value-c, other) point pairs that p_c orders correctly, ties at half), and explicitness = mean over factors of
 the mean AUC over values (``roc_auc_score``'s macro average). The renormalisation matters: p_c is
 not monotone in z, so a middle value of an ordinal factor on one dim gets AUC ≈ 1, whereas the raw
 one-vs-rest decision function, linear in z, cannot rank an interval and scores ≈ 0.5 there. A value
@@ -36,17 +36,19 @@ Range 0..1; noise: explicitness ≈ 0.5. Known biases: the plug-in MI of a noise
 bias, ≈ (bins − 1)(values − 1) / 2n, larger for factors with more values, so a pure-noise code is
 not "unmodular": its MIs are unequal and modularity stays well above 0. Modularity does not ask for
 information either: one informative dim and many noise dims can be modular. Factors with a single
-value are skipped. Uncertainty (given ``rng``): ``modularity_se`` is the bootstrap over training
-points (bins and MIs recomputed per resample); ``explicitness_test_se`` the bootstrap over test
-points with the classifiers fixed (refitting one classifier per factor value per resample would
-multiply the cost by the resample count). ``explicitness_train`` gets no SE: it is a fit diagnostic.
+value are skipped.
+
+Uncertainty (given ``rng``): ``modularity_se`` is the bootstrap over training points (bins and MIs
+recomputed per resample); ``explicitness_test_se`` the bootstrap over test points with the
+classifiers fixed, as multiplicity weights on the sorted scores (refitting one classifier per
+factor value per resample would multiply the fitting cost by the resample count), so it leaves out
+the spread from the training sample. ``explicitness_train`` gets no SE: it is a fit diagnostic.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.special
-import scipy.stats
 from sklearn.linear_model import LogisticRegression
 
 from analysis.metrics._common import check_codes_factors, varying
@@ -80,16 +82,38 @@ def modularity(codes, factors, num_bins: int = 20) -> float:
     return _modularity(codes, factors, num_bins)
 
 
+def auc_table(labels: np.ndarray, scores: np.ndarray, classes: np.ndarray):
+    """``auc(weights=None) -> (C,)``: the one-vs-rest ROC-AUC of ``scores[:, c]`` for class
+    ``classes[c]`` with point i counted ``weights[i]`` times (once each for None),
+
+        AUC_c = Σ_{i: y_i = c} Σ_{j: y_j ≠ c} w_i w_j ([s_i > s_j] + ½ [s_i = s_j]) / (W_pos W_neg),
+
+    NaN without both positives and negatives. The scores are sorted once; each call only sums the
+    weights per tie group, so a bootstrap resample (weights = multiplicities) costs no sort."""
+    n, n_classes = scores.shape
+    if n_classes != len(classes):
+        raise ValueError(f"auc: {n_classes} score columns for {len(classes)} classes")
+    order = np.argsort(scores, axis=0, kind="stable").T
+    ranked = np.take_along_axis(scores.T, order, axis=1)
+    new_value = np.concatenate([np.ones((n_classes, 1), bool), ranked[:, 1:] != ranked[:, :-1]], axis=1)
+    flat = (np.cumsum(new_value, axis=1) - 1 + n * np.arange(n_classes)[:, None]).ravel()
+    positive = labels[order] == np.asarray(classes)[:, None]
+
+    def auc(weights=None) -> np.ndarray:
+        w = np.ones(n)[order] if weights is None else np.asarray(weights, dtype=np.float64)[order]
+        w_pos = w * positive
+        g_pos = np.bincount(flat, w_pos.ravel(), n * n_classes).reshape(n_classes, n)
+        g_neg = np.bincount(flat, (w - w_pos).ravel(), n * n_classes).reshape(n_classes, n)
+        wins = np.sum(g_pos * (np.cumsum(g_neg, axis=1) - 0.5 * g_neg), axis=1)
+        pairs = g_pos.sum(axis=1) * g_neg.sum(axis=1)
+        return np.divide(wins, pairs, out=np.full(n_classes, np.nan), where=pairs > 0)
+
+    return auc
+
+
 def auc_per_class(labels: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """One-vs-rest ROC-AUC of ``scores[:, c]`` for class ``classes[c]``; NaN where a class is absent
-    from ``labels`` or is every label (the AUC is undefined without both positives and negatives)."""
-    ranks = scipy.stats.rankdata(scores, axis=0)
-    positive = labels[:, None] == classes[None, :]
-    n_pos = positive.sum(axis=0)
-    n_neg = len(labels) - n_pos
-    u = (ranks * positive).sum(axis=0) - n_pos * (n_pos + 1) / 2.0
-    ok = (n_pos > 0) & (n_neg > 0)
-    return np.divide(u, n_pos * n_neg, out=np.full(len(classes), np.nan), where=ok)
+    """One-vs-rest ROC-AUC of ``scores[:, c]`` for class ``classes[c]`` (NaN where undefined)."""
+    return auc_table(labels, scores, classes)()
 
 
 def _class_scores(x_train, y_train, xs) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -144,16 +168,16 @@ def modularity_explicitness(codes_train, factors_train, codes_test, factors_test
     ct, ft, ce, fe = _checked(codes_train, factors_train, codes_test, factors_test, num_bins)
     parts = explicitness_parts(ct, ft, ce, fe)
     train = [auc_per_class(ft[:, f], s_train, classes) for f, (classes, s_train, _) in enumerate(parts)]
-    test = [auc_per_class(fe[:, f], s_test, classes) for f, (classes, _, s_test) in enumerate(parts)]
+    tables = [auc_table(fe[:, f], s_test, classes) for f, (classes, _, s_test) in enumerate(parts)]
     out = {"modularity": _modularity(ct, ft, num_bins), "explicitness_train": _explicitness(train),
-           "explicitness_test": _explicitness(test)}
+           "explicitness_test": _explicitness([table() for table in tables])}
     if rng is not None:
         out["modularity_se"] = bootstrap_se(lambda rows: _modularity(ct[rows], ft[rows], num_bins),
                                             len(ct), rng, num_resamples)
 
         def resampled(rows: np.ndarray) -> float:
-            return _explicitness([auc_per_class(fe[rows, f], s_test[rows], classes)
-                                  for f, (classes, _, s_test) in enumerate(parts)])
+            counts = np.bincount(rows, minlength=len(ce))
+            return _explicitness([table(counts) for table in tables])
 
         out["explicitness_test_se"] = bootstrap_se(resampled, len(ce), rng, num_resamples)
     return out

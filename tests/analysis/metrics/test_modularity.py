@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from analysis.metrics import modularity, modularity_explicitness
-from analysis.metrics.modularity import auc_per_class, modularity_from_mi
+from analysis.metrics.modularity import auc_per_class, auc_table, modularity_from_mi
 from tests.analysis.metrics.oracle import auc_loop, explicitness_loop, modularity_loop
 from tests.analysis.metrics.test_codes_and_uncertainty import noisy
 from tests.analysis.metrics.test_disentanglement import DATA, identity, noise, rng, rotated
@@ -37,6 +37,9 @@ def test_auc_equals_pair_counting_with_ties():
     auc = auc_per_class(labels, scores, np.array([0, 1, 2, 7]))
     assert np.allclose(auc[:3], [auc_loop(labels, scores[:, c], c) for c in range(3)], atol=1e-12)
     assert np.isnan(auc[3])  # a value with no positives has no AUC
+    rows = rng(2).integers(0, 60, 60)  # a bootstrap resample = multiplicity weights
+    weighted = auc_table(labels, scores[:, :3], np.arange(3))(np.bincount(rows, minlength=60))
+    assert np.allclose(weighted, [auc_loop(labels[rows], scores[rows, c], c) for c in range(3)], atol=1e-12)
 
 
 def test_modularity_from_a_hand_built_mutual_information():
