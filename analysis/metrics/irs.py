@@ -3,8 +3,8 @@
 IRS asks how much a code dimension moves when every factor but its "parent" changes. Holding
 factor f at value v (the points of the sample with v_f = v, i.e. the other factors intervened on),
 the deviation of code dim j from its conditional mean E[z_j | v_f = v] is summarised by its
-``diff_quantile`` quantile (the reference's default 0.99; 1.0 is the paper's maximum, the EMPIDA
-estimate of Suter et al. Eq. 7). Averaged over the values of f (uniformly, not by group size) and
+``diff_quantile`` quantile (the reference's default 0.99; 1.0 gives the paper's maximum, its EMPIDA
+estimate). Averaged over the values of f (uniformly, not by group size) and
 divided by the largest deviation of z_j from its overall mean, it gives
 
     IRS[j, f] = 1 − mean_v Q_q(|z_j − E[z_j | v_f = v]| over v_f = v) / max |z_j − E[z_j]|,
@@ -24,10 +24,12 @@ exact value). Factors with a single value are skipped (they hold nothing fixed).
 
 Returned names: ``irs`` (the reference's ``IRS``) and ``num_active_dims`` — the count of active
 dims; the reference reports ``np.sum(active_mus)``, the sum of the active codes' values, not their
-count. Range 0..1. Known biases: a noise dim's q-quantile deviation is below its maximum, by more
-for heavy tails, so Gaussian noise scores ≈ 0.3 (uniform noise ≈ 0.01); with few points per
-group the 0.99 quantile is nearly the group's maximum; for unbounded codes the normaliser (a sample
-maximum) grows with n, so IRS drifts with the sample size: compare scores at one size.
+count. At most 1, usually in 0..1 (a deviation from a group's mean can exceed the overall maximum
+deviation, by at most twice, only for strongly skewed dims). Known biases: a noise dim's q-quantile
+deviation is below its maximum, by more for heavy tails, so Gaussian noise scores ≈ 0.3 (uniform
+noise ≈ 0.01); with few points per group the 0.99 quantile is nearly the group's maximum; for
+unbounded codes the normaliser (a sample maximum) grows with n, so IRS drifts with the sample size:
+compare scores at one size.
 
 Uncertainty (given ``rng``): ``irs_se``, the bootstrap over points (active dims, group means and
 deviations recomputed per resample). The statistic rests on extremes, for which the bootstrap is

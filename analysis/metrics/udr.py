@@ -9,21 +9,22 @@ model i and latent b of model j: the absolute Spearman rank correlation (``metho
 the absolute coefficient of a ``Lasso(alpha=0.1)`` regression of model j's standardised latents on
 model i's (``method="lasso"``). Only informative latents are kept: those whose mean KL divergence
 to the prior exceeds ``kl_threshold`` = 0.01 (the paper's I_KL), all of them when no KLs are given.
-With d_a and d_b the informative dims of the two models (Duan et al. 2020, Eq. 2),
+With d_a and d_b the informative dims of the two models, the paper's score is
 
     UDR_ij = 1 / (d_a + d_b) · [ Σ_b max_a R(a, b)² / Σ_a R(a, b) + Σ_a max_b R(a, b)² / Σ_b R(a, b) ],
 
-1 when R is a scaled permutation (every informative latent of one model matches exactly one of the
-other), lower when a latent spreads over several. A row or column summing to 0 contributes 0 (the
-reference's ``nan_to_num``); no informative latents at all give 0. The score of model i is the
-median of UDR_ji over the other models j (the reference's ``np.median(np.delete(scores[:, i], i))``;
-Spearman is symmetric, Lasso is not).
+1 when R is a permutation matrix (every informative latent of one model matches exactly one of the
+other, with similarity 1), lower when a latent spreads over several or matches only weakly. A row or
+column summing to 0 contributes 0 (the reference's ``nan_to_num``); no informative latents at all
+give 0. The score of model i is the median of UDR_ji over the other models j (the reference's
+``np.median(np.delete(scores[:, i], i))``; Spearman is symmetric, Lasso is not).
 
-Range 0..1. Known biases: even independent latents have sample correlations |ρ| ≈ 0.8/√n, which
-enter the row and column sums, so a perfect agreement of d informative latents scores about
-1 / (1 + (d − 1)·0.8/√n) with Spearman (0.95 for d = 3, n = 1,000; 0.82 for d = 10) — compare scores
-computed on the same number of inputs. The Lasso shrinks an exact match to 1 − alpha = 0.9, which
-max²/sum passes on, so a perfect Lasso score is 0.9; the Lasso zeroes the small spurious weights.
+Range 0..1 with Spearman (Lasso weights can exceed 1 for correlated latents). Known biases: even
+independent latents have sample correlations |ρ| ≈ 0.8/√n, which enter the row and column sums, so a
+perfect agreement of d informative latents scores about 1 / (1 + (d − 1)·0.8/√n) with Spearman (0.95
+for d = 3, n = 1,000; 0.82 for d = 10) — compare scores computed on the same number of inputs. The
+Lasso shrinks an exact match to 1 − alpha = 0.9, which max²/sum passes on, so a perfect Lasso score
+is 0.9; the Lasso zeroes the small spurious weights.
 
 Choices, against disentanglement_lib's ``compute_udr_sklearn``: its function defaults to Lasso
 (its test configs use both); Spearman is the default here, as the method that needs no
@@ -81,7 +82,7 @@ def similarity(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.nda
 
 
 def udr_from_similarity(r: np.ndarray) -> float:
-    """UDR_ij of an informative-only similarity matrix R (d_a, d_b) (module doc, Eq. 2)."""
+    """UDR_ij of an informative-only similarity matrix R (d_a, d_b) (the formula in the module doc)."""
     d_a, d_b = r.shape
     if d_a + d_b == 0 or r.size == 0:
         return 0.0
@@ -116,7 +117,7 @@ def udr_pair(codes_a, codes_b, kl_a=None, kl_b=None, method: str = "spearman",
     return udr_from_similarity(similarity(a, b, method))
 
 
-def udr_pairwise(codes: list, kl_per_dim: list | None = None, method: str = "spearman",
+def udr_pairwise(codes: list[np.ndarray], kl_per_dim: list[np.ndarray] | None = None, method: str = "spearman",
                  kl_threshold: float = 0.01) -> np.ndarray:
     """(M, M) matrix of UDR_ij for every ordered pair of the M models (NaN on the diagonal)."""
     if len(codes) < 2:
@@ -136,7 +137,7 @@ def udr_pairwise(codes: list, kl_per_dim: list | None = None, method: str = "spe
     return out
 
 
-def udr_scores(codes: list, kl_per_dim: list | None = None, method: str = "spearman",
+def udr_scores(codes: list[np.ndarray], kl_per_dim: list[np.ndarray] | None = None, method: str = "spearman",
                kl_threshold: float = 0.01) -> np.ndarray:
     """One UDR score per model: the median over the other models j of UDR_ji.
 

@@ -137,7 +137,7 @@ def irs_loop(codes, factors, diff_quantile=0.99, factor_bins=20):
 
 
 def udr_pair_loop(a, b, method="spearman"):
-    """UDR_ab (Duan et al. Eq. 2) with scipy's Spearman per pair of latents or one Lasso per target."""
+    """UDR_ab (Duan et al. 2020) with scipy's Spearman per pair of latents or one Lasso per target."""
     import scipy.stats
     from sklearn.linear_model import Lasso
     from sklearn.preprocessing import StandardScaler
