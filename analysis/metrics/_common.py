@@ -5,6 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 
+def check_codes(codes, what: str = "codes") -> np.ndarray:
+    """Validate one (n_points, n_dims) code array: 2-D and finite; returned as float64."""
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.ndim != 2:
+        raise ValueError(f"{what}: codes must be 2-D (n_points, n_dims); got shape {codes.shape}")
+    if not np.isfinite(codes).all():
+        raise ValueError(f"{what}: codes contain NaN or inf (a diverged model?); score only finite codes")
+    return codes
+
+
 def check_codes_factors(codes, factors, what: str = "codes") -> tuple[np.ndarray, np.ndarray]:
     """Validate (n_points, n_dims) arrays: same length, finite codes, integer factors."""
     codes = np.asarray(codes, dtype=np.float64)
@@ -15,8 +25,7 @@ def check_codes_factors(codes, factors, what: str = "codes") -> tuple[np.ndarray
     if codes.shape[0] != factors.shape[0]:
         raise ValueError(f"{what}: codes have {codes.shape[0]} points but factors have "
                          f"{factors.shape[0]}; pass one factor row per code row")
-    if not np.isfinite(codes).all():
-        raise ValueError(f"{what}: codes contain NaN or inf (a diverged model?); score only finite codes")
+    codes = check_codes(codes, what)
     if not np.issubdtype(factors.dtype, np.integer):
         if not np.all(np.equal(np.mod(factors, 1), 0)):
             raise ValueError(f"{what}: factors must be discrete integer labels")
