@@ -159,13 +159,19 @@ def hypervolume_progress(df: pd.DataFrame, objectives: Mapping[str, str], refere
 
 
 def seed_aggregate(df: pd.DataFrame, objectives: Mapping[str, str],
-                   config_cols: Sequence[str] = ("model_type", "beta", "latent_dim")) -> pd.DataFrame:
+                   config_cols: Sequence[str] | None = None) -> pd.DataFrame:
     """Mean, std and count over seeds of each configuration, with ``on_front`` for the front of
     the seed means. Locatello et al. (2019) found seed variance can exceed the differences between
-    models: the std columns are what makes that visible."""
+    models: the std columns are what makes that visible. A configuration is ``config_cols``, by
+    default the model type, its searched hyperparameters (:mod:`analysis.hyperparams`) and the
+    latent size."""
+    from analysis import hyperparams
+
+    if config_cols is None:
+        config_cols = ("model_type", *hyperparams.columns(df), "latent_dim")
     cols = [c for c in config_cols if c in df.columns]
     frame = df.copy()
-    for c in cols:  # NaN β (AE/VAE) must still group
+    for c in cols:  # NaN hyperparameters (AE/VAE; another type's knob) must still group
         frame[c] = frame[c].astype(object).where(frame[c].notna(), "–")
     grouped = frame.groupby(cols, dropna=False)
     out = grouped[list(objectives)].agg(["mean", "std", "count"])

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analysis import hyperparams  # noqa: E402
 from analysis.pareto import hypervolume_progress, non_dominated_mask, seed_aggregate  # noqa: E402
 from analysis.runs import UNSUCCESSFUL  # noqa: E402
 from analysis.schema import CATALOGUE, arrow, metric_label, se_name  # noqa: E402
@@ -119,9 +120,9 @@ def pareto_plot(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = ("mi
         ax.scatter(group[x][on], group[y][on], s=sizes[idx][on], c=colour, marker=marker,
                    edgecolors="black", linewidths=0.8)
         for _, row in group.iterrows():
-            beta = row.get("beta")
-            if beta is not None and not pd.isna(beta):
-                ax.annotate(f"β={float(beta):.3g}", (row[x], row[y]), textcoords="offset points",
+            knobs = hyperparams.text(row)
+            if knobs:
+                ax.annotate(knobs, (row[x], row[y]), textcoords="offset points",
                             xytext=(5, 4), fontsize=7, color=colour)
     _step_front(ax, ok[mask] if len(ok) else ok, x, y, senses, color="black", lw=1.2, alpha=0.8,
                 label="Pareto front")
@@ -162,29 +163,33 @@ def fronts_by_model(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = 
     return _save(fig, out)
 
 
-def metric_vs_beta(df: pd.DataFrame, metrics: Mapping[str, str], study: str = "", out: str | None = None):
-    """(c) each metric against β per model type (log-x), mean ± std over seeds; AE and VAE (no β,
-    i.e. β = 1 for the VAE) as horizontal reference lines. The seed report's claim — higher β,
-    blurrier and more disentangled — as a picture."""
+def metric_vs_hyperparameter(df: pd.DataFrame, metrics: Mapping[str, str], study: str = "",
+                             out: str | None = None):
+    """(c) each metric against each model type's own searched hyperparameter (log-x; β for β-VAE
+    and β-TCVAE, C_max, γ, λ_od for the others), mean ± std over seeds; types without one (AE, VAE)
+    as horizontal reference lines. The seed report's claim — higher β, blurrier and more
+    disentangled — as a picture, for every model type of the study."""
     ok = df[df["ok"]]
     names = [m for m in metrics if m in ok.columns]
     fig, axes = plt.subplots(1, len(names), figsize=(5.0 * len(names), 4.2), squeeze=False)
     for ax, metric in zip(axes[0], names, strict=True):
         for mt, group in ok.groupby("model_type"):
             colour, marker, label = style(mt)
-            if group["beta"].notna().any():
-                agg = group.dropna(subset=["beta", metric]).groupby("beta")[metric].agg(["mean", "std", "count"])
+            knobs = hyperparams.swept(group.iloc[0])
+            knob = next((n for n in knobs if n in group.columns and group[n].notna().any()), None)
+            if knob is not None:
+                agg = group.dropna(subset=[knob, metric]).groupby(knob)[metric].agg(["mean", "std", "count"])
                 ax.errorbar(agg.index, agg["mean"], yerr=agg["std"].fillna(0.0), color=colour, marker=marker,
-                            capsize=3, label=label, lw=1.2)
+                            capsize=3, label=f"{label} ({knobs[knob]})", lw=1.2)
             elif group[metric].notna().any():
                 mean, std = group[metric].mean(), group[metric].std()
-                ax.axhline(mean, color=colour, ls="--", lw=1.2, label=f"{label} (no β)")
+                ax.axhline(mean, color=colour, ls="--", lw=1.2, label=f"{label} (no hyperparameter)")
                 if std == std and std > 0:
                     ax.axhspan(mean - std, mean + std, color=colour, alpha=0.1)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel("β (log scale)")
+        ax.set_xlabel("the model type's hyperparameter (log scale)")
         ax.set_ylabel(axis_label(metric, metrics[metric]))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)

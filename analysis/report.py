@@ -16,13 +16,13 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from analysis import plots
+from analysis import hyperparams, plots
 from analysis.pareto import knee_index, neighbour_separation, non_dominated_mask
 from analysis.runs import OK, browse_hint, finished, mlflow_ui_url
 from analysis.schema import PROCEDURAL_SUFFIX, SE_SUFFIX, Artifact, Tag, TrialStatus, arrow, metric_direction
 
-FRONT_COLUMNS = ("model_type", "beta", "latent_dim", "seed", Tag.TRIAL_ID)
-#: Scores drawn against β besides the objectives (each with its catalogue direction).
+FRONT_COLUMNS = ("model_type", hyperparams.TEXT_COLUMN, "latent_dim", "seed", Tag.TRIAL_ID)
+#: Scores drawn against each model type's hyperparameter besides the objectives (each with its catalogue direction).
 CURVE_SCORES = ("blur", "beta_vae_score", "mig")
 
 
@@ -91,14 +91,14 @@ def _linked(trials: pd.DataFrame, tracking_uri: str | None) -> pd.DataFrame:
     return trials.assign(trial_id=ids)
 
 
-TRIAL_COLUMNS = (Tag.TRIAL_ID, "model_type", "beta", "latent_dim", "seed", Tag.TRIAL_STATUS)
+TRIAL_COLUMNS = (Tag.TRIAL_ID, "model_type", hyperparams.TEXT_COLUMN, "latent_dim", "seed", Tag.TRIAL_STATUS)
 
 
 def trials_lines(df: pd.DataFrame, front: pd.DataFrame, objectives: Mapping[str, str],
                  tracking_uri: str | None) -> list[str]:
     """The report's table of every trial (front members marked), each linked to its MLflow run
     on a tracking server; for a local store, how to open the MLflow UI instead."""
-    table = _linked(df.assign(front=["✓" if on else "" for on in df.index.isin(front.index)]),
+    table = _linked(hyperparams.with_text(df).assign(front=["✓" if on else "" for on in df.index.isin(front.index)]),
                     tracking_uri)
     lines = ["## All trials", ""]
     experiments = sorted({str(e) for e in df.get("experiment_id", pd.Series(dtype=object)).dropna()})
@@ -134,9 +134,9 @@ def best_per_model(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFr
 
 def panel_label(row: pd.Series, with_seed: bool = False) -> str:
     """"β-VAE β=4 (trial t2)" — or with the seed "β-VAE β=4 seed 1 (trial t2)": the model type,
-    its β if it has one, the trial."""
-    beta = row.get("beta")
-    beta_text = f" β={float(beta):.3g}" if beta is not None and not pd.isna(beta) else ""
+    its searched hyperparameters if it has any (:mod:`analysis.hyperparams`), the trial."""
+    knobs = hyperparams.text(row)
+    beta_text = f" {knobs}" if knobs else ""
     seed_text = f" seed {row.get('seed', '?')}" if with_seed else ""
     return f"{plots.style(row['model_type'])[2]}{beta_text}{seed_text} (trial {row.get(Tag.TRIAL_ID, '?')})"
 
@@ -197,8 +197,8 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
     fig("fronts_by_model", plots.fronts_by_model, df, x, y, senses, study=study)
     curve_metrics = {m: objectives.get(m) or metric_direction(m) for m in (*objectives, *CURVE_SCORES)
                      if m in df.columns}
-    if "beta" in df.columns and df["beta"].notna().any():
-        fig("metric_vs_beta", plots.metric_vs_beta, df, curve_metrics, study=study)
+    if hyperparams.columns(df[df["ok"]]):
+        fig("metric_vs_hyperparameter", plots.metric_vs_hyperparameter, df, curve_metrics, study=study)
     fig("hypervolume", plots.hypervolume_plot, df, objectives, study=study)
     agg = plots.seed_means(df, objectives)
     multi_seed = len(agg) and int(agg[f"{x}_count"].max()) > 1
@@ -226,7 +226,7 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
     if note:
         lines += [note, ""]
     lines += ["## Pareto-optimal trials", "",
-              markdown_table(_linked(front, tracking_uri),
+              markdown_table(_linked(hyperparams.with_text(front), tracking_uri),
                              [*FRONT_COLUMNS, *objectives, *(m for m in ("blur", "mig") if m not in objectives)]),
               ""]
     lines += resolution_lines(front, objectives)
@@ -236,7 +236,8 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
                   markdown_table(agg, [c for c in agg.columns]), "",
                   "![seed spread](seed_spread.png)", ""]
     for name, caption in (("pareto", "Trials and the Pareto front"), ("fronts_by_model", "Front per model type"),
-                          ("metric_vs_beta", "Metrics vs β"), ("hypervolume", "Hypervolume vs trials"),
+                          ("metric_vs_hyperparameter", "Metrics vs the hyperparameter of each model type"),
+                          ("hypervolume", "Hypervolume vs trials"),
                           ("samples_by_model", "Samples from the prior"),
                           ("traversals_by_model", "Latent traversals")):
         if name in written:

@@ -167,6 +167,7 @@ def _row(run, study: str | None) -> dict:
     row = {"run_id": run.info.run_id, "run_name": run.info.run_name, Tag.STUDY: tags.get(Tag.STUDY, study),
            Tag.TRIAL_ID: tags.get(Tag.TRIAL_ID), Tag.OPTUNA_TRIAL: cast_param(tags.get(Tag.OPTUNA_TRIAL)),
            "status": run.info.status, Tag.TRIAL_STATUS: tags.get(Tag.TRIAL_STATUS),
+           Tag.HYPERPARAMETERS: tags.get(Tag.HYPERPARAMETERS),
            "start_time": run.info.start_time}
     row.update({k: cast_param(v) for k, v in run.data.params.items()})
     row.update(run.data.metrics)

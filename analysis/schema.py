@@ -93,6 +93,9 @@ class Tag:
     """Child: the metric preset that scored the trial."""
     METRIC_CODES = "metric_codes"
     """Child: where the factor metrics read codes from (pool, grid or live)."""
+    HYPERPARAMETERS = "hyperparameters"
+    """Child: the model type's searched hyperparameters as JSON, name → figure label (e.g.
+    ``{"beta": "β"}``); their values are the run's params of those names."""
     PARENT_RUN = "mlflow.parentRunId"
     """Child: MLflow's own nesting tag, the parent run's id."""
 
@@ -138,6 +141,9 @@ class Source(StrEnum):
     """``study.evaluation.evaluate_objective_terms``: the objective and its terms on held-out images."""
     TRAINING = "training"
     """Reported while training, at every report (usable by ASHA)."""
+    STUDY = "study_level"
+    """Computed by the analysis across a study's trials and written back to each child run
+    (``python -m analysis udr``): an axis for the report, not a search objective."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,7 @@ class Metric:
 _S, _T = Source.SCORES, Source.TERMS
 _DISENTANGLING = ("fast", "full")
 _TCVAE = ("beta_tcvae",)
+_DIP = ("dip_vae_i", "dip_vae_ii")
 _NATS = "nats/image"
 
 #: The catalogue, in the order configs and error messages list metrics.
@@ -202,6 +209,16 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric("dci_informativeness_train", "max", "DCI informativeness (train accuracy)", "accuracy", _S,
            ("full",), needs_factors=True, objective=False),
     Metric("sap", "max", "SAP", "accuracy gap", _S, _DISENTANGLING, has_se=True, needs_factors=True),
+    Metric("modularity", "max", "modularity (Ridgeway & Mozer 2018)", "", _S, _DISENTANGLING, has_se=True,
+           needs_factors=True),
+    Metric("explicitness", "max", "explicitness (test ROC-AUC, Ridgeway & Mozer 2018)", "ROC-AUC", _S,
+           _DISENTANGLING, has_se=True, needs_factors=True),
+    Metric("explicitness_train", "max", "explicitness (train ROC-AUC)", "ROC-AUC", _S, _DISENTANGLING,
+           needs_factors=True, objective=False),
+    Metric("irs", "max", "IRS, interventional robustness (Suter et al. 2019)", "", _S, _DISENTANGLING,
+           has_se=True, needs_factors=True),
+    Metric("irs_active_dims", None, "IRS active dims", "dims", _S, _DISENTANGLING, needs_factors=True,
+           objective=False),
     Metric("linear_probe_accuracy", "max", "linear-probe accuracy (balanced)", "accuracy", _S, _DISENTANGLING,
            has_se=True, without_factors=True),
     Metric("eval_loss", "min", "held-out objective (nats/image)", _NATS, _T),
@@ -209,11 +226,20 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric("eval_kl", "max", "held-out KL(q(z|x) ‖ p(z)) (nats/image)", _NATS, _T, needs_probabilistic=True),
     Metric("eval_mi", "max", "held-out index-code MI (nats/image)", _NATS, _T, needs_probabilistic=True,
            model_types=_TCVAE, objective=False),
-    Metric("eval_tc", "min", "held-out total correlation (nats/image)", _NATS, _T, needs_probabilistic=True,
-           model_types=_TCVAE, objective=False),
+    Metric("eval_tc", "min", "held-out total correlation (nats/image; minibatch estimate for β-TCVAE, "
+           "discriminator estimate for FactorVAE)", _NATS, _T, needs_probabilistic=True,
+           model_types=(*_TCVAE, "factor_vae"), objective=False),
     Metric("eval_dwkl", "min", "held-out dimension-wise KL (nats/image)", _NATS, _T, needs_probabilistic=True,
            model_types=_TCVAE, objective=False),
+    Metric("eval_capacity", None, "AnnealedVAE's KL capacity C at the end of training (nats/image)", _NATS, _T,
+           needs_probabilistic=True, model_types=("annealed_vae",), objective=False),
+    Metric("eval_dip_offdiag", "min", "held-out DIP-VAE penalty: Σ of squared off-diagonal covariances", "",
+           _T, needs_probabilistic=True, model_types=_DIP, objective=False),
+    Metric("eval_dip_diag", "min", "held-out DIP-VAE penalty: Σ of squared (diagonal variance − 1)", "", _T,
+           needs_probabilistic=True, model_types=_DIP, objective=False),
     Metric("active_dims", None, "active latent dims (KL > 0.01 nats)", "dims", _T, needs_probabilistic=True,
+           objective=False),
+    Metric("udr", "max", "UDR, unsupervised disentanglement ranking (Duan et al. 2020)", "", Source.STUDY,
            objective=False),
     Metric("val_recon_error", "min", "validation reconstruction error (nats/image)", _NATS, Source.TRAINING),
 )
@@ -264,3 +290,16 @@ def default_tracking_uri(root: str = "betasweep-runs") -> str:
     if env:
         return env
     return "sqlite:///" + os.path.join(os.path.abspath(root), "mlflow.db")
+
+
+def swept_hyperparameters(tag_value: str | None) -> dict[str, str]:
+    """The :attr:`Tag.HYPERPARAMETERS` tag read back: name → figure label ({} when absent)."""
+    import json
+
+    if not tag_value or not isinstance(tag_value, str):
+        return {}
+    try:
+        value = json.loads(tag_value)
+    except json.JSONDecodeError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}

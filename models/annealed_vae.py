@@ -36,7 +36,7 @@ class AnnealedVAE(GaussianVAE):
 
     hyperparameters = (HyperParameter(
         "c_max", default=25.0, low=5.0, high=100.0, grid=(5.0, 10.0, 25.0, 50.0, 75.0, 100.0),
-        description="final KL capacity C_max (nats)", reference="Burgess et al. 2018"),)
+        symbol="C_max", description="final KL capacity C_max (nats)", reference="Burgess et al. 2018"),)
 
     def __init__(self, latent_dim: int, *, c_max: float = 25.0, gamma: float = 1000.0,
                  iteration_threshold: int = 100_000, **kwargs):
@@ -54,6 +54,16 @@ class AnnealedVAE(GaussianVAE):
         self.iteration_threshold = int(iteration_threshold)
         self.register_buffer("train_step", torch.zeros((), dtype=torch.long))
         self.config.update(c_max=self.c_max, gamma=self.gamma, iteration_threshold=self.iteration_threshold)
+
+    #: Locatello et al. 2019: C reaches C_max after 100,000 of 300,000 training steps.
+    PAPER_THRESHOLD, PAPER_STEPS = 100_000, 300_000
+
+    @classmethod
+    def trial_defaults(cls, steps: int) -> dict[str, int]:
+        """A budget shorter than the paper's 300,000 steps keeps the paper's proportion: C reaches
+        C_max after the first third of training (threshold = steps/3, at most 100,000)."""
+        scaled = round(steps * cls.PAPER_THRESHOLD / cls.PAPER_STEPS)
+        return {"iteration_threshold": max(1, min(cls.PAPER_THRESHOLD, scaled))}
 
     def capacity(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """C(t) = min(C_max, C_max · t / T) at the current ``train_step`` t, a scalar tensor."""

@@ -60,6 +60,14 @@ class LatentModel(nn.Module):
     encoder_outputs_per_dim = 1
     hyperparameters: ClassVar[tuple[HyperParameter, ...]] = ()
     """The objective's searched knobs, each a constructor keyword (see :mod:`models.hyperparameters`)."""
+    probabilistic: ClassVar[bool] = True
+    """Has an encoder distribution q(z|x) and a prior (a KL term); False for the deterministic AE."""
+
+    @classmethod
+    def trial_defaults(cls, steps: int) -> dict[str, Any]:
+        """Constructor arguments that depend on the trial's budget of ``steps`` optimiser steps
+        (a schedule's length, say); the user's own settings override them. None by default."""
+        return {}
     needs_second_batch: ClassVar[bool] = False
     """True if :meth:`auxiliary_loss` needs a second, independent training batch each step."""
 
@@ -125,6 +133,8 @@ class LatentModel(nn.Module):
 
 class AutoEncoder(LatentModel):
     """Deterministic autoencoder: z = enc(x); the loss is the reconstruction term only."""
+
+    probabilistic = False
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
         return self.encoder(x), None

@@ -24,7 +24,7 @@ class BetaTCVAE(GaussianVAE):
 
     hyperparameters = (HyperParameter(
         "beta", default=6.0, low=1.0, high=10.0, grid=(1.0, 2.0, 4.0, 6.0, 8.0, 10.0),
-        description="weight of the total correlation", reference="Chen et al. 2018"),)
+        symbol="β", description="weight of the total correlation", reference="Chen et al. 2018"),)
 
     def __init__(self, latent_dim: int, *, beta: float = 6.0, dataset_size: int | None = None,
                  tc_estimator: str = "mss", alpha: float = 1.0, gamma: float = 1.0, **kwargs):

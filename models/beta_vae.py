@@ -11,7 +11,7 @@ class BetaVAE(GaussianVAE):
 
     hyperparameters = (HyperParameter(
         "beta", default=4.0, low=1.0, high=16.0, grid=(1.0, 2.0, 4.0, 6.0, 8.0, 16.0),
-        description="weight of the KL term", reference="Higgins et al. 2017"),)
+        symbol="β", description="weight of the KL term", reference="Higgins et al. 2017"),)
 
     def __init__(self, latent_dim: int, *, beta: float = 4.0, **kwargs):
         super().__init__(latent_dim, **kwargs)

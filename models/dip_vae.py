@@ -28,7 +28,7 @@ from models.registry import register
 
 LAMBDA_OD = HyperParameter(
     "lambda_od", default=10.0, low=1.0, high=50.0, grid=(1.0, 2.0, 5.0, 10.0, 20.0, 50.0),
-    description="weight of the off-diagonal covariance penalty", reference="Kumar et al. 2018")
+    symbol="λ_od", description="weight of the off-diagonal covariance penalty", reference="Kumar et al. 2018")
 
 
 def covariance(mu: torch.Tensor) -> torch.Tensor:

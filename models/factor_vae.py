@@ -59,7 +59,7 @@ class FactorVAE(GaussianVAE):
 
     hyperparameters = (HyperParameter(
         "gamma", default=10.0, low=10.0, high=100.0, grid=(10.0, 20.0, 30.0, 40.0, 50.0, 100.0),
-        description="weight of the total correlation", reference="Kim & Mnih 2018"),)
+        symbol="γ", description="weight of the total correlation", reference="Kim & Mnih 2018"),)
     needs_second_batch: ClassVar[bool] = True
     discriminator_lr: ClassVar[float] = 1e-4
     discriminator_betas: ClassVar[tuple[float, float]] = (0.5, 0.9)

@@ -19,7 +19,8 @@ class HyperParameter:
 
     ``name`` is the constructor's keyword argument; ``low``/``high`` the default search range
     (log-uniform when ``log``); ``grid`` the paper's values; ``default`` what the constructor uses
-    when the study does not set it; ``integer`` for a count rather than a weight.
+    when the study does not set it; ``integer`` for a count rather than a weight; ``symbol`` the
+    paper's letter for figure labels (e.g. β), else the name is used.
     """
 
     name: str
@@ -29,6 +30,7 @@ class HyperParameter:
     grid: tuple[float, ...]
     log: bool = True
     integer: bool = False
+    symbol: str = ""
     description: str = ""
     reference: str = ""
 
@@ -39,6 +41,11 @@ class HyperParameter:
             raise ValueError(f"{self.name}: a log-uniform range needs low > 0, got {self.low}")
         if any(not self.low <= g <= self.high for g in self.grid):
             raise ValueError(f"{self.name}: grid {self.grid} leaves [{self.low}, {self.high}]")
+
+    @property
+    def label(self) -> str:
+        """The paper's symbol, or the name when there is none."""
+        return self.symbol or self.name
 
     def check(self, value: float, where: str) -> str | None:
         """An error message naming ``where`` and the fix if ``value`` is not usable, else None.

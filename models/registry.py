@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -9,6 +10,8 @@ import torch
 from torch import nn
 
 MODELS: dict[str, type[nn.Module]] = {}
+#: Constructor arguments a trial derives from its own config and data, not a model type's settings.
+TRIAL_SUPPLIED = ("latent_dim", "architecture", "in_channels", "likelihood", "gaussian_variance", "dataset_size")
 
 
 def register(name: str) -> Callable[[type], type]:
@@ -20,6 +23,22 @@ def register(name: str) -> Callable[[type], type]:
         return cls
 
     return wrap
+
+
+def model_settings(model_type: str) -> tuple[str, ...]:
+    """What a user may set for ``model_type``: the keyword-only arguments of its constructors
+    (its declared hyperparameters first, then fixed settings such as β-TCVAE's ``tc_estimator``),
+    without the ones a trial supplies itself (:data:`TRIAL_SUPPLIED`)."""
+    cls = MODELS[model_type]
+    names = [hp.name for hp in cls.hyperparameters]
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is nn.Module:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.kind is p.KEYWORD_ONLY and p.name not in TRIAL_SUPPLIED and p.name not in names:
+                names.append(p.name)
+    return tuple(names)
 
 
 def build_model(model_type: str, latent_dim: int, **kwargs: Any) -> nn.Module:

@@ -20,9 +20,11 @@ META_FILE = "meta.json"
 
 
 def save_checkpoint(path: str, model, optimizer, step: int, generator: torch.Generator,
-                    config, extra: dict[str, Any] | None = None) -> str:
-    """Write a resumable checkpoint directory: weights, optimiser, step and every RNG state.
-    ``config`` is the trial's (dataclass) config, stored in the meta for whoever scores it later."""
+                    config, extra: dict[str, Any] | None = None, auxiliary_optimizer=None) -> str:
+    """Write a resumable checkpoint directory: weights, optimiser(s), step and every RNG state.
+    ``config`` is the trial's (dataclass) config, stored in the meta for whoever scores it later;
+    ``auxiliary_optimizer`` that of a model's auxiliary network (FactorVAE's discriminator, whose
+    weights are part of the model's state)."""
     os.makedirs(path, exist_ok=True)
     state = {
         "model": model.state_dict(),
@@ -31,6 +33,8 @@ def save_checkpoint(path: str, model, optimizer, step: int, generator: torch.Gen
         "torch_rng": torch.get_rng_state(),
         "data_rng": generator.get_state(),
     }
+    if auxiliary_optimizer is not None:
+        state["auxiliary_optimizer"] = auxiliary_optimizer.state_dict()
     if torch.cuda.is_available():
         state["cuda_rng"] = torch.cuda.get_rng_state_all()
     torch.save(state, os.path.join(path, STATE_FILE))
@@ -47,11 +51,13 @@ def read_checkpoint_meta(path: str) -> dict[str, Any]:
         return json.load(handle)
 
 
-def load_checkpoint(path: str, model, optimizer, generator: torch.Generator) -> int:
-    """Restore ``model``, ``optimizer`` and the RNG streams from ``path``; returns its step."""
+def load_checkpoint(path: str, model, optimizer, generator: torch.Generator, auxiliary_optimizer=None) -> int:
+    """Restore ``model``, the optimiser(s) and the RNG streams from ``path``; returns its step."""
     state = torch.load(os.path.join(path, STATE_FILE), map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
+    if auxiliary_optimizer is not None:
+        auxiliary_optimizer.load_state_dict(state["auxiliary_optimizer"])
     torch.set_rng_state(state["torch_rng"])
     generator.set_state(state["data_rng"])
     if "cuda_rng" in state and torch.cuda.is_available():

@@ -16,6 +16,7 @@ from typing import Any
 
 from ray import tune
 
+from analysis import hyperparams
 from analysis.schema import Tag, TrialStatus, arrow, se_name
 from study.search import COMPLETED, FAILED, PRUNED, classify
 
@@ -143,7 +144,8 @@ def summary_table(df, objectives: Mapping[str, str], front_ids: set[str]) -> str
     """Plain-text table of every trial (one row each), Pareto-optimal rows starred; scores with
     their standard error (± SE) where the trial logged one."""
     scores = [*objectives, *(m for m in SUMMARY_SCORES if m not in objectives)]
-    cols = ["model_type", "beta", "latent_dim", "seed", Tag.TRIAL_STATUS, *scores]
+    df = hyperparams.with_text(df)
+    cols = ["model_type", hyperparams.TEXT_COLUMN, "latent_dim", "seed", Tag.TRIAL_STATUS, *scores]
     cols = [c for c in cols if c in df.columns]
     header = ["", "trial"] + cols
     rows = []

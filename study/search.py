@@ -154,11 +154,12 @@ class OptunaStudySearcher(Searcher):
     # -- Tune interface ------------------------------------------------------------------------
     def _open_group(self) -> _Group | None:
         seeds = list(range(self.space.seeds_per_config))
-        if self.space.mode == "grid":
-            if self._grid_next >= len(self.space.grid):
+        if self.space.mode != "search":
+            grid = space_mod.configurations(self.space)
+            if self._grid_next >= len(grid):
                 return None
-            trial = space_mod.ask_grid_entry(self.study, self.space.grid, self._grid_next)
-            overrides = dict(self.space.grid[self._grid_next])
+            trial = space_mod.ask_grid_entry(self.study, grid, self._grid_next)
+            overrides = dict(grid[self._grid_next])
             self._grid_next += 1
         else:
             trial = self.study.ask()

@@ -1,20 +1,32 @@
 """The search space: what varies from trial to trial.
 
-Define-by-run (Optuna's native form), so the space is conditional: β exists only for the model
-types whose objective has a β weight, the learning rate only when a range is configured, the seed
-only when it is a searched dimension. Grid mode lists fixed configurations instead (to reproduce a
-paper table, e.g. exactly the seed report's four models).
+Define-by-run (Optuna's native form), so the space is conditional: a model type's hyperparameters
+exist only when that type is chosen, each as its own Optuna parameter named ``<type>.<name>``
+(β-VAE's β and β-TCVAE's β are different knobs on different scales, so the sampler never pools
+them), with the range the type declares (:mod:`models.hyperparameters`) unless ``space.ranges``
+replaces it; the learning rate only when a range is configured, the seed only when it is a searched
+dimension. Grid mode lists fixed configurations instead (e.g. exactly the seed report's four
+models); paper-grid mode lists every model type with every value of its declared paper grid.
 
-A suggestion is a dict of :class:`study.config.TrialConfig` overrides; the trial's seed is added by
-the searcher (repeats of one configuration get seeds 0..K-1).
+A suggestion is a dict of :class:`study.config.TrialConfig` overrides where a model type's
+hyperparameters go by their own names (``{model_type: beta_vae, beta: 4.2}``, see
+:func:`study.config.coercion.apply_overrides`); the trial's seed is added by the searcher (repeats
+of one configuration get seeds 0..K-1).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from study.config import BETA_MODELS, SpaceConfig
+from study.config import SpaceConfig
+from study.config.model_types import model_classes
+
+
+def param_name(model_type: str, name: str) -> str:
+    """The Optuna parameter of ``model_type``'s hyperparameter ``name``, e.g. ``beta_vae.beta``."""
+    return f"{model_type}.{name}"
 
 
 def suggest(trial, space: SpaceConfig) -> dict[str, Any]:
@@ -27,11 +39,14 @@ def suggest(trial, space: SpaceConfig) -> dict[str, Any]:
     types = list(space.model_types)
     model_type = types[0] if len(types) == 1 else trial.suggest_categorical("model_type", types)
     params["model_type"] = model_type
-    if model_type in BETA_MODELS:
-        if space.beta_min == space.beta_max:
-            params["beta"] = float(space.beta_min)
+    for hp in model_classes()[model_type].hyperparameters:
+        low, high = space.range_of(model_type, hp)
+        if low == high:
+            params[hp.name] = int(low) if hp.integer else low
+        elif hp.integer:
+            params[hp.name] = trial.suggest_int(param_name(model_type, hp.name), int(low), int(high), log=hp.log)
         else:
-            params["beta"] = trial.suggest_float("beta", space.beta_min, space.beta_max, log=True)
+            params[hp.name] = trial.suggest_float(param_name(model_type, hp.name), low, high, log=hp.log)
     dims = list(space.latent_dims)
     params["latent_dim"] = dims[0] if len(dims) == 1 else trial.suggest_categorical("latent_dim", dims)
     if space.lr_min is not None and space.lr_max is not None:
@@ -41,18 +56,45 @@ def suggest(trial, space: SpaceConfig) -> dict[str, Any]:
     return params
 
 
+def configurations(space: SpaceConfig) -> tuple[Mapping[str, Any], ...]:
+    """The fixed configurations of grid mode (``space.grid``) or paper-grid mode: each of
+    ``space.model_types`` with each combination of its declared hyperparameters' paper grids
+    (Locatello et al. 2019: six values of one knob per type) and each of ``space.latent_dims``."""
+    if space.mode == "grid":
+        return tuple(space.grid)
+    entries = []
+    classes = model_classes()
+    for model_type in space.model_types:
+        hps = classes[model_type].hyperparameters
+        for values in itertools.product(*(hp.grid for hp in hps)):
+            for dim in space.latent_dims:
+                entry = {"model_type": model_type, **{hp.name: v for hp, v in zip(hps, values, strict=True)}}
+                entries.append({**entry, "latent_dim": dim} if len(space.latent_dims) > 1 else entry)
+    return tuple(entries)
+
+
+def optuna_params(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A configuration as Optuna params: a model type's settings under ``<type>.<name>``."""
+    from study.config import TrialConfig
+
+    fields = set(TrialConfig.__dataclass_fields__)
+    model_type = entry.get("model_type")
+    return {key if key in fields or model_type is None else param_name(model_type, key): value
+            for key, value in entry.items()}
+
+
 def grid_distributions(grid: tuple[Mapping[str, Any], ...]) -> dict[str, Any]:
     """Optuna distributions recording grid entries as trial params.
 
-    One categorical per key, over every value that key takes in the grid (Optuna requires a
-    parameter's distribution to be the same in every trial of a study); the entry's own value is
-    then fixed with ``study.enqueue_trial``.
+    One categorical per key (:func:`optuna_params`), over every value that key takes in the grid
+    (Optuna requires a parameter's distribution to be the same in every trial of a study); the
+    entry's own value is then fixed with ``study.enqueue_trial``.
     """
     from optuna.distributions import CategoricalDistribution
 
     values: dict[str, list[Any]] = {}
     for entry in grid:
-        for key, value in entry.items():
+        for key, value in optuna_params(entry).items():
             if value not in values.setdefault(key, []):
                 values[key].append(value)
     return {key: CategoricalDistribution(choices) for key, choices in values.items()}
@@ -60,7 +102,7 @@ def grid_distributions(grid: tuple[Mapping[str, Any], ...]) -> dict[str, Any]:
 
 def ask_grid_entry(study, grid: tuple[Mapping[str, Any], ...], index: int):
     """Ask ``study`` for a trial whose params are exactly ``grid[index]``."""
-    entry = dict(grid[index])
+    entry = optuna_params(grid[index])
     distributions = grid_distributions(grid)
     study.enqueue_trial(entry, skip_if_exists=False)
     return study.ask(fixed_distributions={key: distributions[key] for key in entry})
@@ -68,14 +110,17 @@ def ask_grid_entry(study, grid: tuple[Mapping[str, Any], ...], index: int):
 
 def describe(space: SpaceConfig) -> list[str]:
     """Human-readable lines describing the space (for ``--dry-run`` and the parent run)."""
-    if space.mode == "grid":
-        lines = [f"grid of {len(space.grid)} configurations x {space.seeds_per_config} seed(s):"]
-        lines += [f"  - {dict(entry)}" for entry in space.grid]
+    if space.mode != "search":
+        entries = configurations(space)
+        lines = [f"{space.mode.replace('_', '-')} of {len(entries)} configurations x {space.seeds_per_config} seed(s):"]
+        lines += [f"  - {dict(entry)}" for entry in entries]
         return lines
     lines = [f"model_type  in {list(space.model_types)}"]
-    if any(m in BETA_MODELS for m in space.model_types):
-        lines.append(f"beta        log-uniform [{space.beta_min:g}, {space.beta_max:g}]  "
-                     f"(only for {', '.join(m for m in space.model_types if m in BETA_MODELS)})")
+    for model_type in space.model_types:
+        for hp in model_classes()[model_type].hyperparameters:
+            low, high = space.range_of(model_type, hp)
+            lines.append(f"{param_name(model_type, hp.name):<22} {'log-uniform' if hp.log else 'uniform'} "
+                         f"[{low:g}, {high:g}]  (only for {model_type}; paper grid {list(hp.grid)})")
     lines.append(f"latent_dim  in {list(space.latent_dims)}")
     if space.lr_min is not None:
         lines.append(f"lr          log-uniform [{space.lr_min:g}, {space.lr_max:g}]")

@@ -11,6 +11,7 @@ one an early-stopping scheduler cut short.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import tempfile
@@ -19,7 +20,7 @@ from typing import Any
 
 from analysis.schema import FINAL_REPORT_KEY, Tag, TrialStatus, numeric_values, without_secrets
 from study.config import TrialConfig, validate_trial
-from study.config.coercion import coerce_fields
+from study.config.coercion import apply_overrides
 from study.search import OPTUNA_TRIAL, OVERRIDES
 
 log = logging.getLogger(__name__)
@@ -45,22 +46,28 @@ class StudyContext:
 def trial_config(context: StudyContext, overrides: dict[str, Any]) -> TrialConfig:
     """The trial's config: the study's typed template with the searcher's overrides (coerced to
     the fields' types, then validated) and the trial's resources."""
-    config = context.trial.with_updates(**coerce_fields(TrialConfig, overrides, "trial"))
+    config = apply_overrides(context.trial, overrides)
     validate_trial(config, "trial")
     return config.with_updates(gpus=context.gpus, num_threads=config.num_threads or max(1, int(context.cpus)))
 
 
 def logged_params(config: TrialConfig, secrets: tuple[str, ...]) -> dict[str, Any]:
-    """Trial params for MLflow: config keys as names; β only where it applies; no secrets."""
-    from study.config import BETA_MODELS
+    """Trial params for MLflow: the trial config's keys as names, with the model type's own
+    settings (its declared hyperparameters, resolved, e.g. ``beta``) in place of ``model_params``;
+    no secrets."""
+    from study.trial import model_settings_for
 
-    params = dataclasses.asdict(config)
-    if config.model_type not in BETA_MODELS:
-        params.pop("beta")
-    if config.model_type != "beta_tcvae":
-        for key in ("alpha", "gamma", "tc_estimator"):
-            params.pop(key)
+    params = {k: v for k, v in dataclasses.asdict(config).items() if k != "model_params"}
+    params.update(model_settings_for(config))
     return {k: v for k, v in without_secrets(params, secrets).items() if v is not None}
+
+
+def hyperparameters_tag(config: TrialConfig) -> str:
+    """The :attr:`Tag.HYPERPARAMETERS` value of the trial's model type: name → figure label."""
+    from study.config.model_types import model_classes
+
+    return json.dumps({hp.name: hp.label for hp in model_classes()[config.model_type].hyperparameters},
+                      ensure_ascii=False)
 
 
 def run_trial(config: dict[str, Any], context: StudyContext) -> None:
@@ -87,7 +94,8 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
         buffer_dir=os.path.join(context.study_dir, "tracking-buffer", trial_id),
         secrets=context.secrets,
     )
-    run_id = tracker.start(logged_params(trial, context.secrets), optuna_trial=config.get(OPTUNA_TRIAL))
+    run_id = tracker.start(logged_params(trial, context.secrets), optuna_trial=config.get(OPTUNA_TRIAL),
+                           extra_tags={Tag.HYPERPARAMETERS: hyperparameters_tag(trial)})
 
     with tempfile.TemporaryDirectory(prefix=f"betasweep-{trial_id}-") as ckpt_root:
 

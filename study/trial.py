@@ -84,6 +84,7 @@ class TrialRun:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
+    auxiliary_optimizer: torch.optim.Optimizer | None = None
     step: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     checkpoint_dir: str | None = None
@@ -93,7 +94,8 @@ class TrialRun:
         if self.checkpoint_dir is None:
             return None
         return save_checkpoint(os.path.join(self.checkpoint_dir, f"step_{self.step:08d}"), self.model,
-                               self.optimizer, self.step, self.generator, self.config, self.extra)
+                               self.optimizer, self.step, self.generator, self.config, self.extra,
+                               auxiliary_optimizer=self.auxiliary_optimizer)
 
 
 def build_data(config: TrialConfig, device: torch.device):
@@ -103,8 +105,19 @@ def build_data(config: TrialConfig, device: torch.device):
     return get_dataset(config.dataset, root=config.data_root, device=device)
 
 
+def model_settings_for(config: TrialConfig) -> dict[str, Any]:
+    """The model type's own constructor settings for this trial: its declared hyperparameters'
+    defaults, then what depends on the budget (``trial_defaults``, e.g. AnnealedVAE's schedule
+    length), then the trial's own ``model_params`` entry."""
+    from study.config.model_types import model_classes
+
+    cls = model_classes()[config.model_type]
+    return {**{hp.name: hp.default for hp in cls.hyperparameters}, **cls.trial_defaults(config.steps),
+            **config.own_params()}
+
+
 def build_model_for(config: TrialConfig, data) -> torch.nn.Module:
-    """The model the config names, sized for ``data`` (channels, N for β-TCVAE)."""
+    """The model the config names, sized for ``data`` (channels, N for β-TCVAE's estimator)."""
     from models import build_model
 
     return build_model(
@@ -114,11 +127,8 @@ def build_model_for(config: TrialConfig, data) -> torch.nn.Module:
         in_channels=data.num_channels,
         likelihood=config.likelihood or data.default_likelihood,
         gaussian_variance=config.gaussian_variance,
-        beta=config.beta,
         dataset_size=data.num_examples,
-        tc_estimator=config.tc_estimator,
-        alpha=config.alpha,
-        gamma=config.gamma,
+        **model_settings_for(config),
     )
 
 
@@ -136,17 +146,22 @@ def setup(config: TrialConfig, *, checkpoint_dir: str | None = None, resume_from
     model = build_model_for(config, data).to(device)
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
-    run = TrialRun(config, device, data, model, torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True),
-                   generator, extra=dict(extra_state or {}), checkpoint_dir=checkpoint_dir)
+    # A model with an auxiliary network (FactorVAE's discriminator) trains it with its own optimiser.
+    optimizer = torch.optim.Adam(model.main_parameters(), lr=config.lr, foreach=True)
+    run = TrialRun(config, device, data, model, optimizer, generator,
+                   auxiliary_optimizer=model.auxiliary_optimizer(), extra=dict(extra_state or {}),
+                   checkpoint_dir=checkpoint_dir)
     if resume_from:
-        run.step = load_checkpoint(resume_from, model, run.optimizer, generator)
+        run.step = load_checkpoint(resume_from, model, run.optimizer, generator, run.auxiliary_optimizer)
         run.extra = {**read_checkpoint_meta(resume_from).get("extra", {}), **run.extra}
         log.info("resumed from %s at step %d", resume_from, run.step)
     return run
 
 
 def _train_step(run: TrialRun, step_fn, sums: dict[str, torch.Tensor]) -> None:
-    """One optimiser step; the loss terms are summed on the device (no host sync)."""
+    """One optimiser step (then, for a model with an auxiliary network, one step of it on a second
+    batch, after the main step as :class:`models.base.LatentModel` documents); the loss terms are
+    summed on the device (no host sync)."""
     from study.device import autocast
 
     config = run.config
@@ -161,9 +176,18 @@ def _train_step(run: TrialRun, step_fn, sums: dict[str, torch.Tensor]) -> None:
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     run.optimizer.step()
+    terms = dict(lo.terms)
+    if run.auxiliary_optimizer is not None:
+        x2 = run.data.train_batch(config.batch_size, run.generator) if run.model.needs_second_batch else x
+        with autocast(run.device, config.amp):
+            aux = run.model.auxiliary_loss(out, x2, noise_scale=reg_weight)
+        run.auxiliary_optimizer.zero_grad(set_to_none=True)
+        aux.loss.backward()
+        run.auxiliary_optimizer.step()
+        terms.update(aux.terms)
     run.step += 1
     sums["loss"] = sums.get("loss", 0.0) + loss.detach()
-    for name, value in lo.terms.items():
+    for name, value in terms.items():
         sums[name] = sums.get(name, 0.0) + value
 
 
@@ -256,9 +280,15 @@ def train_and_evaluate(
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--field`` option per TrialConfig field, its help text from the field's docstring."""
+    """One ``--field`` option per TrialConfig field, its help text from the field's docstring; the
+    model type's own settings come as ``--param NAME=VALUE``."""
     docs = field_docs(TrialConfig)
+    parser.add_argument("--param", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                        help="A setting of the model type, e.g. --param beta=4 for beta_vae, --param "
+                             "c_max=25 for annealed_vae (value parsed as YAML). Repeatable.")
     for f in dataclasses.fields(TrialConfig):
+        if f.name == "model_params":
+            continue
         flag = "--" + f.name.replace("_", "-")
         parser.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(),
                             help=f"{docs.get(f.name, '')} (default: {f.default})")
@@ -288,9 +318,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="Folder for the trained model's figures and model file (default: none).")
     parser.add_argument("--quiet", action="store_true", help="Do not print progress lines.")
     args = parser.parse_args(argv)
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrialConfig)
-                 if getattr(args, f.name) is not None}
+    import yaml
+
     from study.config import ConfigError
+
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrialConfig)
+                 if f.name != "model_params" and getattr(args, f.name) is not None}
+    for item in args.params:
+        name, sep, value = item.partition("=")
+        if not sep:
+            print(f"error: --param: {item!r} is not NAME=VALUE; write e.g. --param beta=4", file=sys.stderr)
+            return 2
+        overrides[name.strip()] = yaml.safe_load(value)
 
     try:
         config = trial_from_dict(overrides)

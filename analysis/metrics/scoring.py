@@ -30,7 +30,9 @@ from analysis.metrics.beta_vae import beta_vae_score
 from analysis.metrics.codes import GridCodes, LiveCodes, PoolCodes, grid_size
 from analysis.metrics.dci import dci
 from analysis.metrics.factor_vae import factor_vae_score
+from analysis.metrics.irs import irs
 from analysis.metrics.mig import mig_with_se
+from analysis.metrics.modularity import modularity_explicitness
 from analysis.metrics.probe import linear_probe_with_se
 from analysis.metrics.reconstruction import reconstruction_scores
 from analysis.metrics.sap import sap_with_se
@@ -60,6 +62,9 @@ class MetricPreset:
     dci_test: int = 0
     sap_train: int = 0
     sap_test: int = 0
+    modularity_train: int = 0
+    modularity_test: int = 0
+    irs_points: int = 0
     probe_points: int = 0
     batch_size: int = 64
     codes: str = "live"
@@ -76,10 +81,12 @@ PRESETS = {
     "full": MetricPreset("full", eval_size=10000, beta_vae_train=10000, beta_vae_eval=5000,
                          factor_vae_train=10000, factor_vae_eval=5000, factor_vae_variance=10000,
                          mig_points=10000, dci_train=10000, dci_test=5000, sap_train=10000,
-                         sap_test=5000, probe_points=10000, codes="grid", pool_size=100_000),
+                         sap_test=5000, modularity_train=10000, modularity_test=5000, irs_points=10000,
+                         probe_points=10000, codes="grid", pool_size=100_000),
     "fast": MetricPreset("fast", eval_size=1024, beta_vae_train=1000, beta_vae_eval=1000,
                          factor_vae_train=1000, factor_vae_eval=1000, factor_vae_variance=5000,
-                         mig_points=10000, sap_train=1000, sap_test=1000, probe_points=2000,
+                         mig_points=10000, sap_train=1000, sap_test=1000, modularity_train=2000,
+                         modularity_test=1000, irs_points=5000, probe_points=2000,
                          codes="pool", pool_size=16384),
     "recon": MetricPreset("recon", eval_size=1024),
 }
@@ -164,7 +171,20 @@ def _factor_metrics(data, represent, rng, p: MetricPreset) -> dict:
         out["dci_informativeness_train"] = d["informativeness_train"]
     (train_f, train_c), (test_f, test_c) = _split(codes, p.sap_train, p.sap_test, rng)
     out["sap"], out["sap_se"] = sap_with_se(train_c, train_f, test_c, test_f, rng, p.bootstrap)
+    out.update(_modularity_and_irs(codes, rng, p))
     return out
+
+
+def _modularity_and_irs(codes, rng, p: MetricPreset) -> dict:
+    """Modularity and explicitness (Ridgeway & Mozer 2018) and IRS (Suter et al. 2019)."""
+    (train_f, train_c), (test_f, test_c) = _split(codes, p.modularity_train, p.modularity_test, rng)
+    m = modularity_explicitness(train_c, train_f, test_c, test_f, rng=rng, num_resamples=p.bootstrap)
+    factors, c = codes.sample(p.irs_points, rng)
+    r = irs(c, factors, rng=rng, num_resamples=p.bootstrap)
+    return {"modularity": m["modularity"], "modularity_se": m["modularity_se"],
+            "explicitness": m["explicitness_test"], "explicitness_se": m["explicitness_test_se"],
+            "explicitness_train": m["explicitness_train"], "irs": r["irs"], "irs_se": r["irs_se"],
+            "irs_active_dims": float(r["num_active_dims"])}
 
 
 def _probe(data, represent, rng, p: MetricPreset) -> dict:

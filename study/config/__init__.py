@@ -8,6 +8,7 @@ order (:mod:`study.config.loading`, :mod:`study.config.coercion`) and validated 
 error names the bad field and the fix. The allowed values live in :mod:`study.config.options`.
 """
 
+from study.config.coercion import apply_overrides
 from study.config.loading import (
     from_dict,
     load_preset,
@@ -19,12 +20,11 @@ from study.config.loading import (
 )
 from study.config.options import (
     ARCHITECTURES,
-    BETA_MODELS,
     DATASET_RECORD_NAMES,
     DATASETS,
     DCI_METRICS,
-    DETERMINISTIC_MODELS,
     DISENTANGLEMENT_METRICS,
+    DSPRITES_FAMILY,
     FACTOR_DATASETS,
     FACTOR_METRICS,
     FOLDER_DATASETS,
@@ -32,14 +32,13 @@ from study.config.options import (
     LIKELIHOODS,
     METRIC_DIRECTIONS,
     METRIC_PRESETS,
-    MODEL_TYPES,
     PRESET_METRICS,
     PROBABILISTIC_METRICS,
     PROBE_METRICS,
     PROCEDURAL_DATASETS,
     SAMPLERS,
     SEARCH_MODES,
-    TC_ESTIMATORS,
+    SEED_MODEL_TYPES,
     ConfigError,
     dataset_record_name,
 )
@@ -54,6 +53,7 @@ from study.config.sections import (
 from study.config.validation import check_cluster_resources, validate, validate_trial
 
 __all__ = [
+    "apply_overrides",
     "from_dict",
     "load_preset",
     "load_yaml",
@@ -61,12 +61,8 @@ __all__ = [
     "preset_names",
     "set_dotted",
     "trial_from_dict",
-    "MODEL_TYPES",
-    "BETA_MODELS",
-    "DETERMINISTIC_MODELS",
     "ARCHITECTURES",
     "LIKELIHOODS",
-    "TC_ESTIMATORS",
     "DATASETS",
     "FOLDER_DATASETS",
     "FACTOR_DATASETS",
@@ -74,6 +70,8 @@ __all__ = [
     "DATASET_RECORD_NAMES",
     "SAMPLERS",
     "SEARCH_MODES",
+    "SEED_MODEL_TYPES",
+    "DSPRITES_FAMILY",
     "METRIC_DIRECTIONS",
     "DCI_METRICS",
     "FACTOR_METRICS",

@@ -44,6 +44,8 @@ def _coerce(f: dataclasses.Field, value: Any, path: str) -> Any:
             return None
         raise ConfigError(f"{path}: must not be null; remove it to use the default {default!r}")
     try:
+        if annotation.startswith("Mapping"):
+            return _nested_mapping(value, path)
         if annotation.startswith("tuple"):
             if isinstance(value, (str, int, float, Mapping)):
                 value = [value]
@@ -65,6 +67,19 @@ def _coerce(f: dataclasses.Field, value: Any, path: str) -> Any:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read {value!r} as {annotation} ({exc})") from None
     return value
+
+
+def _nested_mapping(value: Any, path: str) -> dict[str, dict[str, Any]]:
+    """{type: {name: value}} (model_params, ranges): keys as strings, inner values as given
+    (validation checks them against each model type's declaration); lists become tuples."""
+    if not isinstance(value, Mapping):
+        raise TypeError("expected a mapping of model type → settings, e.g. {beta_vae: {beta: 4}}")
+    out = {}
+    for key, inner in value.items():
+        if not isinstance(inner, Mapping):
+            raise ConfigError(f"{path}.{key}: expected a mapping of names to values, e.g. {{beta: 4}}")
+        out[str(key)] = {str(k): tuple(v) if isinstance(v, list) else v for k, v in inner.items()}
+    return out
 
 
 def _to_int(value: Any) -> int:
@@ -105,3 +120,18 @@ def coerce_fields(cls: type, data: Mapping[str, Any], where: str) -> dict[str, A
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown field; known: {', '.join(sorted(known))}")
     return {name: _coerce(known[name], value, f"{where}.{name}") for name, value in data.items()}
+
+
+def apply_overrides(template: TrialConfig, overrides: Mapping[str, Any], where: str = "trial") -> TrialConfig:
+    """``template`` with a grid entry's or a suggestion's overrides: keys that are trial fields are
+    coerced to their types; any other key is a setting of the (overridden) model type, e.g.
+    ``{model_type: beta_vae, beta: 4}`` sets ``model_params.beta_vae.beta``. Not validated here."""
+    names = {f.name for f in fields(TrialConfig)}
+    config = template.with_updates(**coerce_fields(TrialConfig, {k: v for k, v in overrides.items() if k in names},
+                                                   where))
+    own = {k: v for k, v in overrides.items() if k not in names}
+    if not own:
+        return config
+    params = {mt: dict(p) for mt, p in config.model_params.items()}
+    params.setdefault(config.model_type, {}).update(own)
+    return config.with_updates(model_params=params)

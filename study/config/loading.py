@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from study.config.coercion import _build, _merge
+from study.config.coercion import _build, _merge, apply_overrides
 from study.config.options import ConfigError
 from study.config.sections import StudyConfig, TrialConfig
 from study.config.validation import validate, validate_trial
@@ -70,8 +70,11 @@ def from_dict(data: Mapping[str, Any]) -> StudyConfig:
 
 
 def trial_from_dict(data: Mapping[str, Any]) -> TrialConfig:
-    """Build and validate a trial config from a plain mapping."""
-    config = _build(TrialConfig, data, "trial")
+    """Build and validate a trial config from a plain mapping: trial fields, and (like a grid entry)
+    settings of its model type by their own names, e.g. ``{model_type: beta_vae, beta: 4}``."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"trial: expected a mapping of fields, got {type(data).__name__}")
+    config = apply_overrides(TrialConfig(), data, "trial")
     validate_trial(config, "trial")
     return config
 

@@ -9,31 +9,31 @@ from __future__ import annotations
 
 from analysis import schema
 
-#: Model types a study may search over (the keys of ``models.MODELS``; kept here as plain names so
-#: that reading and validating a config does not import torch).
-MODEL_TYPES = ("ae", "vae", "beta_vae", "beta_tcvae")
-#: Model types whose objective has a β weight.
-BETA_MODELS = ("beta_vae", "beta_tcvae")
-#: Model types with a deterministic code: no q(z|x), no KL, so no KL-derived scores.
-DETERMINISTIC_MODELS = ("ae",)
+#: The seed report's four model types, the default search. Every registered model type (models.MODELS)
+#: is allowed; what each one is and which hyperparameters it has is declared by its class.
+SEED_MODEL_TYPES = ("ae", "vae", "beta_vae", "beta_tcvae")
 ARCHITECTURES = ("burgess", "seed_report")
 LIKELIHOODS = ("bernoulli", "gaussian")
-TC_ESTIMATORS = ("mss", "mws")
-DATASETS = ("dsprites", "mnist", "celeba")
-#: Datasets read from a local folder (``data_root`` required).
-FOLDER_DATASETS = ("mnist", "celeba")
+#: The procedural dSprites and its disentanglement_lib variants (rendered here, no files).
+DSPRITES_FAMILY = ("dsprites", "color-dsprites", "noisy-dsprites", "textured-dsprites")
+#: Datasets read from a local folder (``data_root`` required), in their official file formats.
+FOLDER_DATASETS = ("mnist", "celeba", "shapes3d", "mpi3d-toy", "mpi3d-realistic", "mpi3d-real")
+#: Every dataset name (the keys of ``study.data.DATASETS``; a test checks they agree).
+DATASETS = DSPRITES_FAMILY + FOLDER_DATASETS
 #: Datasets with ground-truth factors (scored by the factor metrics; the rest by a linear probe).
-FACTOR_DATASETS = ("dsprites",)
+FACTOR_DATASETS = DSPRITES_FAMILY + ("shapes3d", "mpi3d-toy", "mpi3d-realistic", "mpi3d-real")
 #: Datasets rendered here by a procedural look-alike (same factor grid as the official release,
 #: not its pixels): their scores must never be set beside published numbers of the original.
-PROCEDURAL_DATASETS = ("dsprites",)
+PROCEDURAL_DATASETS = DSPRITES_FAMILY
 #: The name each dataset is recorded under (the MLflow parent run's ``dataset`` tag, the report);
 #: the config value stays the plain name.
 DATASET_RECORD_NAMES: dict[str, str] = {
     name: f"{name}{schema.PROCEDURAL_SUFFIX}" if name in PROCEDURAL_DATASETS else name for name in DATASETS
 }
 SAMPLERS = ("tpe", "nsga2", "random")
-SEARCH_MODES = ("search", "grid")
+#: search: Optuna suggests; grid: the listed configurations; paper_grid: every model type with
+#: every value of its declared paper grid (Locatello et al. 2019) × every latent size.
+SEARCH_MODES = ("search", "grid", "paper_grid")
 
 # The checks of search.objectives / search.asha_metric in :func:`study.config.validate` are
 # derived from these views of the catalogue only.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from study.config.options import METRIC_DIRECTIONS, MODEL_TYPES
+from study.config.options import METRIC_DIRECTIONS, SEED_MODEL_TYPES
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,13 @@ class TrialConfig:
     """One training run: data, model, optimiser, budget and scoring."""
 
     model_type: str = "beta_vae"
-    """Model type: one of ae, vae, beta_vae, beta_tcvae."""
-    beta: float = 4.0
-    """Weight of the KL (β-VAE) or total-correlation (β-TCVAE) term; ignored by ae and vae."""
+    """Model type: a registered one (python -m study.run --list-models), e.g. ae, vae, beta_vae,
+    beta_tcvae, annealed_vae, factor_vae, dip_vae_i, dip_vae_ii."""
+    model_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Settings of model types, by type, e.g. {beta_vae: {beta: 4}, beta_tcvae: {tc_estimator: mws}}:
+    a trial uses its own type's entry; what is unset takes the type's declared default. Each type
+    declares its hyperparameters (models.hyperparameters); grid entries and the searcher may also
+    name them directly, e.g. {model_type: beta_vae, beta: 4}."""
     latent_dim: int = 10
     """Number of latent dimensions D."""
     seed: int = 0
@@ -32,10 +36,11 @@ class TrialConfig:
     architecture: str = "burgess"
     """Encoder/decoder pair: burgess (Burgess et al. 2018) or seed_report."""
     dataset: str = "dsprites"
-    """Dataset: dsprites (procedural look-alike, no files; recorded as dsprites-procedural), mnist
-    or celeba (local folder, see data_root)."""
+    """Dataset: dsprites or its variants color-dsprites, noisy-dsprites, textured-dsprites
+    (procedural look-alikes, no files; recorded as <name>-procedural), or mnist, celeba, shapes3d,
+    mpi3d-toy, mpi3d-realistic, mpi3d-real (local folder, see data_root)."""
     data_root: str | None = None
-    """Folder holding MNIST/CelebA files (unused for dsprites)."""
+    """Folder holding the files of a folder dataset (unused for the dSprites family)."""
     likelihood: str | None = None
     """Reconstruction likelihood: bernoulli or gaussian; null = the dataset's default."""
     gaussian_variance: float = 0.5
@@ -45,12 +50,6 @@ class TrialConfig:
     unchanged and turns it into SSE + 2σ²·β·KL, so β at σ² acts like β·2σ² at σ² = 1/2 (a VAE at
     σ² = 2 behaves like a β-VAE with β = 4 at σ² = 1/2; for β-TCVAE every weight α, β, γ scales by
     2σ²). recon_error (nats) scales with 1/σ²: compare it only between trials of the same σ²."""
-    tc_estimator: str = "mss"
-    """β-TCVAE minibatch estimator of log q(z): mss (stratified) or mws (weighted)."""
-    alpha: float = 1.0
-    """β-TCVAE weight of the index-code mutual information."""
-    gamma: float = 1.0
-    """β-TCVAE weight of the dimension-wise KL."""
     kl_warmup_steps: int = 0
     """Warm-up length in steps (0 = off): the WHOLE regulariser (β·KL for β-VAE; for β-TCVAE all
     of α·MI + β·TC + γ·dwKL) and the posterior sampling noise (z = μ + s·σ·ε) are both scaled by
@@ -91,19 +90,23 @@ class TrialConfig:
         """A copy with some fields changed (then re-validated by the caller)."""
         return dataclasses.replace(self, **changes)
 
+    def own_params(self) -> dict[str, Any]:
+        """This trial's model settings: the ``model_params`` entry of its own model type."""
+        return dict(self.model_params.get(self.model_type, {}))
+
 
 @dataclass(frozen=True)
 class SpaceConfig:
     """The search space: what Optuna chooses per trial (or the fixed grid)."""
 
     mode: str = "search"
-    """search (Optuna suggests configurations) or grid (exactly the listed configurations)."""
-    model_types: tuple[str, ...] = MODEL_TYPES
-    """Model types to search over."""
-    beta_min: float = 1.0
-    """Lower end of the log-uniform β range (β-VAE, β-TCVAE only)."""
-    beta_max: float = 32.0
-    """Upper end of the log-uniform β range."""
+    """search (Optuna suggests configurations), grid (exactly the listed configurations) or
+    paper_grid (each model type × each value of its declared paper grid × each latent size)."""
+    model_types: tuple[str, ...] = SEED_MODEL_TYPES
+    """Model types to search over (search and paper_grid modes)."""
+    ranges: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
+    """Search ranges replacing a model type's declared ones, by type and hyperparameter, e.g.
+    {beta_vae: {beta: [1, 32]}}; each hyperparameter is its own Optuna parameter (beta_vae.beta)."""
     latent_dims: tuple[int, ...] = (10,)
     """Latent sizes to choose from (one value = fixed)."""
     lr_min: float | None = None
@@ -116,6 +119,11 @@ class SpaceConfig:
     """Instead of repeats, let the seed be a searched dimension in [0, seeds_per_config)."""
     grid: tuple[Mapping[str, Any], ...] = ()
     """grid mode: the configurations (trial-config overrides, e.g. {model_type: beta_vae, beta: 5})."""
+
+    def range_of(self, model_type: str, hp) -> tuple[float, float]:
+        """The search range of ``model_type``'s hyperparameter ``hp``: configured, else declared."""
+        low, high = self.ranges.get(model_type, {}).get(hp.name, (hp.low, hp.high))
+        return float(low), float(high)
 
 
 @dataclass(frozen=True)
@@ -195,9 +203,11 @@ class StudyConfig:
 
     def num_trials(self) -> int:
         """Total trials the study runs."""
-        if self.space.mode == "grid":
-            return len(self.space.grid) * self.space.seeds_per_config
-        return self.search.num_trials
+        if self.space.mode == "search":
+            return self.search.num_trials
+        from study.space import configurations
+
+        return len(configurations(self.space)) * self.space.seeds_per_config
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), the YAML form."""

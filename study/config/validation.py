@@ -3,18 +3,23 @@ raised before any Ray or MLflow work starts."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from study.config.coercion import _build, _merge
+from study.config.coercion import apply_overrides
+from study.config.model_types import (
+    check_model_params,
+    check_model_type,
+    check_ranges,
+    model_classes,
+    probabilistic_types,
+)
 from study.config.options import (
     ARCHITECTURES,
     DATASETS,
-    DETERMINISTIC_MODELS,
     FACTOR_DATASETS,
     FACTOR_METRICS,
     FOLDER_DATASETS,
@@ -22,13 +27,11 @@ from study.config.options import (
     LIKELIHOODS,
     METRIC_DIRECTIONS,
     METRIC_PRESETS,
-    MODEL_TYPES,
     PRESET_METRICS,
     PROBABILISTIC_METRICS,
     PROBE_METRICS,
     SAMPLERS,
     SEARCH_MODES,
-    TC_ESTIMATORS,
     ConfigError,
 )
 from study.config.sections import StudyConfig, TrialConfig
@@ -45,19 +48,17 @@ def _one_of(value: Any, allowed: tuple, path: str) -> None:
 
 def validate_trial(t: TrialConfig, where: str = "trial") -> None:
     """Check one trial config; raises :class:`ConfigError` naming the field and the fix."""
-    _one_of(t.model_type, MODEL_TYPES, f"{where}.model_type")
+    check_model_type(t.model_type, f"{where}.model_type")
+    check_model_params(t.model_params, where)
     _one_of(t.architecture, ARCHITECTURES, f"{where}.architecture")
     _one_of(t.dataset, DATASETS, f"{where}.dataset")
     if t.likelihood is not None:
         _one_of(t.likelihood, LIKELIHOODS, f"{where}.likelihood")
-    _one_of(t.tc_estimator, TC_ESTIMATORS, f"{where}.tc_estimator")
     _one_of(t.metrics, METRIC_PRESETS, f"{where}.metrics")
     _one_of(t.device, ("auto", "cpu", "cuda"), f"{where}.device")
-    _check(math.isfinite(t.beta) and t.beta > 0, f"{where}.beta: must be > 0, got {t.beta}; use e.g. 4")
     _check(math.isfinite(t.gaussian_variance) and t.gaussian_variance > 0,
            f"{where}.gaussian_variance: must be a finite number > 0, got {t.gaussian_variance}; "
            f"use e.g. 0.5 (the summed squared error)")
-    _check(t.alpha >= 0 and t.gamma >= 0, f"{where}.alpha/gamma: must be >= 0")
     _check(t.latent_dim >= 1, f"{where}.latent_dim: must be >= 1, got {t.latent_dim}")
     _check(t.batch_size >= 2, f"{where}.batch_size: must be >= 2 (β-TCVAE needs pairs), got {t.batch_size}")
     _check(math.isfinite(t.lr) and t.lr > 0, f"{where}.lr: must be > 0, got {t.lr}; use e.g. 1e-4")
@@ -102,10 +103,8 @@ def _validate_space(config: StudyConfig) -> None:
     _one_of(space.mode, SEARCH_MODES, "space.mode")
     _check(len(space.model_types) > 0, "space.model_types: list at least one model type, e.g. [vae, beta_vae]")
     for name in space.model_types:
-        _one_of(name, MODEL_TYPES, "space.model_types")
-    _check(space.beta_min > 0, f"space.beta_min: must be > 0, got {space.beta_min}; use e.g. 1")
-    _check(space.beta_max >= space.beta_min,
-           f"space.beta_max: must be >= space.beta_min ({space.beta_min}), got {space.beta_max}")
+        check_model_type(name, "space.model_types")
+    check_ranges(space.ranges)
     _check(len(space.latent_dims) > 0, "space.latent_dims: list at least one latent size, e.g. [10]")
     for dim in space.latent_dims:
         _check(dim >= 1, f"space.latent_dims: every latent size must be >= 1, got {dim}")
@@ -117,9 +116,8 @@ def _validate_space(config: StudyConfig) -> None:
     if space.mode == "grid":
         _check(len(space.grid) > 0, "space.grid: grid mode needs at least one configuration; "
                                     "list them, e.g. [{model_type: vae}, {model_type: beta_vae, beta: 5}]")
-        for i, entry in enumerate(space.grid):
-            _check_grid_entry(entry, i)
-            validate_trial(_build(TrialConfig, _merge(dataclasses.asdict(config.trial), entry), "trial"))
+    for trial, where in _trial_variants(config):
+        validate_trial(trial, where["entry"])
 
 
 def _validate_search(config: StudyConfig) -> None:
@@ -174,13 +172,19 @@ def _trial_variants(config: StudyConfig) -> list[tuple[TrialConfig, Mapping[str,
     if config.space.mode == "grid":
         variants = []
         for i, entry in enumerate(config.space.grid):
-            merged = _build(TrialConfig, _merge(dataclasses.asdict(trial), entry), "trial")
+            _check_grid_entry(entry, i)
+            merged = apply_overrides(trial, entry, f"space.grid[{i}]")
             where = {key: f"space.grid[{i}].{key}" if key in entry else f"trial.{key}"
                      for key in ("model_type", "dataset", "metrics")}
             where["entry"] = f"space.grid[{i}]"
             variants.append((merged, where))
         return variants
-    where = {"model_type": "space.model_types", "dataset": "trial.dataset", "metrics": "trial.metrics"}
+    where = {"model_type": "space.model_types", "dataset": "trial.dataset", "metrics": "trial.metrics",
+             "entry": "trial"}
+    if config.space.mode == "paper_grid":
+        from study.space import configurations
+
+        return [(apply_overrides(trial, entry, "space"), where) for entry in configurations(config.space)]
     return [(trial.with_updates(model_type=m), where) for m in config.space.model_types]
 
 
@@ -188,7 +192,7 @@ def _check_computed(config: StudyConfig, name: str, path: str) -> None:
     """Refuse metric ``name`` (at config field ``path``) if some trial of the study never computes
     it: every such trial would score NaN, be marked failed, and the study would end without a front.
     Derived from :data:`PRESET_METRICS`, :data:`FACTOR_METRICS`, :data:`PROBE_METRICS`,
-    :data:`FACTOR_DATASETS`, :data:`PROBABILISTIC_METRICS` and :data:`DETERMINISTIC_MODELS`."""
+    :data:`FACTOR_DATASETS`, :data:`PROBABILISTIC_METRICS` and each model class's ``probabilistic``."""
     for t, where in _trial_variants(config):
         if name in FACTOR_METRICS and t.dataset not in FACTOR_DATASETS:
             raise ConfigError(
@@ -206,8 +210,8 @@ def _check_computed(config: StudyConfig, name: str, path: str) -> None:
             raise ConfigError(
                 f"{path}: {name!r} is not computed with {where['metrics']}={t.metrics}; "
                 f"set {where['metrics']} to {' or '.join(presets)}, or drop {name} from {path}")
-        if name in PROBABILISTIC_METRICS and t.model_type in DETERMINISTIC_MODELS:
-            probabilistic = ", ".join(m for m in MODEL_TYPES if m not in DETERMINISTIC_MODELS)
+        if name in PROBABILISTIC_METRICS and not model_classes()[t.model_type].probabilistic:
+            probabilistic = ", ".join(probabilistic_types())
             if config.space.mode != "grid":
                 fix = f"remove {t.model_type} from space.model_types"
             elif where["model_type"] == "trial.model_type":
@@ -223,12 +227,19 @@ _GRID_KEYS = {f.name for f in fields(TrialConfig)}
 
 
 def _check_grid_entry(entry: Mapping[str, Any], index: int) -> None:
+    """An entry holds trial fields and, by their own names, settings of its model type."""
+    from models.registry import model_settings
+
     if not isinstance(entry, Mapping):
         raise ConfigError(f"space.grid[{index}]: each entry must be a mapping of trial fields")
-    unknown = sorted(set(entry) - _GRID_KEYS)
+    if "model_type" in entry:
+        check_model_type(entry["model_type"], f"space.grid[{index}].model_type")
+    settings = set(model_settings(entry["model_type"])) if "model_type" in entry else set()
+    unknown = sorted(set(entry) - _GRID_KEYS - settings)
     if unknown:
-        raise ConfigError(f"space.grid[{index}].{unknown[0]}: unknown trial field; "
-                          f"known: {', '.join(sorted(_GRID_KEYS))}")
+        raise ConfigError(f"space.grid[{index}].{unknown[0]}: neither a trial field nor a setting of "
+                          f"{entry.get('model_type', 'the model type')} ({', '.join(sorted(settings)) or 'none'}); "
+                          f"trial fields: {', '.join(sorted(_GRID_KEYS))}")
 
 
 def check_cluster_resources(config: StudyConfig, available: Mapping[str, float]) -> None:

@@ -98,8 +98,10 @@ class TrialTracker:
         return sent
 
     # -- the trial's calls ----------------------------------------------------------------------
-    def start(self, params: dict[str, Any], optuna_trial: int | None = None) -> str | None:
-        """Create the child run, or continue this trial's existing one; returns its id."""
+    def start(self, params: dict[str, Any], optuna_trial: int | None = None,
+              extra_tags: dict[str, str] | None = None) -> str | None:
+        """Create the child run, or continue this trial's existing one; returns its id.
+        ``extra_tags`` are further tags of the run (e.g. :attr:`Tag.HYPERPARAMETERS`)."""
         try:
             if self.run_id is None:
                 self.run_id = find_trial_run(self._client, self.parent_run_id, self.trial_id)
@@ -111,6 +113,7 @@ class TrialTracker:
                 Tag.TRIAL_STATUS: str(TrialStatus.RUNNING), Tag.PARENT_RUN: self.parent_run_id}
         if optuna_trial is not None:
             tags[Tag.OPTUNA_TRIAL] = str(optuna_trial)
+        tags.update(extra_tags or {})
         clean = without_secrets(params, self.secrets)
         if self.run_id is None:
             tags[Tag.ATTEMPTS] = "1"

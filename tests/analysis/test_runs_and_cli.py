@@ -95,7 +95,7 @@ def test_cli_writes_every_figure_and_the_report(store, tmp_path):
     uri, parent = store
     out = tmp_path / "report"
     assert main(["pareto", "--study", "s1", "--tracking-uri", uri, "--out", str(out), "--log-to-mlflow"]) == 0
-    for name in ("pareto", "fronts_by_model", "metric_vs_beta", "hypervolume", "samples_by_model"):
+    for name in ("pareto", "fronts_by_model", "metric_vs_hyperparameter", "hypervolume", "samples_by_model"):
         png = mpimg.imread(out / f"{name}.png")
         assert png.shape[0] > 200 and png.shape[1] > 300 and png.std() > 0, name
         assert (out / f"{name}.svg").stat().st_size > 1000

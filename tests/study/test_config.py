@@ -50,10 +50,19 @@ def test_set_dotted_and_type_coercion():
 BAD = [
     ({"space": {"model_types": ["vae", "factorvae"]}}, "space.model_types", "factorvae"),
     ({"trial": {"model_type": "gan"}}, "trial.model_type", "choose one of"),
-    ({"trial": {"beta": 0}}, "trial.beta", "> 0"),
-    ({"trial": {"beta": -2}}, "trial.beta", "> 0"),
-    ({"space": {"beta_min": 0}}, "space.beta_min", "> 0"),
-    ({"space": {"beta_min": 8, "beta_max": 2}}, "space.beta_max", ">= space.beta_min"),
+    ({"trial": {"model_params": {"beta_vae": {"beta": 0}}}}, "trial.model_params.beta_vae", "beta: must be > 0"),
+    ({"trial": {"model_params": {"beta_vae": {"beta": -2}}}}, "trial.model_params.beta_vae", "beta: must be > 0"),
+    ({"trial": {"model_params": {"beta_vae": {"gamma": 2}}}}, "trial.model_params.beta_vae.gamma",
+     "not a setting of beta_vae; its settings are beta"),
+    ({"trial": {"model_params": {"beta_tcvae": {"tc_estimator": "x"}}}}, "trial.model_params.beta_tcvae",
+     "tc_estimator: unknown estimator"),
+    ({"trial": {"model_params": {"gan": {"beta": 2}}}}, "trial.model_params", "unknown model type 'gan'"),
+    ({"trial": {"beta": 4}}, "trial.beta", "unknown field"),
+    ({"space": {"ranges": {"beta_vae": {"beta": [0, 8]}}}}, "space.ranges.beta_vae.beta", "low > 0"),
+    ({"space": {"ranges": {"beta_vae": {"beta": [8, 2]}}}}, "space.ranges.beta_vae.beta", "low <= high"),
+    ({"space": {"ranges": {"vae": {"beta": [1, 2]}}}}, "space.ranges.vae.beta", "no searched hyperparameter"),
+    ({"space": {"mode": "grid", "grid": [{"model_type": "beta_vae", "beta": -1}]}}, "space.grid[0].model_params",
+     "beta: must be > 0"),
     ({"trial": {"latent_dim": 0}}, "trial.latent_dim", ">= 1"),
     ({"space": {"latent_dims": [0, 4]}}, "space.latent_dims", ">= 1"),
     ({"trial": {"dataset": "celeba"}}, "trial.data_root", "--data-root"),
@@ -69,7 +78,8 @@ BAD = [
     ({"trial": {"batchsize": 64}}, "trial.batchsize", "unknown field"),
     ({"search": {"num_trials": 7}, "space": {"seeds_per_config": 2}}, "search.num_trials", "multiple"),
     ({"space": {"mode": "grid"}}, "space.grid", "at least one"),
-    ({"space": {"mode": "grid", "grid": [{"model_type": "vae", "betta": 2}]}}, "space.grid[0].betta", "unknown"),
+    ({"space": {"mode": "grid", "grid": [{"model_type": "vae", "betta": 2}]}}, "space.grid[0].betta",
+     "neither a trial field nor a setting of vae"),
     ({"trial": {"metrics": "recon"}}, "search.objectives", "trial.metrics"),
 ]
 
@@ -150,7 +160,9 @@ def test_kl_objective_with_a_grid_entry_inheriting_ae_is_refused():
                  "search": {"objectives": ["recon_error", "eval_kl"]}}
     message = refused(overrides)
     assert message.startswith("search.objectives: 'eval_kl'"), message
-    assert "(trial.model_type)" in message and "set model_type in space.grid[0] to one of vae" in message
+    assert "(trial.model_type)" in message
+    listed = message.split("set model_type in space.grid[0] to one of ")[1].split(", or drop")[0].split(", ")
+    assert "vae" in listed and "beta_tcvae" in listed and "ae" not in listed
 
 
 def test_dci_objective_with_a_fast_grid_entry_is_refused():

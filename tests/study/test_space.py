@@ -14,8 +14,8 @@ def study():
 
 
 def test_beta_only_for_models_with_a_beta(study):
-    space = SpaceConfig(model_types=("ae", "vae", "beta_vae", "beta_tcvae"), beta_min=1, beta_max=16,
-                        latent_dims=(4, 10))
+    space = SpaceConfig(model_types=("ae", "vae", "beta_vae", "beta_tcvae"),
+                        ranges={"beta_vae": {"beta": (1, 16)}, "beta_tcvae": {"beta": (1, 16)}}, latent_dims=(4, 10))
     seen = set()
     for _ in range(60):
         trial = study.ask()
@@ -23,9 +23,10 @@ def test_beta_only_for_models_with_a_beta(study):
         seen.add(params["model_type"])
         if params["model_type"] in ("beta_vae", "beta_tcvae"):
             assert 1 <= params["beta"] <= 16
-            assert "beta" in trial.params
+            # each model type's β is its own Optuna parameter: the sampler never pools them
+            assert f"{params['model_type']}.beta" in trial.params and "beta" not in trial.params
         else:
-            assert "beta" not in params and "beta" not in trial.params
+            assert "beta" not in params and not any(k.endswith(".beta") for k in trial.params)
         assert params["latent_dim"] in (4, 10)
         assert "lr" not in params and "seed" not in params
         study.tell(trial, 0.0)
@@ -44,9 +45,11 @@ def test_optional_lr_and_seed_dimensions(study):
 
 def test_grid_entries_recorded_exactly(study):
     grid = ({"model_type": "ae"}, {"model_type": "beta_vae", "beta": 5}, {"model_type": "beta_tcvae", "beta": 20})
-    for i, entry in enumerate(grid):
+    recorded = ({"model_type": "ae"}, {"model_type": "beta_vae", "beta_vae.beta": 5},
+                {"model_type": "beta_tcvae", "beta_tcvae.beta": 20})
+    for i, want in enumerate(recorded):
         trial = ask_grid_entry(study, grid, i)
-        assert trial.params == entry
+        assert trial.params == want
         study.tell(trial, 0.0)
 
 
