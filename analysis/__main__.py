@@ -2,6 +2,7 @@
 
     python -m analysis list [--tracking-uri URI]
     python -m analysis pareto --study NAME [--x recon_error --y beta_vae_score] [--out DIR] [--log-to-mlflow]
+    python -m analysis udr --study NAME [--method spearman|lasso]
 """
 
 from __future__ import annotations
@@ -53,7 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="Output folder (default: analysis-<study>).")
     p.add_argument("--log-to-mlflow", action="store_true",
                    help="Also attach the figures and report to the study's parent run under analysis/.")
+    u = sub.add_parser("udr", parents=[common],
+                       help="Compute UDR (Duan et al. 2020) across the seeds of each configuration of a study "
+                            "and write it to each trial's run as the metric udr.")
+    u.add_argument("--study", required=True, help="Study name (the MLflow parent run's `study` tag).")
+    u.add_argument("--method", choices=("spearman", "lasso"), default="spearman",
+                   help="Similarity of two models' latents (default: spearman).")
     return parser
+
+
+def _udr(args, uri: str) -> None:
+    from analysis.runs import load_runs
+    from analysis.study_udr import study_udr, write_back
+
+    df = load_runs(args.study, tracking_uri=uri, experiment=args.experiment)
+    scores = study_udr(df, uri, method=args.method)
+    write_back(scores, df, uri)
+    print(scores[["trial_id", "group", "udr"]].to_string(index=False))
+    print(f"wrote udr to {len(scores)} trial runs of {args.study}; draw it with: python -m analysis pareto "
+          f"--study {args.study} --y udr --tracking-uri {uri}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             table = list_studies(uri, args.experiment)
             print(table.to_string(index=False) if len(table) else f"no studies at {uri}")
+            return 0
+        if args.command == "udr":
+            _udr(args, uri)
             return 0
         objectives = {args.x: metric_sense(args.x, args.x_sense, "x"),
                       args.y: metric_sense(args.y, args.y_sense, "y")}

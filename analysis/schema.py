@@ -114,6 +114,9 @@ class Artifact:
     SAMPLES = "images/samples.png"
     TRAVERSALS = "images/traversals.png"
     IMAGES_DIR = "images"
+    UDR_CODES = "codes/udr_codes.npz"
+    """A trial's encoder means (``codes``, n × D) of the study's fixed UDR inputs and, for a model with
+    a prior, their mean KL per dim (``kl``): what ``python -m analysis udr`` compares across seeds."""
     MODEL_DIR = "model"
     MODEL_FILE = "model.pt"
     ANALYSIS_DIR = "analysis"

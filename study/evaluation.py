@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 #: Evaluation images the figures are drawn from (their codes span an AE's traversal ranges).
 FIGURE_IMAGES = 256
+#: Inputs every trial of a study encodes for UDR (the same held-out images for every seed).
+UDR_POINTS = 1000
 
 
 @torch.no_grad()
@@ -87,4 +89,25 @@ def write_artifacts(run: TrialRun, out_dir: str) -> dict[str, str]:
     os.makedirs(os.path.dirname(model_file), exist_ok=True)
     save_model(run.model, model_file)
     files[f"{Artifact.MODEL_DIR}/{Artifact.MODEL_FILE}"] = model_file
+    files[Artifact.UDR_CODES] = write_udr_codes(run, os.path.join(out_dir, Artifact.UDR_CODES))
     return files
+
+
+@torch.no_grad()
+def write_udr_codes(run: TrialRun, path: str) -> str:
+    """The encoder means of :data:`UDR_POINTS` fixed held-out images (``eval_set(seed=2)``, the same
+    for every trial of a dataset) and their mean KL per dim, for UDR across seeds (Duan et al. 2020)."""
+    images, _ = run.data.eval_set(UDR_POINTS, seed=2)
+    codes, kls = [], []
+    with evaluating(run.model):
+        for start in range(0, len(images), 256):
+            mu, logvar = run.model.encode(images[start:start + 256])
+            codes.append(mu.float().cpu().numpy())
+            if logvar is not None:
+                kls.append(run.model.kl_per_dim(mu, logvar).float().cpu().numpy() * len(mu))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    arrays = {"codes": np.concatenate(codes)}
+    if kls:
+        arrays["kl"] = np.sum(kls, axis=0) / len(images)
+    np.savez(path, **arrays)
+    return path

@@ -99,7 +99,8 @@ def test_report_has_four_panels_links_and_a_self_contained_html(study, tmp_path,
     assert page.startswith("<!DOCTYPE html>")
     assert f'<a href="{server}/#/experiments/7/runs/rv1?workflowType=machine_learning">v1</a>' in page
     images = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', page)
-    assert [alt for _, alt in images] == ["Trials and the Pareto front", "Front per model type", "Metrics vs the hyperparameter of each model type",
+    assert [alt for _, alt in images] == ["Trials and the Pareto front", "Front per model type",
+                                          "Metrics vs the hyperparameter of each model type",
                                           "Hypervolume vs trials", "Samples from the prior", "Latent traversals"]
     for data, alt in images:
         assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n", alt
