@@ -1,9 +1,12 @@
 """Training throughput (images/s) per architecture × model type × batch size, with achieved FLOP/s.
 
-Usage: python benchmarks/throughput.py [--quick] [--device cpu|cuda] [--threads N]
+Usage: python benchmarks/throughput.py [--quick] [--device cpu|cuda] [--threads N] [--save CSV]
 
-The step timed is the trial's own training step: a batch of procedural dSprites generated on the
-device (one gather), forward, loss, backward, Adam (foreach). Warm-up steps first, then the median
+The step timed is the trial's own training step (``study.trial.train_step``): a batch of procedural
+dSprites generated on the device (one gather), forward, loss, backward, Adam (foreach), and for
+FactorVAE the discriminator's step on a second batch. ``--save`` appends the rows to a CSV that
+``python -m study.run --dry-run`` reads to estimate a study's device-hours
+(benchmarks/data/throughput.csv). Warm-up steps first, then the median
 of ``--repeats`` timings of ``--steps`` steps each. FLOPs of one step (forward + backward) are
 counted with torch.utils.flop_counter; the peak is measured in the same run as the FLOP/s of a
 2048² fp32 matmul, so the ratio is comparable across machines.
@@ -18,8 +21,10 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from models import ARCHITECTURES, MODELS, build_model
+from models import ARCHITECTURES, MODELS
+from study.config import trial_from_dict
 from study.data import dsprites
+from study.trial import setup, train_step
 
 
 def matmul_peak(device: torch.device, n: int = 2048, reps: int = 10) -> float:
@@ -39,6 +44,7 @@ def _sync(device):
 
 
 def step_flops(model, data, batch: int, generator) -> float:
+    """FLOPs of the main forward and backward (the discriminator's step is not counted)."""
     x = data.train_batch(batch, generator)
     with FlopCounterMode(display=False) as counter:
         loss = model.loss(x, model(x)).loss
@@ -49,28 +55,25 @@ def step_flops(model, data, batch: int, generator) -> float:
 
 def measure(model_type: str, arch: str, batch: int, device, steps: int, repeats: int) -> tuple[float, float]:
     data = dsprites(device)
-    torch.manual_seed(0)
-    model = build_model(model_type, 10, architecture=arch, dataset_size=data.num_examples).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, foreach=True)
-    g = torch.Generator(device=device).manual_seed(0)
+    config = trial_from_dict({"model_type": model_type, "latent_dim": 10, "architecture": arch,
+                              "batch_size": batch, "steps": 10**6, "device": device.type})
+    run = setup(config, data=data)
+    run.model.train()
 
-    def run(n):
+    def go(n):
+        sums = {}
         for _ in range(n):
-            x = data.train_batch(batch, g)
-            loss = model.loss(x, model(x)).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            train_step(run, run.model, sums)
         _sync(device)
 
-    run(3)
+    go(3)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        run(steps)
+        go(steps)
         times.append(time.perf_counter() - t)
     ips = steps * batch / statistics.median(times)
-    return ips, step_flops(model, data, batch, g) * ips / batch
+    return ips, step_flops(run.model, data, batch, run.generator) * ips / batch
 
 
 def main() -> None:
@@ -81,6 +84,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default).")
     parser.add_argument("--steps", type=int, default=None, help="Steps per timing.")
     parser.add_argument("--repeats", type=int, default=3, help="Timings per case (median reported).")
+    parser.add_argument("--models", default=None, help="Comma-separated model types (default: all).")
+    parser.add_argument("--batches", default="64,256", help="Comma-separated batch sizes (default: 64,256).")
+    parser.add_argument("--save", default=None, help="Append the rows to this CSV (device, architecture, "
+                                                     "model_type, batch_size, images_per_second).")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -90,13 +97,32 @@ def main() -> None:
           f"peak (2048² fp32 matmul) {peak / 1e9:.1f} GFLOP/s", flush=True)
     archs = ["burgess"] if args.quick else list(ARCHITECTURES)
     print("| arch | model | batch | img/s | GFLOP/s | % of peak |\n|---|---|---|---|---|---|", flush=True)
+    model_types = args.models.split(",") if args.models else list(MODELS)
+    rows = []
     for arch in archs:
-        for batch in (64, 256):
+        for batch in (int(b) for b in args.batches.split(",")):
             steps = args.steps or max(3, (40 if arch == "burgess" else 4) * 64 // batch)
-            for model_type in MODELS:
+            for model_type in model_types:
                 ips, flops = measure(model_type, arch, batch, device, steps, args.repeats)
+                rows.append((device.type, arch, model_type, batch, round(ips, 1)))
                 print(f"| {arch} | {model_type} | {batch} | {ips:.0f} | {flops / 1e9:.1f} | "
                       f"{100 * flops / peak:.0f}% |", flush=True)
+    if args.save:
+        save(args.save, rows)
+
+
+def save(path: str, rows) -> None:
+    """Append rows to the throughput CSV (header written when the file is new)."""
+    import csv
+    import os
+
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(["device", "architecture", "model_type", "batch_size", "images_per_second"])
+        writer.writerows(rows)
+    print(f"appended {len(rows)} rows to {path}", flush=True)
 
 
 if __name__ == "__main__":

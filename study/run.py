@@ -120,7 +120,8 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
 
 
 def print_plan(config: StudyConfig, tracking_uri: str) -> None:
-    """The resolved config and the search space (``--dry-run``)."""
+    """The resolved config, the search space and the time estimate (``--dry-run``)."""
+    from study.budget import estimate_lines
     from study.space import describe
 
     print(yaml.safe_dump(config.to_dict(), sort_keys=False).rstrip())
@@ -128,6 +129,8 @@ def print_plan(config: StudyConfig, tracking_uri: str) -> None:
     for line in describe(config.space):
         print("#   " + line)
     print(f"# trials: {config.num_trials()}; objectives: {config.objective_directions()}")
+    for line in estimate_lines(config):
+        print(line)
     print(f"# study folder: {config.study_dir}\n# tracking: {tracking_uri}", flush=True)
 
 

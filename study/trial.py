@@ -158,7 +158,7 @@ def setup(config: TrialConfig, *, checkpoint_dir: str | None = None, resume_from
     return run
 
 
-def _train_step(run: TrialRun, step_fn, sums: dict[str, torch.Tensor]) -> None:
+def train_step(run: TrialRun, step_fn, sums: dict[str, torch.Tensor]) -> None:
     """One optimiser step (then, for a model with an auxiliary network, one step of it on a second
     batch, after the main step as :class:`models.base.LatentModel` documents); the loss terms are
     summed on the device (no host sync)."""
@@ -224,7 +224,7 @@ def train(run: TrialRun, callback: Callable[[Report], None] | None = None
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), window_end - run.step
         while run.step < window_end:
-            _train_step(run, step_fn, sums)
+            train_step(run, step_fn, sums)
         metrics = _window_metrics(run, sums, window_steps, time.perf_counter() - window_start, val_images)
         if metrics is None:
             return DIVERGED, history, time.perf_counter() - started

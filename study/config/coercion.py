@@ -12,6 +12,14 @@ from study.config.options import ConfigError
 from study.config.sections import ResourcesConfig, SearchConfig, SpaceConfig, StudyConfig, TrialConfig
 
 _SECTIONS = {"trial": TrialConfig, "space": SpaceConfig, "search": SearchConfig, "resources": ResourcesConfig}
+#: Fields of configs written before each model type declared its own hyperparameters, and where
+#: their settings live now (said in the error, so an old YAML file is fixed in one edit).
+_MOVED = {("trial", "beta"): "trial.model_params.<type>.beta, e.g. {beta_vae: {beta: 4}}",
+          ("trial", "alpha"): "trial.model_params.beta_tcvae.alpha",
+          ("trial", "gamma"): "trial.model_params.<type>.gamma (beta_tcvae, factor_vae, annealed_vae)",
+          ("trial", "tc_estimator"): "trial.model_params.beta_tcvae.tc_estimator",
+          ("space", "beta_min"): "space.ranges.<type>.beta: [low, high]",
+          ("space", "beta_max"): "space.ranges.<type>.beta: [low, high]"}
 
 
 def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
@@ -21,10 +29,11 @@ def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
+        moved = _MOVED.get((where, unknown[0]))
         raise ConfigError(
-            f"{where}.{unknown[0]}: unknown field; known fields of {where or 'the study'} are "
-            f"{', '.join(sorted(known))}"
-        )
+            f"{where}.{unknown[0]}: unknown field; " + (f"it moved to {moved}" if moved else
+                                                        f"known fields of {where or 'the study'} are "
+                                                        f"{', '.join(sorted(known))}"))
     kwargs = {}
     for name, value in data.items():
         path = f"{where}.{name}" if where else name
