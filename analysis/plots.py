@@ -29,6 +29,10 @@ MODEL_STYLE = {
     "vae": ("#1f77b4", "o", "VAE"),
     "beta_vae": ("#d62728", "^", "β-VAE"),
     "beta_tcvae": ("#2ca02c", "D", "β-TCVAE"),
+    "annealed_vae": ("#ff7f0e", "v", "AnnealedVAE"),
+    "factor_vae": ("#9467bd", "P", "FactorVAE"),
+    "dip_vae_i": ("#8c564b", "X", "DIP-VAE-I"),
+    "dip_vae_ii": ("#e377c2", "*", "DIP-VAE-II"),
 }
 _EXTRA_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 
@@ -41,9 +45,15 @@ LEGEND_MARKERSIZE = 8.0
 
 
 def model_order(model_type) -> tuple[int, str]:
-    """Sort key: the seed report's order (AE, VAE, β-VAE, β-TCVAE), then other types by name."""
+    """Sort key: the seed report's order (AE, VAE, β-VAE, β-TCVAE), then the rest of the zoo, then
+    other types by name."""
     order = list(MODEL_STYLE)
     return (order.index(model_type), "") if model_type in order else (len(order), str(model_type))
+
+
+def by_model(df: pd.DataFrame):
+    """``df`` grouped by model type, in :func:`model_order` (legends read in the seed report's order)."""
+    return sorted(df.groupby("model_type"), key=lambda item: model_order(item[0]))
 
 
 def style(model_type: str) -> tuple[str, str, str]:
@@ -109,7 +119,7 @@ def pareto_plot(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = ("mi
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     mask = non_dominated_mask(ok[[x, y]].to_numpy(float), list(senses)) if len(ok) else np.array([], bool)
     sizes = _sizes(ok)
-    for mt, group in ok.groupby("model_type"):
+    for mt, group in by_model(ok):
         colour, marker, label = style(mt)
         idx = ok.index.get_indexer(group.index)
         on = mask[idx]
@@ -148,7 +158,7 @@ def fronts_by_model(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = 
     """(b) each model type's own Pareto front, overlaid: which type buys disentanglement cheapest."""
     ok = df[df["ok"]].dropna(subset=[x, y])
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
-    for mt, group in ok.groupby("model_type"):
+    for mt, group in by_model(ok):
         colour, marker, label = style(mt)
         front = group[non_dominated_mask(group[[x, y]].to_numpy(float), list(senses))]
         ax.scatter(group[x], group[y], c=colour, marker=marker, alpha=0.25, edgecolors="none")
@@ -173,7 +183,7 @@ def metric_vs_hyperparameter(df: pd.DataFrame, metrics: Mapping[str, str], study
     names = [m for m in metrics if m in ok.columns]
     fig, axes = plt.subplots(1, len(names), figsize=(5.0 * len(names), 4.2), squeeze=False)
     for ax, metric in zip(axes[0], names, strict=True):
-        for mt, group in ok.groupby("model_type"):
+        for mt, group in by_model(ok):
             colour, marker, label = style(mt)
             knobs = hyperparams.swept(group.iloc[0])
             knob = next((n for n in knobs if n in group.columns and group[n].notna().any()), None)

@@ -201,7 +201,8 @@ def commands(state: dict) -> str:
         f"  ray job submit --address {state['dashboard']} --working-dir . "
         f"--runtime-env cluster/runtime_env.yaml -- \\",
         f"    python -m study.run --root {state['root']}/runs --tracking-uri {state['mlflow']}",
-        f"Browse: open {state['mlflow']} (or: mlflow ui --backend-store-uri sqlite:///{state['root']}/mlflow.db)",
+        f"Browse: each study ends by printing the link to its runs table on {state['mlflow']}; "
+        f"python -m analysis list --tracking-uri {state['mlflow']} lists the studies",
         f"Stop:   python -m cluster.local down --root {state['root']}",
     ])
 
