@@ -1,0 +1,62 @@
+"""Paper-grid mode and the dry-run's time estimate."""
+
+import pytest
+
+from study.budget import estimate_lines, read_table, trial_counts
+from study.config import make_config
+from study.space import configurations
+
+LOCATELLO = ("beta_vae", "annealed_vae", "factor_vae", "dip_vae_i", "dip_vae_ii", "beta_tcvae")
+
+
+def test_locatello_preset_is_six_models_by_their_own_six_value_grids():
+    from models import MODELS
+
+    cfg = make_config("locatello")
+    entries = configurations(cfg.space)
+    assert len(entries) == 36 and cfg.num_trials() == 36 * 50
+    for model_type in LOCATELLO:
+        (hp,) = MODELS[model_type].hyperparameters
+        assert sorted(e[hp.name] for e in entries if e["model_type"] == model_type) == sorted(hp.grid)
+    assert trial_counts(cfg) == {m: 300 for m in LOCATELLO}
+
+
+def test_paper_grid_crosses_latent_sizes_and_types_without_knobs():
+    cfg = make_config("quick", overrides={"space": {"mode": "paper_grid", "model_types": ["vae", "beta_vae"],
+                                                    "latent_dims": [4, 8]}})
+    entries = configurations(cfg.space)
+    assert {"model_type": "vae", "latent_dim": 4} in entries and len(entries) == 2 + 6 * 2
+
+
+def test_estimate_is_steps_times_batch_over_measured_throughput(tmp_path):
+    table = tmp_path / "throughput.csv"
+    table.write_text("device,architecture,model_type,batch_size,images_per_second\n"
+                     "cpu,burgess,vae,64,640\ncpu,burgess,beta_vae,64,320\n")
+    assert read_table(str(table))[("cpu", "burgess", "vae", 64)] == 640.0
+    cfg = make_config("quick", overrides={"trial": {"steps": 36000, "batch_size": 64, "architecture": "burgess"},
+                                          "space": {"mode": "grid", "seeds_per_config": 2,
+                                                    "grid": [{"model_type": "vae"}, {"model_type": "beta_vae"}]},
+                                          "search": {"objectives": ["recon_error", "blur"]},
+                                          "resources": {"cpus": 2}})
+    lines = "\n".join(estimate_lines(cfg, str(table)))
+    # vae: 36000 × 64 / 640 = 3600 s = 1 h per trial; beta_vae: 2 h; two seeds each → 6 trial-hours
+    assert "vae                  2 trials ×     1.00 h" in lines
+    assert "beta_vae             2 trials ×     2.00 h" in lines
+    assert "total 6.0 trial-hours = 12.0 CPU-hours at 2 CPU(s) per trial" in lines
+
+
+def test_estimate_says_what_is_missing(tmp_path):
+    cfg = make_config("locatello")
+    assert "no throughput table" in estimate_lines(cfg, str(tmp_path / "none.csv"))[0]
+    table = tmp_path / "t.csv"
+    table.write_text("device,architecture,model_type,batch_size,images_per_second\ncpu,burgess,beta_vae,64,800\n")
+    lines = "\n".join(estimate_lines(cfg, str(table)))
+    assert "no cuda throughput measured yet" in lines and "not measured for annealed_vae" in lines
+
+
+@pytest.mark.parametrize("bad,where", [({"mode": "paper_grid", "model_types": ["nope"]}, "space.model_types")])
+def test_paper_grid_validates_its_types(bad, where):
+    from study.config import ConfigError
+
+    with pytest.raises(ConfigError, match=where):
+        make_config("quick", overrides={"space": bad})
