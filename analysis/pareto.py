@@ -53,6 +53,40 @@ def non_dominated_mask(points, senses: Sequence[str]) -> np.ndarray:
     return mask
 
 
+def crowding_distance(points, senses: Sequence[str]) -> np.ndarray:
+    """NSGA-II's crowding distance of each row within ``points`` (Deb et al. 2002): the sum over
+    objectives of the gap between its two neighbours along that objective, normalised by the
+    objective's range; the extremes of each objective get +inf (they bound the front)."""
+    pts = _as_min(points, senses)
+    n, m = pts.shape if pts.ndim == 2 else (len(pts), 0)
+    distance = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for j in range(m):
+        order = np.argsort(pts[:, j], kind="stable")
+        span = pts[order[-1], j] - pts[order[0], j]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        if span > 0:
+            distance[order[1:-1]] += (pts[order[2:], j] - pts[order[:-2], j]) / span
+    return distance
+
+
+def promotion_order(points, senses: Sequence[str]) -> np.ndarray:
+    """Row indices from best to worst for multi-objective successive halving (MO-ASHA, Schmucker et
+    al. 2021, with NSGA-II's selection): by non-dominated rank, then within a rank by crowding
+    distance, largest first, so that the promoted share of a front is spread along it. Ties keep
+    the input order."""
+    pts = np.asarray(points, dtype=float)
+    if len(pts) == 0:
+        return np.zeros(0, dtype=int)
+    ranks = non_dominated_ranks(pts, senses)
+    crowd = np.zeros(len(pts))
+    for rank in np.unique(ranks):
+        members = np.flatnonzero(ranks == rank)
+        crowd[members] = crowding_distance(pts[members], senses)
+    return np.lexsort((np.arange(len(pts)), -crowd, ranks))
+
+
 def non_dominated_ranks(points, senses: Sequence[str]) -> np.ndarray:
     """Non-dominated sorting: rank 0 is the front, rank 1 the front of the rest, and so on."""
     pts = np.asarray(points, dtype=float)
