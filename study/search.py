@@ -46,8 +46,12 @@ OPTUNA_TRIAL = Tag.OPTUNA_TRIAL
 COMPLETED, PRUNED, FAILED = TrialStatus.COMPLETED, TrialStatus.PRUNED, TrialStatus.FAILED
 
 
-def make_sampler(name: str, seed: int):
-    """The Optuna sampler a config names (multivariate, grouped TPE handles the conditional β).
+def make_sampler(name: str, seed: int, constant_liar: bool = True):
+    """The Optuna sampler a config names (multivariate, grouped TPE handles the conditional space).
+
+    With ``constant_liar`` TPE counts the trials still running (the Optuna trials of configurations
+    whose seeds are training: this searcher keeps them RUNNING until every seed ends) as worse than
+    any finished one, so concurrent suggestions spread out instead of repeating the current best.
 
     ``multivariate`` and ``group`` are marked experimental by Optuna, which warns on every
     construction; they are the documented way to search a conditional space, so that one warning
@@ -58,7 +62,8 @@ def make_sampler(name: str, seed: int):
     import optuna
 
     factories = {
-        "tpe": lambda: optuna.samplers.TPESampler(multivariate=True, group=True, seed=seed, n_startup_trials=4),
+        "tpe": lambda: optuna.samplers.TPESampler(multivariate=True, group=True, seed=seed, n_startup_trials=4,
+                                                  constant_liar=constant_liar),
         "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
     }
@@ -106,10 +111,11 @@ class OptunaStudySearcher(Searcher):
         space: the search space (search or grid mode).
         sampler: ``tpe`` | ``nsga2`` | ``random``.
         sampler_seed: seed of the sampler.
+        constant_liar: TPE's constant liar for the configurations in flight (see :func:`make_sampler`).
     """
 
     def __init__(self, study_name: str, storage: str, objectives: Mapping[str, str],
-                 space: SpaceConfig, sampler: str = "tpe", sampler_seed: int = 0):
+                 space: SpaceConfig, sampler: str = "tpe", sampler_seed: int = 0, constant_liar: bool = True):
         # No metric/mode for Tune: intermediate reports do not carry the objectives (they exist
         # only at the end), and Tune's strict metric check would reject them.
         super().__init__(metric=None, mode=None)
@@ -119,6 +125,7 @@ class OptunaStudySearcher(Searcher):
         self.space = space
         self.sampler_name = sampler
         self.sampler_seed = sampler_seed
+        self.constant_liar = constant_liar
         self._groups: dict[int, _Group] = {}
         self._trial_group: dict[str, int] = {}
         self._grid_next = 0
@@ -139,7 +146,7 @@ class OptunaStudySearcher(Searcher):
                 storage=self.storage,
                 directions=["minimize" if self.objectives[n] == "min" else "maximize"
                             for n in self.objectives],
-                sampler=make_sampler(self.sampler_name, self.sampler_seed),
+                sampler=make_sampler(self.sampler_name, self.sampler_seed, self.constant_liar),
                 load_if_exists=True,
             )
             with warnings.catch_warnings():  # set_metric_names is marked experimental since 3.2

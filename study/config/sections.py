@@ -138,6 +138,9 @@ class SearchConfig:
     """Optuna sampler: tpe (multivariate TPE), nsga2 or random."""
     sampler_seed: int = 0
     """Seed of the Optuna sampler."""
+    constant_liar: bool = True
+    """TPE: treat the configurations still training as if they had scored badly (Optuna's constant
+    liar), so trials suggested while others are in flight do not repeat them."""
     asha: bool = False
     """Stop unpromising trials early with ASHA (they are told to Optuna as PRUNED)."""
     asha_metric: str = "val_recon_error"
