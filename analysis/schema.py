@@ -131,6 +131,8 @@ METRIC_PRESETS: tuple[str, ...] = ("fast", "full", "recon")
 #: Prefixes of the per-dimension KL (``kl_dim_<j>``) and of the training curves (``train/<term>``).
 KL_DIM_PREFIX = "kl_dim_"
 CURVE_PREFIX = "train/"
+#: Prefix of a trial's seconds per phase (``timing/steps_s``, ``timing/scoring_s``, …), logged at the end.
+TIMING_PREFIX = "timing/"
 #: Numbers a trial logs that are bookkeeping, not scores (never objectives).
 BOOKKEEPING: tuple[str, ...] = ("step", "images_per_second", "train_seconds", "steps_done")
 

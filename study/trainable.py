@@ -74,8 +74,45 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
     """Tune entry point (function API): train, report, checkpoint, score, log."""
     from ray import tune
 
+    from study.timings import Timings
+    from study.trial import Report, train_and_evaluate
+
+    around = Timings()  # the trainable's own phases; the trial's come back in result.timings
+    with around.phase("tracking_start"):
+        tracker, trial, resume_from, run_id = _start(config, context)
+    with tempfile.TemporaryDirectory(prefix=f"betasweep-{tracker.trial_id}-") as ckpt_root:
+
+        def report(rep: Report) -> None:
+            if rep.final:
+                return
+            tracker.log_metrics(rep.metrics, step=rep.step)
+            ckpt = tune.Checkpoint.from_directory(rep.checkpoint) if rep.checkpoint else None
+            tune.report({**rep.metrics, Tag.TRIAL_STATUS: str(TrialStatus.RUNNING), FINAL_REPORT_KEY: 0},
+                        checkpoint=ckpt)
+
+        result = train_and_evaluate(trial, checkpoint_dir=ckpt_root, resume_from=resume_from,
+                                    callback=report, extra_state={RUN_ID: run_id},
+                                    artifact_dir=os.path.join(ckpt_root, "artifacts"))
+        final = {Tag.TRIAL_STATUS: str(result.status), FINAL_REPORT_KEY: 1, "step": float(result.step)}
+        with around.phase("final_logging"):
+            if result.status == TrialStatus.COMPLETED:
+                tracker.log_final(result.scores)
+                tracker.log_artifacts(result.artifacts)
+                final.update(numeric_values(result.scores))
+        timings = {**result.timings.metrics(), **around.metrics()}
+        tracker.log_metrics(timings, step=result.step, final=True)
+        tracker.finish(result.status)
+        ckpt = tune.Checkpoint.from_directory(result.checkpoint) if result.checkpoint else None
+        tune.report({**final, **timings}, checkpoint=ckpt)
+
+
+def _start(config: dict[str, Any], context: StudyContext):
+    """The trial's typed config, its tracker with the child run started (or continued after a
+    restart, from the run id inside the checkpoint), and the checkpoint to resume from."""
+    from ray import tune
+
     from study.tracking import TrialTracker
-    from study.trial import Report, read_checkpoint_meta, train_and_evaluate
+    from study.trial import read_checkpoint_meta
 
     trial = trial_config(context, config[OVERRIDES])
     trial_id = tune.get_context().get_trial_id()
@@ -96,25 +133,4 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
     )
     run_id = tracker.start(logged_params(trial, context.secrets), optuna_trial=config.get(OPTUNA_TRIAL),
                            extra_tags={Tag.HYPERPARAMETERS: hyperparameters_tag(trial)})
-
-    with tempfile.TemporaryDirectory(prefix=f"betasweep-{trial_id}-") as ckpt_root:
-
-        def report(rep: Report) -> None:
-            if rep.final:
-                return
-            tracker.log_metrics(rep.metrics, step=rep.step)
-            ckpt = tune.Checkpoint.from_directory(rep.checkpoint) if rep.checkpoint else None
-            tune.report({**rep.metrics, Tag.TRIAL_STATUS: str(TrialStatus.RUNNING), FINAL_REPORT_KEY: 0},
-                        checkpoint=ckpt)
-
-        result = train_and_evaluate(trial, checkpoint_dir=ckpt_root, resume_from=resume_from,
-                                    callback=report, extra_state={RUN_ID: run_id},
-                                    artifact_dir=os.path.join(ckpt_root, "artifacts"))
-        final = {Tag.TRIAL_STATUS: str(result.status), FINAL_REPORT_KEY: 1, "step": float(result.step)}
-        if result.status == TrialStatus.COMPLETED:
-            tracker.log_final(result.scores)
-            tracker.log_artifacts(result.artifacts)
-            final.update(numeric_values(result.scores))
-        tracker.finish(result.status)
-        ckpt = tune.Checkpoint.from_directory(result.checkpoint) if result.checkpoint else None
-        tune.report(final, checkpoint=ckpt)
+    return tracker, trial, resume_from, run_id

@@ -39,6 +39,7 @@ from study.checkpoints import (
 )
 from study.config import TrialConfig, field_docs, trial_from_dict
 from study.evaluation import evaluate_objective_terms, mean_recon_error, score, write_artifacts
+from study.timings import Timings
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class TrialResult:
     extra: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
 
 
 @dataclass
@@ -88,6 +90,7 @@ class TrialRun:
     step: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     checkpoint_dir: str | None = None
+    timings: Timings = field(default_factory=Timings)
 
     def checkpoint(self) -> str | None:
         """Write a checkpoint of the current step (a fresh ``step_<n>`` folder); None = disabled."""
@@ -218,20 +221,24 @@ def train(run: TrialRun, callback: Callable[[Report], None] | None = None
                            config.checkpoint_every // config.report_every * config.report_every)
     history: list[dict[str, float]] = []
     run.model.train()
-    started = time.perf_counter()
+    started, timings = time.perf_counter(), run.timings
     while run.step < config.steps:
         window_end = min((run.step // config.report_every + 1) * config.report_every, config.steps)
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), window_end - run.step
-        while run.step < window_end:
-            train_step(run, step_fn, sums)
-        metrics = _window_metrics(run, sums, window_steps, time.perf_counter() - window_start, val_images)
+        with timings.phase("steps"):
+            while run.step < window_end:
+                train_step(run, step_fn, sums)
+        with timings.phase("validation"):
+            metrics = _window_metrics(run, sums, window_steps, time.perf_counter() - window_start, val_images)
         if metrics is None:
             return DIVERGED, history, time.perf_counter() - started
         history.append(metrics)
-        ckpt = run.checkpoint() if run.step % checkpoint_every == 0 and run.step < config.steps else None
+        with timings.phase("checkpoints"):
+            ckpt = run.checkpoint() if run.step % checkpoint_every == 0 and run.step < config.steps else None
         if callback is not None:
-            callback(Report(step=run.step, metrics=metrics, checkpoint=ckpt))
+            with timings.phase("reports"):
+                callback(Report(step=run.step, metrics=metrics, checkpoint=ckpt))
     return COMPLETED, history, time.perf_counter() - started
 
 
@@ -263,19 +270,26 @@ def train_and_evaluate(
     Returns:
         A :class:`TrialResult`; ``status`` is diverged if the loss became NaN/inf, else completed.
     """
-    run = setup(config, checkpoint_dir=checkpoint_dir, resume_from=resume_from,
-                extra_state=extra_state, data=data)
+    timings = Timings()
+    with timings.phase("setup"):
+        run = setup(config, checkpoint_dir=checkpoint_dir, resume_from=resume_from,
+                    extra_state=extra_state, data=data)
+    run.timings = timings
     status, history, train_seconds = train(run, callback)
     result = TrialResult(status=status, step=run.step, history=history, train_seconds=train_seconds,
-                         extra=run.extra, scores={"steps_done": float(run.step)})
+                         extra=run.extra, scores={"steps_done": float(run.step)}, timings=timings)
     if status == COMPLETED:
-        result.scores = {**score(run), "train_seconds": train_seconds}
-        result.checkpoint = run.checkpoint()
+        with timings.phase("scoring"):
+            result.scores = {**score(run), "train_seconds": train_seconds}
+        with timings.phase("checkpoints"):
+            result.checkpoint = run.checkpoint()
         if artifact_dir is not None:
-            result.artifacts = write_artifacts(run, artifact_dir)
+            with timings.phase("artifacts"):
+                result.artifacts = write_artifacts(run, artifact_dir)
     if callback is not None:
         metrics = numeric_values(result.scores) if status == COMPLETED else {"step": float(run.step)}
-        callback(Report(step=run.step, metrics=metrics, checkpoint=result.checkpoint, final=True))
+        with timings.phase("reports"):
+            callback(Report(step=run.step, metrics=metrics, checkpoint=result.checkpoint, final=True))
     return result
 
 
