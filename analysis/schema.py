@@ -126,8 +126,9 @@ class Artifact:
 PROCEDURAL_SUFFIX = "-procedural"
 #: Suffix of a score's standard error: ``mig`` → ``mig_se``.
 SE_SUFFIX = "_se"
-#: Metric presets (the valid values of ``trial.metrics``): fast, full, recon.
-METRIC_PRESETS: tuple[str, ...] = ("fast", "full", "recon")
+#: Metric presets (the valid values of ``trial.metrics``): fast, full, recon, and estimate (the fast
+#: preset's scores on small samples: what a trial reports at early-stopping rungs).
+METRIC_PRESETS: tuple[str, ...] = ("fast", "full", "recon", "estimate")
 #: Prefixes of the per-dimension KL (``kl_dim_<j>``) and of the training curves (``train/<term>``).
 KL_DIM_PREFIX = "kl_dim_"
 CURVE_PREFIX = "train/"
@@ -184,7 +185,7 @@ class Metric:
 
 
 _S, _T = Source.SCORES, Source.TERMS
-_DISENTANGLING = ("fast", "full")
+_DISENTANGLING = ("fast", "full", "estimate")
 _TCVAE = ("beta_tcvae",)
 _DIP = ("dip_vae_i", "dip_vae_ii")
 _NATS = "nats/image"

@@ -89,7 +89,16 @@ PRESETS = {
                          modularity_test=1000, irs_points=5000, probe_points=2000,
                          codes="pool", pool_size=16384),
     "recon": MetricPreset("recon", eval_size=1024),
+    # A cheap estimate of every fast-preset score for early stopping at a rung (MO-ASHA): small
+    # samples from a small pool, few bootstrap resamples. Not a trial's final scores.
+    "estimate": MetricPreset("estimate", eval_size=256, beta_vae_train=300, beta_vae_eval=300,
+                             factor_vae_train=300, factor_vae_eval=300, factor_vae_variance=2000,
+                             mig_points=2048, sap_train=300, sap_test=300, modularity_train=500,
+                             modularity_test=300, irs_points=1000, probe_points=512, codes="pool",
+                             pool_size=2048, bootstrap=20),
 }
+#: The preset a trial reports at the early-stopping rungs (``estimate/<metric>``).
+ESTIMATE_PRESET = "estimate"
 def make_represent(model, batch_size: int = 1024):
     """``represent(observations) -> np.ndarray``: the encoder mean, in batches, on the model's device."""
     device = next(model.parameters()).device

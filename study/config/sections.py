@@ -72,7 +72,8 @@ class TrialConfig:
     eval_size: int = 2048
     """Held-out images used for the final reconstruction/blur scores and β-TCVAE terms."""
     metrics: str = "fast"
-    """Disentanglement scoring preset: fast (small samples, CPU studies), full (paper sizes) or recon."""
+    """Disentanglement scoring preset: fast (small samples, CPU studies), full (paper sizes), recon
+    (reconstruction and blur only) or estimate (fast's scores on very small samples, ~1 s)."""
     device: str = "auto"
     """Device: auto (the GPU Ray assigned, else CPU), cpu or cuda."""
     gpus: float = 0.0
