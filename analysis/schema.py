@@ -132,6 +132,8 @@ METRIC_PRESETS: tuple[str, ...] = ("fast", "full", "recon", "estimate")
 #: Prefixes of the per-dimension KL (``kl_dim_<j>``) and of the training curves (``train/<term>``).
 KL_DIM_PREFIX = "kl_dim_"
 CURVE_PREFIX = "train/"
+#: Prefix of the cheap estimates a trial reports at early-stopping rungs (``estimate/mig``, …).
+ESTIMATE_PREFIX = "estimate/"
 #: Prefix of a trial's seconds per phase (``timing/steps_s``, ``timing/scoring_s``, …), logged at the end.
 TIMING_PREFIX = "timing/"
 #: Numbers a trial logs that are bookkeeping, not scores (never objectives).

@@ -77,6 +77,20 @@ def score(run: TrialRun) -> dict[str, Any]:
     return scores
 
 
+def estimate(run: TrialRun, images: torch.Tensor, labels) -> dict[str, float]:
+    """A cheap estimate of the trial's scores now (``estimate/<metric>``): the estimate metric
+    preset and the objective terms on the validation images, seeded by the step so a resumed trial
+    reports the same numbers."""
+    from analysis.metrics import score_model
+    from analysis.metrics.scoring import ESTIMATE_PRESET
+    from analysis.schema import ESTIMATE_PREFIX, numeric_values
+
+    rng = np.random.default_rng([run.config.seed, run.step])
+    scores = score_model(run.model, run.data, rng, which=ESTIMATE_PRESET, eval_images=images, eval_labels=labels)
+    scores.update(evaluate_objective_terms(run.model, images, min(run.config.batch_size, len(images))))
+    return {f"{ESTIMATE_PREFIX}{k}": v for k, v in numeric_values(scores).items()}
+
+
 def write_artifacts(run: TrialRun, out_dir: str) -> dict[str, str]:
     """The trained model's figures and model file under ``out_dir``, rendered once; returns
     artifact path → file (the tracker uploads these files as they are)."""

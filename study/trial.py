@@ -38,7 +38,7 @@ from study.checkpoints import (
     save_checkpoint,
 )
 from study.config import TrialConfig, field_docs, trial_from_dict
-from study.evaluation import evaluate_objective_terms, mean_recon_error, score, write_artifacts
+from study.evaluation import estimate, evaluate_objective_terms, mean_recon_error, score, write_artifacts
 from study.timings import Timings
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def train(run: TrialRun, callback: Callable[[Report], None] | None = None
     from study.device import maybe_compile
 
     config = run.config
-    val_images, _ = run.data.eval_set(config.val_size, seed=1)
+    val_images, val_labels = run.data.eval_set(config.val_size, seed=1)
     step_fn = maybe_compile(run.model, config.compile, run.device)
     checkpoint_every = max(config.report_every,
                            config.checkpoint_every // config.report_every * config.report_every)
@@ -233,6 +233,9 @@ def train(run: TrialRun, callback: Callable[[Report], None] | None = None
             metrics = _window_metrics(run, sums, window_steps, time.perf_counter() - window_start, val_images)
         if metrics is None:
             return DIVERGED, history, time.perf_counter() - started
+        if run.step in config.estimate_at:
+            with timings.phase("rung_scoring"):
+                metrics.update(estimate(run, val_images, val_labels))
         history.append(metrics)
         with timings.phase("checkpoints"):
             ckpt = run.checkpoint() if run.step % checkpoint_every == 0 and run.step < config.steps else None

@@ -56,7 +56,9 @@ def _coerce(f: dataclasses.Field, value: Any, path: str) -> Any:
         if annotation.startswith("Mapping"):
             return _nested_mapping(value, path)
         if annotation.startswith("tuple"):
-            if isinstance(value, (str, int, float, Mapping)):
+            if isinstance(value, str):  # a CLI value: comma-separated
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            elif isinstance(value, (int, float, Mapping)):
                 value = [value]
             if "Mapping" in annotation:
                 return tuple(dict(v) if isinstance(v, Mapping) else v for v in value)

@@ -73,7 +73,7 @@ class TrialConfig:
     """Held-out images used for the final reconstruction/blur scores and β-TCVAE terms."""
     metrics: str = "fast"
     """Disentanglement scoring preset: fast (small samples, CPU studies), full (paper sizes), recon
-    (reconstruction and blur only) or estimate (fast's scores on very small samples, ~1 s)."""
+    (reconstruction and blur only) or estimate (fast's scores on very small samples, a few seconds)."""
     device: str = "auto"
     """Device: auto (the GPU Ray assigned, else CPU), cpu or cuda."""
     gpus: float = 0.0
@@ -84,6 +84,9 @@ class TrialConfig:
     """bf16 autocast on CUDA (ignored with a logged note on CPU)."""
     compile: bool = False
     """torch.compile the model on CUDA (ignored with a logged note on CPU)."""
+    estimate_at: tuple[int, ...] = ()
+    """Steps at which the trial also reports a cheap estimate of its scores (estimate/<metric>, the
+    estimate metric preset on the validation images): set by the study to its early-stopping rungs."""
     nan_at_step: int | None = None
     """Fault injection for tests: make the loss NaN at this step (null = never)."""
 

@@ -71,6 +71,10 @@ def validate_trial(t: TrialConfig, where: str = "trial") -> None:
     _check(t.eval_size >= 16, f"{where}.eval_size: must be >= 16, got {t.eval_size}")
     _check(t.gpus >= 0, f"{where}.gpus: must be >= 0, got {t.gpus}")
     _check(t.num_threads >= 0, f"{where}.num_threads: must be >= 0 (0 = torch default)")
+    for step in t.estimate_at:
+        _check(0 < step <= t.steps and step % t.report_every == 0,
+               f"{where}.estimate_at: {step} is not a report step in (0, {t.steps}]; use multiples of "
+               f"report_every ({t.report_every})")
     if t.dataset in FOLDER_DATASETS:
         _check(
             bool(t.data_root),
