@@ -208,3 +208,53 @@ def test_state_survives_a_restore(tmp_path):
     copy.save(str(tmp_path / "manual.pkl"))
     restored.restore(str(tmp_path / "manual.pkl"))
     assert "num_stopped=0" in restored.debug_string()
+
+
+# --- a real local Tune run ----------------------------------------------------------------------------
+
+#: (recon, kl), approached as 1/step: lo and hi (high beta) are the front, each d is worse than lo
+#: in both objectives. The grid runs them in this order, two at a time.
+REAL = {"lo": (1.0, 6.0), "hi": (4.0, 1.0), "d1": (2.0, 7.0), "d2": (2.5, 8.0), "d3": (3.0, 9.0), "d4": (3.5, 9.5)}
+
+
+def synthetic_trainable(config):
+    from ray import tune
+
+    recon, kl = REAL[config["name"]]
+    for step in range(1, 10):
+        tune.report({"step": step, "recon": recon + 1.0 / step, "kl": kl + 1.0 / step, "final": 0})
+    tune.report({"step": 9, "final": 1})  # what betasweep's trainable does after its last step: evaluate
+
+
+@pytest.fixture
+def local_ray(isolated_env):
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield isolated_env
+    ray.shutdown()
+
+
+@pytest.mark.integration
+def test_real_tune_run_stops_the_dominated_trials_early(local_ray):
+    from ray import tune
+
+    sched = MultiObjectiveASHA(SENSES, max_t=9, grace_period=1, reduction_factor=3)
+    tuner = tune.Tuner(
+        synthetic_trainable, param_space={"name": tune.grid_search(list(REAL))},
+        tune_config=tune.TuneConfig(scheduler=sched, max_concurrent_trials=2, reuse_actors=True),
+        run_config=tune.RunConfig(name="mo", storage_path=str(local_ray / "results"), verbose=0),
+    )
+    results = {r.config["name"]: r.metrics for r in tuner.fit()}
+    # lo and hi arrive first at every rung (the d's start only when one of them ends): both are
+    # non-dominated, so both continue, and run past max_t to their final report; every d arrives
+    # behind them, is dominated, and stops at the first rung.
+    assert {n: (m["step"], m["final"]) for n, m in results.items() if n in ("lo", "hi")} == {"lo": (9, 1),
+                                                                                           "hi": (9, 1)}
+    assert {n: m["step"] for n, m in results.items() if n.startswith("d")} == dict.fromkeys(["d1", "d2", "d3", "d4"], 1)
+
+    saved = MultiObjectiveASHA(SENSES, max_t=9, grace_period=1)
+    saved.restore(str(local_ray / "results" / "mo" / STATE_FILE))  # synced with the experiment
+    assert "num_stopped=4" in saved.debug_string() and "step 1: 6 arrived, 2 continued" in saved.debug_string()
+    restored = tune.Tuner.restore(str(local_ray / "results" / "mo"), synthetic_trainable)
+    assert {r.config["name"]: r.metrics["step"] for r in restored.fit()} == {n: m["step"] for n, m in results.items()}
