@@ -128,7 +128,8 @@ PROCEDURAL_SUFFIX = "-procedural"
 SE_SUFFIX = "_se"
 #: Metric presets (the valid values of ``trial.metrics``): fast, full, recon, and estimate (the fast
 #: preset's scores on small samples: what a trial reports at early-stopping rungs).
-METRIC_PRESETS: tuple[str, ...] = ("fast", "full", "recon", "estimate")
+ESTIMATE_PRESET = "estimate"
+METRIC_PRESETS: tuple[str, ...] = ("fast", "full", "recon", ESTIMATE_PRESET)
 #: Prefixes of the per-dimension KL (``kl_dim_<j>``) and of the training curves (``train/<term>``).
 KL_DIM_PREFIX = "kl_dim_"
 CURVE_PREFIX = "train/"
@@ -187,7 +188,7 @@ class Metric:
 
 
 _S, _T = Source.SCORES, Source.TERMS
-_DISENTANGLING = ("fast", "full", "estimate")
+_DISENTANGLING = ("fast", "full", ESTIMATE_PRESET)
 _TCVAE = ("beta_tcvae",)
 _DIP = ("dip_vae_i", "dip_vae_ii")
 _NATS = "nats/image"
@@ -311,3 +312,9 @@ def swept_hyperparameters(tag_value: str | None) -> dict[str, str]:
     except json.JSONDecodeError:
         return {}
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def rung_metric(name: str) -> str:
+    """What a trial reports for objective ``name`` at an early-stopping rung: the metric itself if
+    it is reported while training (``val_recon_error``), else its cheap estimate ``estimate/<name>``."""
+    return name if METRICS[name].intermediate else f"{ESTIMATE_PREFIX}{name}"

@@ -97,7 +97,8 @@ def _make_tuner(config: StudyConfig, tracking_uri: str, parent_run_id: str, resu
     from study.trainable import StudyContext, run_trial
 
     context = StudyContext(
-        study_name=config.name, study_dir=config.study_dir, trial=config.trial,
+        study_name=config.name, study_dir=config.study_dir,
+        trial=config.trial.with_updates(estimate_at=rungs(config)),
         tracking_uri=tracking_uri, experiment=config.experiment, parent_run_id=parent_run_id,
         cpus=config.resources.cpus, gpus=config.resources.gpus, secrets=config.secrets,
     )
@@ -139,17 +140,40 @@ def _searcher(config: StudyConfig):
 
 
 def _scheduler(config: StudyConfig):
-    """ASHA on the configured metric when early stopping is on, else None (FIFO)."""
+    """Early stopping when ``search.asha`` is on, else None (FIFO). With one objective: ASHA on
+    ``search.asha_metric``; with several: multi-objective ASHA (:class:`study.schedulers.
+    MultiObjectiveASHA`) on the estimates of every objective the trials report at its rungs
+    (:func:`rungs`), so a trial good in one objective is not pruned for being poor in another.
+    Either way a trial that reaches the last step is never stopped: its final report must arrive."""
     from ray.tune.schedulers import ASHAScheduler
 
-    if not config.search.asha:
+    from analysis.schema import rung_metric
+    from study.schedulers import MultiObjectiveASHA
+
+    search = config.search
+    if not search.asha:
         return None
+    if len(search.objectives) > 1:
+        return MultiObjectiveASHA(
+            {rung_metric(name): sense for name, sense in config.objective_directions().items()},
+            time_attr="step", max_t=config.trial.steps, grace_period=search.asha_grace_steps,
+            reduction_factor=search.asha_reduction_factor)
     return ASHAScheduler(
-        time_attr="step", metric=config.search.asha_metric,
-        mode=config.objective_directions().get(config.search.asha_metric, "min"),
-        max_t=config.trial.steps, grace_period=config.search.asha_grace_steps,
-        reduction_factor=config.search.asha_reduction_factor,
+        time_attr="step", metric=search.asha_metric,
+        mode=config.objective_directions().get(search.asha_metric, "min"),
+        max_t=config.trial.steps, grace_period=search.asha_grace_steps,
+        reduction_factor=search.asha_reduction_factor, stop_last_trials=False,
     )
+
+
+def rungs(config: StudyConfig) -> tuple[int, ...]:
+    """The steps where multi-objective early stopping compares trials (empty when it is off)."""
+    from study.schedulers import rung_levels
+
+    search = config.search
+    if not search.asha or len(search.objectives) < 2:
+        return ()
+    return tuple(rung_levels(search.asha_grace_steps, search.asha_reduction_factor, config.trial.steps))
 
 
 def _finish(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dict[str, Any]:

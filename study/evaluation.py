@@ -82,8 +82,7 @@ def estimate(run: TrialRun, images: torch.Tensor, labels) -> dict[str, float]:
     preset and the objective terms on the validation images, seeded by the step so a resumed trial
     reports the same numbers."""
     from analysis.metrics import score_model
-    from analysis.metrics.scoring import ESTIMATE_PRESET
-    from analysis.schema import ESTIMATE_PREFIX, numeric_values
+    from analysis.schema import ESTIMATE_PREFIX, ESTIMATE_PRESET, numeric_values
 
     rng = np.random.default_rng([run.config.seed, run.step])
     scores = score_model(run.model, run.data, rng, which=ESTIMATE_PRESET, eval_images=images, eval_labels=labels)

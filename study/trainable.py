@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.schema import FINAL_REPORT_KEY, Tag, TrialStatus, numeric_values, without_secrets
+from analysis.schema import CATALOGUE, FINAL_REPORT_KEY, Tag, TrialStatus, numeric_values, without_secrets
 from study.config import TrialConfig, validate_trial
 from study.config.coercion import apply_overrides
 from study.search import OPTUNA_TRIAL, OVERRIDES
@@ -82,9 +82,12 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
         tracker, trial, resume_from, run_id = _start(config, context)
     with tempfile.TemporaryDirectory(prefix=f"betasweep-{tracker.trial_id}-") as ckpt_root:
 
+        latest = {m.name: float("nan") for m in CATALOGUE if m.intermediate}
+
         def report(rep: Report) -> None:
             if rep.final:
                 return
+            latest.update(rep.metrics)
             tracker.log_metrics(rep.metrics, step=rep.step)
             ckpt = tune.Checkpoint.from_directory(rep.checkpoint) if rep.checkpoint else None
             tune.report({**rep.metrics, Tag.TRIAL_STATUS: str(TrialStatus.RUNNING), FINAL_REPORT_KEY: 0},
@@ -93,7 +96,9 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
         result = train_and_evaluate(trial, checkpoint_dir=ckpt_root, resume_from=resume_from,
                                     callback=report, extra_state={RUN_ID: run_id},
                                     artifact_dir=os.path.join(ckpt_root, "artifacts"))
-        final = {Tag.TRIAL_STATUS: str(result.status), FINAL_REPORT_KEY: 1, "step": float(result.step)}
+        # The final report repeats the last intermediate values (NaN before the first report): an
+        # early-stopping scheduler sees it too, and Tune requires its metric in every result.
+        final = {**latest, Tag.TRIAL_STATUS: str(result.status), FINAL_REPORT_KEY: 1, "step": float(result.step)}
         with around.phase("final_logging"):
             if result.status == TrialStatus.COMPLETED:
                 tracker.log_final(result.scores)

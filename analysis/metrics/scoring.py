@@ -36,7 +36,7 @@ from analysis.metrics.modularity import modularity_explicitness
 from analysis.metrics.probe import linear_probe_with_se
 from analysis.metrics.reconstruction import reconstruction_scores
 from analysis.metrics.sap import sap_with_se
-from analysis.schema import Tag
+from analysis.schema import ESTIMATE_PRESET, Tag
 from models.modes import evaluating
 
 
@@ -91,14 +91,13 @@ PRESETS = {
     "recon": MetricPreset("recon", eval_size=1024),
     # A cheap estimate of every fast-preset score for early stopping at a rung (MO-ASHA): small
     # samples from a small pool, few bootstrap resamples. Not a trial's final scores.
-    "estimate": MetricPreset("estimate", eval_size=256, beta_vae_train=300, beta_vae_eval=300,
+    ESTIMATE_PRESET: MetricPreset(ESTIMATE_PRESET, eval_size=256, beta_vae_train=300, beta_vae_eval=300,
                              factor_vae_train=300, factor_vae_eval=300, factor_vae_variance=2000,
                              mig_points=2048, sap_train=300, sap_test=300, modularity_train=500,
                              modularity_test=300, irs_points=1000, probe_points=512, codes="pool",
                              pool_size=2048, bootstrap=20),
 }
-#: The preset a trial reports at the early-stopping rungs (``estimate/<metric>``).
-ESTIMATE_PRESET = "estimate"
+
 def make_represent(model, batch_size: int = 1024):
     """``represent(observations) -> np.ndarray``: the encoder mean, in batches, on the model's device."""
     device = next(model.parameters()).device

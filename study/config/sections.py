@@ -146,9 +146,12 @@ class SearchConfig:
     """TPE: treat the configurations still training as if they had scored badly (Optuna's constant
     liar), so trials suggested while others are in flight do not repeat them."""
     asha: bool = False
-    """Stop unpromising trials early with ASHA (they are told to Optuna as PRUNED)."""
+    """Stop unpromising trials early (they are told to Optuna as PRUNED): with one objective ASHA on
+    asha_metric; with several, multi-objective ASHA (Schmucker et al. 2021) on a cheap estimate of
+    every objective that trials report at its rungs (grace · reduction_factor^k steps)."""
     asha_metric: str = "val_recon_error"
-    """Single metric ASHA compares while training (must be reported during training)."""
+    """Single metric ASHA compares while training, with one objective (must be reported during
+    training); not used with several objectives."""
     asha_grace_steps: int = 500
     """ASHA: minimum steps before a trial can be stopped."""
     asha_reduction_factor: int = 2

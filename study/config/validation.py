@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
+from analysis.schema import ESTIMATE_PRESET, METRICS
 from study.config.coercion import apply_overrides
 from study.config.model_types import (
     check_model_params,
@@ -140,17 +141,33 @@ def _validate_search(config: StudyConfig) -> None:
         _check_computed(config, name, "search.objectives")
     _one_of(search.sampler, SAMPLERS, "search.sampler")
     if search.asha:
+        _validate_early_stopping(config)
+
+
+def _validate_early_stopping(config: StudyConfig) -> None:
+    """ASHA on ``asha_metric`` with one objective; with several, multi-objective ASHA on the
+    estimates of all of them at rungs that must fall on report steps."""
+    space, search, trial = config.space, config.search, config.trial
+    if len(search.objectives) == 1:
         _check(search.asha_metric in INTERMEDIATE_METRICS,
                f"search.asha_metric: {search.asha_metric!r} is not reported during training; "
                f"use one of {', '.join(INTERMEDIATE_METRICS)}")
         _check_computed(config, search.asha_metric, "search.asha_metric")
-        _check(search.asha_grace_steps >= config.trial.report_every,
-               "search.asha_grace_steps: must be >= trial.report_every")
-        _check(search.asha_reduction_factor >= 2, "search.asha_reduction_factor: must be >= 2")
-        _check(space.seeds_per_config == 1 or space.seed_as_param,
-               "search.asha: early stopping cannot be combined with repeated seeds per configuration "
-               "(a stopped seed would leave its group incomplete); set space.seeds_per_config to 1 "
-               "or space.seed_as_param to true")
+    else:
+        for name in search.objectives:
+            _check(ESTIMATE_PRESET in METRICS[name].presets,
+                   f"search.objectives: {name!r} has no cheap estimate at early-stopping rungs (multi-objective "
+                   f"ASHA compares every objective there); drop it or turn off search.asha")
+        _check(search.asha_grace_steps % trial.report_every == 0,
+               f"search.asha_grace_steps: {search.asha_grace_steps} must be a multiple of trial.report_every "
+               f"({trial.report_every}) so every rung is a report step")
+    _check(search.asha_grace_steps >= trial.report_every,
+           "search.asha_grace_steps: must be >= trial.report_every")
+    _check(search.asha_reduction_factor >= 2, "search.asha_reduction_factor: must be >= 2")
+    _check(space.seeds_per_config == 1 or space.seed_as_param,
+           "search.asha: early stopping cannot be combined with repeated seeds per configuration "
+           "(a stopped seed would leave its group incomplete); set space.seeds_per_config to 1 "
+           "or space.seed_as_param to true")
 
 
 def _validate_resources(config: StudyConfig) -> None:

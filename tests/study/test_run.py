@@ -77,18 +77,27 @@ def test_grid_study_with_a_diverging_trial(isolated_env):
             assert t.state == TrialState.FAIL and t.params == {"model_type": "vae", "nan_at_step": 10}
 
 
-def test_asha_stopped_trials_are_pruned_in_optuna(isolated_env):
+@pytest.mark.parametrize("objectives", [["recon_error", "blur"], ["recon_error"]], ids=["mo-asha", "asha"])
+def test_asha_stopped_trials_are_pruned_in_optuna(isolated_env, objectives):
     grid = [{"model_type": "ae"}, {"model_type": "beta_vae", "beta": 64.0},
             {"model_type": "beta_vae", "beta": 96.0}, {"model_type": "beta_tcvae", "beta": 64.0}]
     cfg = config(isolated_env / "runs", "asha", space={"mode": "grid", "grid": grid},
                  trial={"steps": 80, "metrics": "recon"}, search={"asha": True, "asha_grace_steps": 20,
-                                                                  "objectives": ["recon_error", "blur"]},
+                                                                  "objectives": objectives},
                  resources={"max_concurrent": 1})
     summary = run_study(cfg)
     trials = optuna_trials(isolated_env / "runs", "asha")
     children = {int(c.data.tags[Tag.OPTUNA_TRIAL]): c for c in child_runs(summary["tracking_uri"], "asha")}
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     assert pruned, [t.state for t in trials]
+    # the first trial arrives first at every rung and is never stopped at the last step: it completes
+    assert trials[0].state == TrialState.COMPLETE, [t.state for t in trials]
+    if len(objectives) > 1:  # multi-objective ASHA compared the estimates reported at its rungs (20, 40)
+        from mlflow.tracking import MlflowClient
+
+        history = MlflowClient(summary["tracking_uri"]).get_metric_history(children[0].info.run_id,
+                                                                           "estimate/blur")
+        assert [m.step for m in history] == [20, 40]
     for t in trials:
         child = children[t.number]
         if t.state == TrialState.PRUNED:
