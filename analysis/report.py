@@ -174,15 +174,38 @@ def _counts_line(df: pd.DataFrame, objectives: Mapping[str, str]) -> str:
             + ", ".join(f"{m} ({arrow(s)})" for m, s in objectives.items()) + ".")
 
 
+#: The report's figure sections, in order: figure name → caption.
+FIGURE_CAPTIONS = {"pareto": "Trials and the Pareto front", "fronts_by_model": "Front per model type",
+                   "metric_vs_hyperparameter": "Metrics vs the hyperparameter of each model type",
+                   "hypervolume": "Hypervolume vs trials", "samples_by_model": "Samples from the prior",
+                   "traversals_by_model": "Latent traversals"}
+
+
 def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, study: str = "",
                  tracking_uri: str | None = None) -> dict[str, str]:
-    """Write figures (PNG + SVG), front.csv, runs.csv and report.md into ``out_dir``.
+    """Write figures (PNG + SVG), front.csv, runs.csv, report.md and report.html into ``out_dir``.
 
     Returns a dict of what was written (name → path).
     """
     os.makedirs(out_dir, exist_ok=True)
     objectives = dict(objectives)
     front = front_of(df, objectives)
+    written, agg, panel_trials = _figures(df, objectives, out_dir, study, tracking_uri)
+    for name, frame in (("runs.csv", df), ("front.csv", front)):
+        frame.to_csv(os.path.join(out_dir, name), index=False)
+        written[name] = os.path.join(out_dir, name)
+    lines = _report_lines(df, front, objectives, tracking_uri, study, agg, written, panel_trials)
+    with open(os.path.join(out_dir, "report.md"), "w") as handle:
+        handle.write("\n".join(lines))
+    written["report.md"] = os.path.join(out_dir, "report.md")
+    from analysis.report_html import write_html
+
+    written["report.html"] = write_html(os.path.join(out_dir, "report.md"), os.path.join(out_dir, "report.html"))
+    return written
+
+
+def _figures(df, objectives, out_dir, study, tracking_uri):
+    """Draw every figure; returns (name → PNG path, the seed aggregate, the image panels' labels)."""
     names = list(objectives)
     x, y = names[0], names[1] if len(names) > 1 else names[0]
     senses = (objectives[x], objectives[y])
@@ -201,8 +224,7 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
         fig("metric_vs_hyperparameter", plots.metric_vs_hyperparameter, df, curve_metrics, study=study)
     fig("hypervolume", plots.hypervolume_plot, df, objectives, study=study)
     agg = plots.seed_means(df, objectives)
-    multi_seed = len(agg) and int(agg[f"{x}_count"].max()) > 1
-    if multi_seed:
+    if len(agg) and int(agg[f"{x}_count"].max()) > 1:
         fig("seed_spread", plots.seed_spread_plot, agg, objectives, study=study)
     panel_trials: list[str] = []
     if tracking_uri:
@@ -215,12 +237,11 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
                 name = os.path.splitext(os.path.basename(artifact))[0]
                 fig(f"{name}_by_model", plots.image_panels, panels,
                     f"{study}: {title}\nper model type, the knee of its own Pareto front")
+    return written, agg, panel_trials
 
-    df.to_csv(os.path.join(out_dir, "runs.csv"), index=False)
-    front.to_csv(os.path.join(out_dir, "front.csv"), index=False)
-    written["runs.csv"] = os.path.join(out_dir, "runs.csv")
-    written["front.csv"] = os.path.join(out_dir, "front.csv")
 
+def _report_lines(df, front, objectives, tracking_uri, study, agg, written, panel_trials) -> list[str]:
+    """report.md: counts, the front, its resolution, every trial, seed means, the figures."""
     lines = [f"# Study {study}", "", _counts_line(df, objectives), ""]
     note = dataset_note(df)
     if note:
@@ -231,23 +252,13 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
               ""]
     lines += resolution_lines(front, objectives)
     lines += trials_lines(df, front, objectives, tracking_uri)
-    if multi_seed:
+    if "seed_spread" in written:
         lines += ["## Seed means (front of the means marked)", "",
                   markdown_table(agg, [c for c in agg.columns]), "",
                   "![seed spread](seed_spread.png)", ""]
-    for name, caption in (("pareto", "Trials and the Pareto front"), ("fronts_by_model", "Front per model type"),
-                          ("metric_vs_hyperparameter", "Metrics vs the hyperparameter of each model type"),
-                          ("hypervolume", "Hypervolume vs trials"),
-                          ("samples_by_model", "Samples from the prior"),
-                          ("traversals_by_model", "Latent traversals")):
+    for name, caption in FIGURE_CAPTIONS.items():
         if name in written:
             lines += [f"## {caption}", "", f"![{caption}]({name}.png)", ""]
             if name in ("samples_by_model", "traversals_by_model"):
                 lines += [f"Panels: {', '.join(panel_trials)}; {PANEL_CHOICE}.", ""]
-    with open(os.path.join(out_dir, "report.md"), "w") as handle:
-        handle.write("\n".join(lines))
-    written["report.md"] = os.path.join(out_dir, "report.md")
-    from analysis.report_html import write_html
-
-    written["report.html"] = write_html(os.path.join(out_dir, "report.md"), os.path.join(out_dir, "report.html"))
-    return written
+    return lines
