@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", metavar="NAME", default=None,
                         help="Continue the interrupted study NAME from its folder under --root "
                              "(its saved config is used; other options are ignored).")
+    parser.add_argument("--list-models", action="store_true",
+                        help="List the model types with their searched hyperparameters (range, paper grid) "
+                             "and other settings, then exit.")
     parser.add_argument("--dry-run", action="store_true",
                         help="Print the resolved config and search space, then exit without running.")
     return parser
@@ -134,10 +137,30 @@ def print_plan(config: StudyConfig, tracking_uri: str) -> None:
     print(f"# study folder: {config.study_dir}\n# tracking: {tracking_uri}", flush=True)
 
 
+def list_models() -> list[str]:
+    """One block per registered model type: its hyperparameters as declared by its class."""
+    from models.registry import model_settings
+    from study.config.model_types import model_classes
+
+    lines = []
+    for name, cls in model_classes().items():
+        lines.append(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}")
+        for hp in cls.hyperparameters:
+            lines.append(f"  {hp.name} ({hp.label}): {'log-uniform' if hp.log else 'uniform'} [{hp.low:g}, "
+                         f"{hp.high:g}], default {hp.default:g}, paper grid {list(hp.grid)} — {hp.reference}")
+        other = [s for s in model_settings(name) if s not in {hp.name for hp in cls.hyperparameters}]
+        if other:
+            lines.append(f"  other settings: {', '.join(other)}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; exit 2 on a configuration error (message names the field and the fix)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    if args.list_models:
+        print("\n".join(list_models()), flush=True)
+        return 0
     try:
         if args.resume:
             root = args.root or os.environ.get("BETASWEEP_ROOT", "betasweep-runs")

@@ -231,3 +231,15 @@ def test_procedural_dsprites_is_recorded_under_its_own_name():
     assert C.dataset_record_name("dsprites") == "dsprites-procedural"
     assert C.dataset_record_name("celeba") == "celeba"
     assert set(C.DATASET_RECORD_NAMES) == set(C.DATASETS)
+
+
+def test_list_models_prints_every_declaration(capsys):
+    from models import MODELS
+    from study.run import main
+
+    assert main(["--list-models"]) == 0
+    out = capsys.readouterr().out
+    for name, cls in MODELS.items():
+        assert f"{name}: " in out
+        for hp in cls.hyperparameters:
+            assert f"  {hp.name} ({hp.label}): log-uniform [{hp.low:g}, {hp.high:g}]" in out
