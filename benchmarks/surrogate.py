@@ -68,11 +68,13 @@ NOISE_CLIP = 3.0
 
 @dataclass
 class Trial:
-    """One sampled trial: its final scores, its borrowed curve's progress and its training time."""
+    """One sampled trial: its final scores, their noiseless value (``truth``: the configuration's
+    mean, or the collapsed scores), its borrowed curve's progress and its training time."""
 
     model_type: str
     beta: float | None
     final: np.ndarray
+    truth: np.ndarray
     plateau: np.ndarray
     steps: np.ndarray
     progress: np.ndarray
@@ -173,14 +175,14 @@ class Surrogate:
     def sample(self, model_type: str, beta: float | None, rng: np.random.Generator) -> Trial:
         """Draw one trial: collapse or not, seed noise, a borrowed curve and training time."""
         collapsed = rng.random() < self.collapse_probability(model_type, beta)
-        if collapsed:
-            final = self.plateau.copy()
-        else:
+        truth = self.plateau.copy() if collapsed else self.mean(model_type, beta)
+        final = truth.copy()
+        if not collapsed:
             z = np.clip(rng.standard_normal(len(NAMES)), -NOISE_CLIP, NOISE_CLIP)
-            final = self.mean(model_type, beta) + z * self.noise_sd(model_type)
+            final = truth + z * self.noise_sd(model_type)
             final[1] = max(final[1], 0.0)
         _, _, steps, progress, seconds = self._borrow(model_type, beta, collapsed, rng)
-        return Trial(model_type, beta, final, self.plateau, steps, progress, seconds, self.se, collapsed)
+        return Trial(model_type, beta, final, truth, self.plateau, steps, progress, seconds, self.se, collapsed)
 
     def _borrow(self, model_type: str, beta: float | None, collapsed: bool, rng: np.random.Generator):
         """A real curve of ``model_type`` at the grid β nearest in log2 β (a collapsed one if the
