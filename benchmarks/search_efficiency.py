@@ -15,7 +15,7 @@ training times), so the constant liar has running trials to lie about. Methods:
 * ``grid``: the preset's grid in the order a grid runner (this study's, and disentanglement_lib's
   ``h.product(models, seeds)``) runs it — configuration by configuration, seeds 0-2 each;
 * ``random``, ``nsga2`` (population 50, as the study builds it), ``tpe`` (multivariate, grouped,
-  4 start-up trials; constant_liar=True, Optuna 5's default the study inherits), ``tpe-no-liar``;
+  4 start-up trials, constant_liar on as ``search.constant_liar`` sets it), ``tpe-no-liar``;
 * ``mo-asha``: the best sampler by mean hypervolume, with successive halving: by default a rung at
   500 of 900 steps and η = 2 (the study's asha_grace_steps and asha_reduction_factor), and rungs
   at 300 and 600 steps with η = 3 (``--asha 500:2 300,600:3``); a trial reaching a rung goes on
@@ -41,7 +41,6 @@ import argparse
 import heapq
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,17 +60,12 @@ SCORE_SECONDS = 6.9
 
 
 def make_sampler(name: str, seed: int):
-    """The samplers :func:`study.search.make_sampler` builds, plus TPE without the constant liar."""
-    tpe = dict(multivariate=True, group=True, seed=seed, n_startup_trials=4)
-    factories = {
-        "tpe": lambda: optuna.samplers.TPESampler(**tpe, constant_liar=True),
-        "tpe-no-liar": lambda: optuna.samplers.TPESampler(**tpe, constant_liar=False),
-        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
-        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return factories[name]()
+    """The study's own samplers (:func:`study.search.make_sampler`), and TPE without the liar."""
+    from study.search import make_sampler as study_sampler
+
+    if name == "tpe-no-liar":
+        return study_sampler("tpe", seed, constant_liar=False)
+    return study_sampler(name, seed)
 
 
 def study_config(mode: str):
