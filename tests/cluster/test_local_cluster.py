@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from analysis.schema import Role, Tag, TrialStatus
-from cluster import local
+from cluster import local, processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,5 +46,5 @@ def test_up_job_submit_down(local_cluster):
     images = client.list_artifacts(children[0].info.run_id, "images")
     assert len(images) == 3  # uploaded over HTTP to the server's artifact store
     local.down(state["root"])
-    assert not [p for p in pids if os.path.exists(f"/proc/{p}") and not local._zombie(p)]
+    assert not [p for p in pids if os.path.exists(f"/proc/{p}") and not processes.gone(p)]
     assert local.read_state(state["root"]) is None
