@@ -65,8 +65,10 @@ def stop(pids: list[int], signals=(signal.SIGTERM, signal.SIGKILL), grace: float
             except OSError:
                 pass
         deadline = time.time() + grace
-        while time.time() < deadline and any(not gone(p) for p in left):
+        while True:
             _reap(left)
+            if all(gone(p) for p in left) or time.time() >= deadline:
+                break
             time.sleep(0.2)
 
 
