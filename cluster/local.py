@@ -35,8 +35,9 @@ STATE = "local-cluster.json"
 CREDENTIALS = "mlflow-auth.env"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Server settings from the caller's environment that must not leak into this cluster's server.
-_SERVER_VARS = ("MLFLOW_BACKEND_STORE_URI", "MLFLOW_AUTH_DATABASE_URI", "MLFLOW_AUTH_ADMIN_USERNAME",
-                "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_AUTH_CONFIG_PATH", "POSTGRES_PASSWORD", "PGPASSWORD")
+_SERVER_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_BACKEND_STORE_URI", "MLFLOW_AUTH_DATABASE_URI",
+                "MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_AUTH_CONFIG_PATH",
+                "POSTGRES_PASSWORD", "PGPASSWORD")
 
 
 def free_port() -> int:
@@ -165,6 +166,7 @@ def up(root: str, workers: int = 2, cpus_per_worker: int = 1, timeout: float = 1
             login, state["credentials"] = credentials(root)
             state["mlflow_user"] = login["MLFLOW_TRACKING_USERNAME"]
             env.update(login)  # the nodes' environment: every job driver and trial inherits it
+        env["MLFLOW_TRACKING_URI"] = state["mlflow"]  # where the nodes' drivers and trials log by default
         if backend == "postgres":
             state["postgres"] = postgres.start(root, free_port())
             _save(state)
