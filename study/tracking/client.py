@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import time
 from typing import Any
@@ -102,10 +103,20 @@ def wait_until_reachable(tracking_uri: str, timeout: float = 300.0, interval: fl
 
 
 
+def refused(exc: BaseException) -> bool:
+    """Did the server refuse us (HTTP 401/403: a server behind basic auth, no or wrong
+    ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``)? A configuration error to report at
+    once, not an outage to buffer through."""
+    return re.search(r"error code 40[13]\b", str(exc)) is not None
+
+
 def _unreachable(exc: BaseException) -> bool:
-    """Does ``exc`` mean the tracking server could not be reached (as opposed to a bad request)?"""
+    """Does ``exc`` mean the tracking server could not be reached (as opposed to a bad request or
+    a refused login)?"""
     import requests
 
+    if refused(exc):
+        return False
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError)):
         return True
     text = str(exc)

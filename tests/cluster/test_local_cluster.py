@@ -1,19 +1,58 @@
-"""The local multi-node launcher end to end: up, a tiny study through `ray job submit`, down."""
+"""The local multi-node launcher end to end: up, a tiny study through `ray job submit`, down — with
+the default SQLite store, and with PostgreSQL behind basic auth."""
 
+import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from analysis.schema import Role, Tag, TrialStatus
-from cluster import local
+from cluster import local, postgres, processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def submit_tiny_study(state, name, env):
+    """`ray job submit` of a 2-trial study (40 steps each) to the cluster; returns the job's output."""
+    ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or "ray"
+    job = subprocess.run(
+        [ray_cli, "job", "submit", "--address", state["dashboard"], "--working-dir", REPO,
+         "--runtime-env", os.path.join(REPO, "cluster", "runtime_env.yaml"), "--",
+         "python", "-m", "study.run", "--name", name, "--root", os.path.join(state["root"], "runs"),
+         "--tracking-uri", state["mlflow"], "--num-trials", "2", "--max-concurrent", "2",
+         "--objectives", "recon_error,blur", "--set", "trial.steps=40", "--set", "trial.report_every=20",
+         "--set", "trial.checkpoint_every=20", "--set", "trial.metrics=recon", "--set", "trial.eval_size=64",
+         "--set", "trial.kl_warmup_steps=0"],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+    assert f"[betasweep] study {name}: 2 trials" in job.stdout
+    return job.stdout + job.stderr
+
+
+def completed_trials(uri, name):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("betasweep")
+    children = client.search_runs([exp.experiment_id],
+                                  f"tags.{Tag.STUDY} = '{name}' and tags.{Tag.ROLE} = '{Role.TRIAL}'")
+    assert len(children) == 2 and all(c.data.tags[Tag.TRIAL_STATUS] == TrialStatus.COMPLETED for c in children)
+    images = client.list_artifacts(children[0].info.run_id, "images")
+    assert len(images) == 3  # uploaded over HTTP to the server's artifact store
+    return children
+
+
+def job_env():
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    for key in ("RAY_ADDRESS", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        env.pop(key, None)  # the job gets nothing from here: the cluster's nodes supply the login
+    return env
 
 
 def test_up_job_submit_down(local_cluster):
@@ -24,27 +63,46 @@ def test_up_job_submit_down(local_cluster):
     status = subprocess.run([sys.executable, "-m", "cluster.local", "status", "--root", state["root"]],
                             capture_output=True, text=True, timeout=60)
     assert "ray nodes alive: 3 (expected 3); mlflow healthy: True" in status.stdout
-    ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or "ray"
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    env.pop("RAY_ADDRESS", None)
-    job = subprocess.run(
-        [ray_cli, "job", "submit", "--address", state["dashboard"], "--working-dir", REPO,
-         "--runtime-env", os.path.join(REPO, "cluster", "runtime_env.yaml"), "--",
-         "python", "-m", "study.run", "--name", "jobstudy", "--root", os.path.join(state["root"], "runs"),
-         "--tracking-uri", state["mlflow"], "--num-trials", "2", "--max-concurrent", "2",
-         "--objectives", "recon_error,blur", "--set", "trial.steps=40", "--set", "trial.report_every=20",
-         "--set", "trial.checkpoint_every=20", "--set", "trial.metrics=recon", "--set", "trial.eval_size=64",
-         "--set", "trial.kl_warmup_steps=0"],
-        capture_output=True, text=True, timeout=600, env=env)
-    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
-    assert "[betasweep] study jobstudy: 2 trials" in job.stdout
-    client = MlflowClient(state["mlflow"])
-    exp = client.get_experiment_by_name("betasweep")
-    children = client.search_runs([exp.experiment_id],
-                                  f"tags.{Tag.STUDY} = 'jobstudy' and tags.{Tag.ROLE} = '{Role.TRIAL}'")
-    assert len(children) == 2 and all(c.data.tags[Tag.TRIAL_STATUS] == TrialStatus.COMPLETED for c in children)
-    images = client.list_artifacts(children[0].info.run_id, "images")
-    assert len(images) == 3  # uploaded over HTTP to the server's artifact store
+    submit_tiny_study(state, "jobstudy", job_env())
+    completed_trials(state["mlflow"], "jobstudy")
     local.down(state["root"])
-    assert not [p for p in pids if os.path.exists(f"/proc/{p}") and not local._zombie(p)]
+    assert not [p for p in pids if not processes.gone(p)]
     assert local.read_state(state["root"]) is None
+
+
+def test_postgres_auth_cluster_runs_a_study(monkeypatch):
+    """`up --backend postgres --auth` with the login in the environment: the study submitted
+    without it logs through the nodes' login; nothing prints or records a password."""
+    from analysis.runs import load_runs
+
+    password = secrets.token_urlsafe(18)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ci-admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+    root = tempfile.mkdtemp(prefix="bsw-pgc-", dir="/tmp")  # reachable by the postgres user
+    cli = [sys.executable, "-m", "cluster.local"]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": REPO}
+    env.pop("RAY_ADDRESS", None)
+    try:
+        up = subprocess.run(cli + ["up", "--root", root, "--workers", "1", "--cpus-per-worker", "2",
+                                   "--backend", "postgres", "--auth"], capture_output=True, text=True,
+                            timeout=400, env=env, cwd=REPO)
+        assert up.returncode == 0, up.stdout + up.stderr
+        state = local.read_state(root)
+        assert "PostgreSQL on 127.0.0.1" in up.stdout and "MLflow login:   user ci-admin" in up.stdout
+        pids = local.own_pids(state)
+        output = up.stdout + up.stderr + submit_tiny_study(state, "pgstudy", job_env())
+        children = completed_trials(state["mlflow"], "pgstudy")
+        runs = load_runs("pgstudy", tracking_uri=state["mlflow"])
+        assert len(runs) == 2
+        secrets_now = [password, *postgres.read_passwords(root).values()]
+        assert not [s for s in secrets_now if s in output]
+        parent = MlflowClient(state["mlflow"]).get_run(children[0].data.tags[Tag.PARENT_RUN])
+        for run in [*children, parent]:
+            assert password not in json.dumps({**run.data.params, **run.data.tags})
+        assert not [s for s in secrets_now if s in open(os.path.join(root, "mlflow-server.log")).read()]
+        down = subprocess.run(cli + ["down", "--root", root], capture_output=True, text=True, timeout=120, env=env)
+        assert down.returncode == 0 and not [p for p in pids if not processes.gone(p)]
+    finally:
+        if local.read_state(root):
+            local.down(root)
+        shutil.rmtree(root, ignore_errors=True)

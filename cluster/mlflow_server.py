@@ -1,0 +1,148 @@
+"""``python -m cluster.mlflow_server``: the project's MLflow tracking server, configured from the
+environment — one code path for the local cluster, the Ray cluster launcher and Kubernetes.
+
+It execs ``mlflow server`` (same PID: whoever started it stops it by that PID) lean — one worker,
+job execution off, artifacts served over HTTP — with:
+
+* the backend store: ``$MLFLOW_BACKEND_STORE_URI`` if set, else PostgreSQL from ``POSTGRES_HOST``,
+  ``POSTGRES_PORT`` (5432), ``POSTGRES_DB`` (mlflow) and ``POSTGRES_USER``. The URI never holds the
+  password: ``POSTGRES_PASSWORD`` is handed to libpq as ``PGPASSWORD`` (or libpq reads
+  ``PGPASSFILE``), so it appears on no command line and in no log. The driver is named
+  (``postgresql+psycopg2``): SQLAlchemy ≥ 2.1 would pick psycopg 3 for a bare ``postgresql://``.
+* ``--auth``: MLflow's basic-auth app. The admin comes from ``MLFLOW_AUTH_ADMIN_USERNAME`` /
+  ``MLFLOW_AUTH_ADMIN_PASSWORD``, else from the clients' own ``MLFLOW_TRACKING_USERNAME`` /
+  ``MLFLOW_TRACKING_PASSWORD`` (one pair of variables, one Secret, for server and trials). The
+  users live in ``$POSTGRES_AUTH_DB`` (mlflow_auth, created when missing) next to a PostgreSQL
+  store, in ``<name>-auth.db`` next to a SQLite one, or at ``$MLFLOW_AUTH_DATABASE_URI``. The
+  config file it writes (``--auth-config``) holds no secret. The app's CSRF key is
+  ``$MLFLOW_FLASK_SERVER_SECRET_KEY``, else a random one per start (fine for one server; several
+  replicas must share one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import urllib.parse
+
+AUTH_INI = """[mlflow]
+default_permission = {permission}
+database_uri = {database_uri}
+admin_username = {admin}
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+grant_default_workspace_access = false
+"""
+
+
+def postgres_uri(env: dict, database: str) -> str:
+    """``postgresql+psycopg2://user@host:port/database`` from ``POSTGRES_*``: no password in it."""
+    if not env.get("POSTGRES_HOST"):
+        raise SystemExit("error: set MLFLOW_BACKEND_STORE_URI, or POSTGRES_HOST (and POSTGRES_USER, "
+                         "POSTGRES_PASSWORD or PGPASSFILE, POSTGRES_PORT, POSTGRES_DB) for PostgreSQL")
+    user = urllib.parse.quote(env.get("POSTGRES_USER", "mlflow"), safe="")
+    return f"postgresql+psycopg2://{user}@{env['POSTGRES_HOST']}:{env.get('POSTGRES_PORT', '5432')}/{database}"
+
+
+def backend_store_uri(env: dict) -> str:
+    """The tracking store: ``$MLFLOW_BACKEND_STORE_URI``, else PostgreSQL from ``POSTGRES_*``."""
+    return env.get("MLFLOW_BACKEND_STORE_URI") or postgres_uri(env, env.get("POSTGRES_DB", "mlflow"))
+
+
+def auth_database_uri(env: dict, backend: str) -> str:
+    """Where basic-auth keeps its users: explicit, else beside the tracking store."""
+    if env.get("MLFLOW_AUTH_DATABASE_URI"):
+        return env["MLFLOW_AUTH_DATABASE_URI"]
+    if backend.startswith("sqlite:///"):
+        stem, _ext = os.path.splitext(backend)
+        return f"{stem}-auth.db"
+    if backend.startswith("postgresql") and env.get("POSTGRES_HOST"):
+        return postgres_uri(env, env.get("POSTGRES_AUTH_DB", "mlflow_auth"))
+    raise SystemExit("error: --auth with this backend needs MLFLOW_AUTH_DATABASE_URI (where MLflow keeps its users)")
+
+
+def admin_credentials(env: dict) -> tuple[str, str]:
+    """The admin's (username, password): MLFLOW_AUTH_ADMIN_*, else MLFLOW_TRACKING_*."""
+    user = env.get("MLFLOW_AUTH_ADMIN_USERNAME") or env.get("MLFLOW_TRACKING_USERNAME")
+    password = env.get("MLFLOW_AUTH_ADMIN_PASSWORD") or env.get("MLFLOW_TRACKING_PASSWORD")
+    if not user or not password:
+        raise SystemExit("error: --auth needs MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
+                         "(or MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD) in the environment")
+    if len(password) < 12:
+        raise SystemExit("error: the MLflow password must have at least 12 characters (MLflow's rule)")
+    return user, password
+
+
+def ensure_database(uri: str, env: dict) -> None:
+    """Create a PostgreSQL database (the auth store) if missing, connecting to the tracking one:
+    a managed PostgreSQL (RDS, the Kubernetes StatefulSet) starts with one database only."""
+    import psycopg2
+
+    parts = urllib.parse.urlsplit(uri)
+    name = parts.path.lstrip("/")
+    conn = psycopg2.connect(host=parts.hostname, port=parts.port or 5432, user=urllib.parse.unquote(parts.username),
+                            dbname=env.get("POSTGRES_DB", "mlflow"), password=env.get("PGPASSWORD"),
+                            passfile=env.get("PGPASSFILE"), connect_timeout=10)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+
+
+def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
+    """The ``mlflow server`` command and its environment (the password only in libpq's variable)."""
+    env = dict(env)
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    if env.get("POSTGRES_PASSWORD"):
+        env["PGPASSWORD"] = env.pop("POSTGRES_PASSWORD")
+    backend = backend_store_uri(env)
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", args.host, "--port", str(args.port),
+           "--workers", "1", "--backend-store-uri", backend, "--artifacts-destination", args.artifacts_destination]
+    if args.allowed_hosts:
+        cmd += ["--allowed-hosts", args.allowed_hosts]
+    if args.auth:
+        user, password = admin_credentials(env)
+        auth_db = auth_database_uri(env, backend)
+        if auth_db.startswith("postgresql"):
+            ensure_database(auth_db, env)
+        with open(args.auth_config, "w") as handle:
+            handle.write(AUTH_INI.format(permission=args.default_permission, database_uri=auth_db, admin=user))
+        env.update(MLFLOW_AUTH_CONFIG_PATH=os.path.abspath(args.auth_config), MLFLOW_AUTH_ADMIN_USERNAME=user,
+                   MLFLOW_AUTH_ADMIN_PASSWORD=password)
+        env.setdefault("MLFLOW_FLASK_SERVER_SECRET_KEY", secrets.token_urlsafe(32))
+        cmd += ["--app-name", "basic-auth"]
+    return cmd, env
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cluster.mlflow_server", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="Interface to bind: 127.0.0.1 (default), or the head's cluster address with --auth.")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--artifacts-destination", required=True,
+                        help="Where the server stores artifacts (a folder, s3://...): clients upload over HTTP.")
+    parser.add_argument("--allowed-hosts", default=None,
+                        help="Host headers accepted (MLflow's default: localhost and private addresses).")
+    parser.add_argument("--auth", action="store_true", help="Serve behind MLflow's basic-auth app.")
+    parser.add_argument("--auth-config", default="mlflow-auth.ini",
+                        help="Where to write the basic-auth config file (no secret in it).")
+    parser.add_argument("--default-permission", default="READ",
+                        help="What users other than the admin may do by default (MLflow's default: READ).")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cmd, env = server_env(args, dict(os.environ))
+    sys.stdout.flush()
+    os.execve(cmd[0], cmd, env)
+    return 1  # not reached: exec replaced this process
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""MLflow on PostgreSQL behind basic auth: the project's server wrapper builds credential-free URIs;
+a real PostgreSQL + authenticated MLflow server on 127.0.0.1 accepts the study's tracking calls
+with the login from the environment, refuses requests without it or with a wrong password, and no
+credential reaches a run, a log, the bookkeeping or the printed study config."""
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from cluster import local, mlflow_server, postgres, processes
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def server_args(**kw):
+    base = {"host": "127.0.0.1", "port": 5000, "artifacts_destination": "/tmp/art", "allowed_hosts": None,
+            "auth": False, "auth_config": os.path.join(tempfile.gettempdir(), "bsw-test-auth.ini"),
+            "default_permission": "READ"}
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_server_env_keeps_the_password_out_of_uris_and_command_line():
+    env = {"POSTGRES_HOST": "db.internal", "POSTGRES_USER": "ml flow", "POSTGRES_PASSWORD": "pg-Secret-123",
+           "POSTGRES_DB": "tracking", "PATH": os.environ["PATH"]}
+    cmd, out = mlflow_server.server_env(server_args(), env)
+    uri = cmd[cmd.index("--backend-store-uri") + 1]
+    assert uri == "postgresql+psycopg2://ml%20flow@db.internal:5432/tracking"
+    assert "pg-Secret-123" not in " ".join(cmd) and out["PGPASSWORD"] == "pg-Secret-123"
+    assert "POSTGRES_PASSWORD" not in out and out["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+
+
+def test_auth_settings_from_the_environment(tmp_path):
+    ini = str(tmp_path / "auth.ini")
+    env = {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path}/mlflow.db", "MLFLOW_TRACKING_USERNAME": "ops",
+           "MLFLOW_TRACKING_PASSWORD": "a-long-password-42"}
+    cmd, out = mlflow_server.server_env(server_args(auth=True, auth_config=ini), env)
+    assert cmd[-2:] == ["--app-name", "basic-auth"]
+    assert out["MLFLOW_AUTH_ADMIN_USERNAME"] == "ops" and out["MLFLOW_AUTH_CONFIG_PATH"] == ini
+    text = open(ini).read()
+    assert f"database_uri = sqlite:///{tmp_path}/mlflow-auth.db" in text and "a-long-password-42" not in text
+    with pytest.raises(SystemExit, match="at least 12"):
+        mlflow_server.server_env(server_args(auth=True, auth_config=ini), {**env, "MLFLOW_TRACKING_PASSWORD": "short"})
+    with pytest.raises(SystemExit, match="MLFLOW_TRACKING_USERNAME"):
+        mlflow_server.server_env(server_args(auth=True, auth_config=ini), {"MLFLOW_BACKEND_STORE_URI": "sqlite:///x.db"})
+
+
+def test_dry_run_prints_no_credential():
+    password = secrets.token_urlsafe(18)
+    env = {**os.environ, "MLFLOW_TRACKING_USERNAME": "ci-user", "MLFLOW_TRACKING_PASSWORD": password,
+           "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000", "PYTHONPATH": REPO}
+    out = subprocess.run([sys.executable, "-m", "study.run", "--dry-run", "--num-trials", "2"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "# tracking: http://127.0.0.1:5000" in out.stdout
+    assert password not in out.stdout + out.stderr
+
+
+def request(url, user=None, password=None):
+    """HTTP status of a GET (with basic auth when a user is given)."""
+    req = urllib.request.Request(url)
+    if user is not None:
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.fixture
+def pg_root():
+    """A cluster root the postgres user can reach (pytest's tmp_path lives under a folder private
+    to root, which PostgreSQL, running as the postgres user, could not enter)."""
+    root = tempfile.mkdtemp(prefix="bsw-pg-", dir="/tmp")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def auth_server(pg_root, monkeypatch):
+    """PostgreSQL + MLflow behind basic auth on 127.0.0.1, the login in this process's environment."""
+    login = {"MLFLOW_TRACKING_USERNAME": "ci-admin", "MLFLOW_TRACKING_PASSWORD": secrets.token_urlsafe(18)}
+    for key, value in {**login, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}.items():
+        monkeypatch.setenv(key, value)
+    info = postgres.start(pg_root, local.free_port())
+    state = {"root": pg_root, "backend": "postgres", "auth": True, "postgres": info,
+             "mlflow": f"http://127.0.0.1:{local.free_port()}"}
+    server = local.start_mlflow(state, local._env())
+    state["mlflow_pid"] = server.pid
+    try:
+        deadline = time.time() + 180
+        while not local.mlflow_healthy(state["mlflow"]):
+            assert server.poll() is None and time.time() < deadline, open(f"{pg_root}/mlflow-server.log").read()
+            time.sleep(1)
+        yield state, login
+    finally:
+        processes.stop(processes.group_of(server.pid))
+        postgres.stop(info)
+        assert processes.gone(server.pid) and processes.gone(info["pid"])
+
+
+@pytest.mark.integration
+def test_postgres_store_behind_basic_auth(auth_server, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from analysis.runs import list_studies
+    from analysis.schema import Tag
+    from study import tracking
+
+    state, login = auth_server
+    uri, user, password = state["mlflow"], login["MLFLOW_TRACKING_USERNAME"], login["MLFLOW_TRACKING_PASSWORD"]
+    run_id = tracking.start_study_run(uri, "betasweep", "pgauth", params={"beta": 4}, tags={"dataset": "d"})
+    MlflowClient(uri).log_metric(run_id, "blur", 1.5, step=1)
+    assert list_studies(uri)[Tag.STUDY].tolist() == ["pgauth"]
+    search = f"{uri}/api/2.0/mlflow/experiments/search?max_results=1"
+    assert request(search, user, password) == 200
+    assert request(search) == 401 and request(search, user, password + "x") == 401
+    assert request(search, "nobody", password) == 401
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong-password-123")
+    with pytest.raises(Exception, match="401"):  # a refused login fails at once, not as an outage
+        tracking.wait_until_reachable(uri, timeout=60)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+    run = MlflowClient(uri).get_run(run_id)
+    assert run.data.params["beta"] == "4" and run.data.metrics["blur"] == 1.5
+    logged = json.dumps({**run.data.params, **run.data.tags})
+    assert password not in logged and user not in logged
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", port=state["postgres"]["port"], user=postgres.USER, dbname="mlflow",
+                            passfile=state["postgres"]["passfile"])
+    with conn, conn.cursor() as cur:  # the run really lives in PostgreSQL
+        cur.execute("SELECT status FROM runs WHERE run_uuid = %s", (run_id,))
+        assert cur.fetchone() is not None
+    conn.close()
+    assert_no_secret_leaked(state, [password] + list(postgres.read_passwords(state["root"]).values()))
+
+
+def assert_no_secret_leaked(state, secret_values):
+    """No password in the root's files other than its two 0600 ones, nor on a command line."""
+    root = state["root"]
+    private = {os.path.join(root, postgres.PASSFILE), os.path.join(root, local.CREDENTIALS)}
+    for path in private:
+        if os.path.exists(path):
+            assert os.stat(path).st_mode & 0o777 == 0o600
+    for name in os.listdir(root):
+        path = os.path.join(root, name)
+        if os.path.isfile(path) and path not in private:
+            text = open(path, errors="replace").read()
+            assert not [s for s in secret_values if s in text], f"a password leaked into {name}"
+    pids = processes.group_of(state.get("mlflow_pid")) + processes.group_of(state["postgres"]["pid"])
+    for pid in pids:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            cmdline = handle.read().decode(errors="replace")
+        assert not [s for s in secret_values if s in cmdline]
