@@ -1,5 +1,5 @@
-"""The local multi-node launcher end to end: up, a tiny study through `ray job submit`, down — with
-the default SQLite store, and with PostgreSQL behind basic auth."""
+"""The local multi-node launcher end to end: up (PostgreSQL behind basic auth), status, a tiny study
+through `ray job submit`, down."""
 
 import json
 import os
@@ -55,24 +55,12 @@ def job_env():
     return env
 
 
-def test_up_job_submit_down(local_cluster):
-    state = local_cluster
-    assert local.alive_nodes(state["dashboard"]) == 3 and local.mlflow_healthy(state["mlflow"])
-    pids = local.own_pids(state)
-    assert pids
-    status = subprocess.run([sys.executable, "-m", "cluster.local", "status", "--root", state["root"]],
-                            capture_output=True, text=True, timeout=60)
-    assert "ray nodes alive: 3 (expected 3); mlflow healthy: True" in status.stdout
-    submit_tiny_study(state, "jobstudy", job_env())
-    completed_trials(state["mlflow"], "jobstudy")
-    local.down(state["root"])
-    assert not [p for p in pids if not processes.gone(p)]
-    assert local.read_state(state["root"]) is None
-
-
-def test_postgres_auth_cluster_runs_a_study(monkeypatch):
-    """`up --backend postgres --auth` with the login in the environment: the study submitted
-    without it logs through the nodes' login; nothing prints or records a password."""
+def test_up_job_submit_down_with_postgres_behind_auth(monkeypatch):
+    """`up --backend postgres --auth` (a head and two workers) with the login in the environment:
+    `status` sees every node, the study submitted without the login logs through the nodes' login,
+    nothing prints or records a password, and `down` stops every process it started. (The default
+    `up` differs only in the store URI it gives cluster.mlflow_server; tests/cluster/test_faults.py
+    runs studies against a SQLite-backed MLflow server.)"""
     from analysis.runs import load_runs
 
     password = secrets.token_urlsafe(18)
@@ -83,11 +71,14 @@ def test_postgres_auth_cluster_runs_a_study(monkeypatch):
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": REPO}
     env.pop("RAY_ADDRESS", None)
     try:
-        up = subprocess.run(cli + ["up", "--root", root, "--workers", "1", "--cpus-per-worker", "2",
+        up = subprocess.run(cli + ["up", "--root", root, "--workers", "2", "--cpus-per-worker", "1",
                                    "--backend", "postgres", "--auth"], capture_output=True, text=True,
                             timeout=400, env=env, cwd=REPO)
         assert up.returncode == 0, up.stdout + up.stderr
         state = local.read_state(root)
+        status = subprocess.run(cli + ["status", "--root", root], capture_output=True, text=True, timeout=60,
+                                env=env)
+        assert "ray nodes alive: 3 (expected 3); mlflow healthy: True" in status.stdout, status.stdout
         assert "PostgreSQL on 127.0.0.1" in up.stdout and "MLflow login:   user ci-admin" in up.stdout
         pids = local.own_pids(state)
         output = up.stdout + up.stderr + submit_tiny_study(state, "pgstudy", job_env())
