@@ -11,13 +11,14 @@ from study.config import ConfigError, StudyConfig
 
 def quiet_console() -> None:
     """The driver prints the study's own lines only: no Tune banner or status tables (its legacy
-    reporter at verbose=0 is silent), no INFO chatter from Ray's loggers, no MLflow download
-    progress bars; Ray stays usable without a token (``RAY_AUTH_MODE``). Each is a default the
-    user can override from the environment."""
+    reporter at verbose=0 is silent), no INFO chatter from Ray's, MLflow's or alembic's loggers (a
+    new SQLite store's table creation), no MLflow download progress bars; Ray stays usable without
+    a token (``RAY_AUTH_MODE``). Each is a default the user can override from the environment."""
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for name in ("ray", "ray.tune", "ray.train"):
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # no "Creating initial MLflow database tables"
+    for name in ("ray", "ray.tune", "ray.train", "mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
