@@ -189,3 +189,22 @@ def test_cache_goes_beside_the_data_else_to_the_user_cache(celeba_root, tmp_path
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "env"))
     assert cache_folder(str(celeba_root)) == str(tmp_path / "env")
     assert cache_folder(str(celeba_root), str(tmp_path / "arg")) == str(tmp_path / "arg")
+
+
+def test_mnist_cache_holds_the_resized_digits(mnist_root, tmp_path, monkeypatch):
+    from study.data.folders import MNIST
+
+    cache = tmp_path / "cache"
+    uncached = MNIST(str(mnist_root), cache=False)
+    expected = uncached.decode("train", np.arange(20))
+    index = np.array([5, 0, 19])
+    exact = torch.nn.functional.interpolate(uncached.data["train"][index].unsqueeze(1).float() / 255, size=(64, 64),
+                                            mode="bilinear", align_corners=False)
+    batch = uncached._images("train", index)
+    assert (batch - exact).abs().max() <= 0.5 / 255 + 1e-6  # the bilinear resize, rounded to uint8
+    MNIST(str(mnist_root), cache_dir=str(cache))
+    assert len(cache_files(cache)) == 2
+    monkeypatch.setattr(MNIST, "decode", lambda *a: pytest.fail("decoded again"))
+    again = MNIST(str(mnist_root), cache_dir=str(cache))
+    assert torch.equal(torch.from_numpy(np.array(again.cache["train"])), expected)
+    assert torch.equal(again._images("train", index), batch)
