@@ -10,7 +10,8 @@ dir (keyed by the config, the step count and the torch version) or taken from ``
 The plain loop is what a user would write for the same model: the same encoder and decoder modules,
 the VAE loss written out (Bernoulli NLL + closed-form KL), default ``torch.optim.Adam``, random
 batches indexed from 8,192 images rendered beforehand; at the trained checkpoint it starts from
-the same weights and Adam moments.
+the same weights and Adam moments. The checkpoint is trained without flush-to-zero (see
+:func:`trained_checkpoint`).
 
 Flush-to-zero is a per-thread flag that torch's OpenMP pool copies when its workers start, so every
 cell (regime × loop × mode) runs in its own thread with its own pool: ``off``, ``on`` (set before
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -50,13 +52,17 @@ LOOPS = ("betasweep", "plain")
 
 def trained_checkpoint(train_steps: int, threads: int, cache_root: str | None = None) -> str:
     """A checkpoint of the benchmark's VAE after ``train_steps`` steps: cached, else trained now
-    (in a fresh thread, as a trial with flush-to-zero) and moved into place in one rename."""
-    key = hashlib.sha256(json.dumps([TRIAL, train_steps, torch.__version__], sort_keys=True).encode())
+    (in a fresh thread) and moved into place in one rename.
+
+    It is trained without flush-to-zero, so it holds what such a trial accumulates: denormal
+    values in Adam's moments (a trial with the flag has zeros there). Timed with the flag on, they
+    read as zero; timed without, they cost what they cost a trial without it."""
+    key = hashlib.sha256(json.dumps([TRIAL, train_steps, torch.__version__, "no-ftz"], sort_keys=True).encode())
     root = cache_root or os.path.join(tempfile.gettempdir(), "betasweep-bench")
     path = os.path.join(root, f"vae-{train_steps}-{key.hexdigest()[:12]}")
     if os.path.exists(path):
         return path
-    config = trial_from_dict({**TRIAL, "steps": train_steps, "num_threads": threads})
+    config = trial_from_dict({**TRIAL, "steps": train_steps, "num_threads": threads, "flush_denormal": False})
     print(f"training the checkpoint: {train_steps} steps of {TRIAL} ({threads} threads) ...", flush=True)
     os.makedirs(root, exist_ok=True)
     work = tempfile.mkdtemp(dir=root, prefix=".training-")
@@ -196,6 +202,33 @@ def table(cells: list[Cell], steps: int, modes: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+def denormal_penalty(repeats: int = 7) -> dict[str, float]:
+    """Time of a few of the step's ops on denormal (1e-40) over normal (1e-20) operands, without
+    flush-to-zero, one thread (median of ``repeats`` interleaved timings): ~1 where the CPU handles
+    denormals at full speed, ≫ 1 where it falls back to microcode assists (many Intel cores)."""
+    x = torch.randn(64, 32, 16, 16, requires_grad=True)
+    deconv = torch.nn.ConvTranspose2d(32, 32, 4, 2, 1)
+    y = deconv(x)
+    ops = {"mul": lambda v: v * 0.5, "sqrt": torch.sqrt, "addcdiv": lambda v: torch.addcdiv(v, v, v + 1e-8),
+           "ConvTranspose2d backward": lambda v: torch.autograd.grad(y, [x, deconv.weight], v, retain_graph=True)}
+
+    def go() -> dict[str, float]:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(1)
+        values = {fill: torch.full((64, 32, 32, 32), fill) for fill in (1e-40, 1e-20)}
+        times: dict[tuple[str, float], list[float]] = {}
+        for _ in range(repeats):
+            for (name, op), fill in itertools.product(ops.items(), values):
+                started = time.perf_counter()
+                op(values[fill])
+                times.setdefault((name, fill), []).append(time.perf_counter() - started)
+        return {name: statistics.median(times[(name, 1e-40)]) / statistics.median(times[(name, 1e-20)])
+                for name in ops}
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(go).result()
+
+
 def main(args) -> None:
     """The ``--trained`` mode of throughput.py (CPU only: flush-to-zero is a CPU setting)."""
     threads = args.threads or torch.get_num_threads()
@@ -204,5 +237,8 @@ def main(args) -> None:
     steps = args.steps or 30
     print(f"checkpoint {checkpoint}; {threads} threads, {steps} steps × {args.repeats} rounds per cell",
           flush=True)
+    penalty = denormal_penalty()
+    print("denormal / normal operands, time without flush-to-zero: "
+          + ", ".join(f"{name} {ratio:.2f}×" for name, ratio in penalty.items()), flush=True)
     cells = run_cells(checkpoint, threads, steps, args.repeats, modes)
     print(table(cells, steps, modes), flush=True)

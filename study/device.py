@@ -7,10 +7,12 @@ inside the trial the assigned GPU is ``cuda:0``. A trial that asked for no GPU g
 therefore returns the CPU for it, whatever CUDA says, so fractional-GPU packing is never broken by
 a CPU trial grabbing a GPU.
 
-Flush-to-zero (:func:`configure_cpu`): once a model leaves dSprites' early plateau, some
-activations and gradients become denormal floats, which x86 cores compute ~100× slower; a VAE's
-``convolution_backward`` took 2.1× as long at step 3000 as at step 500 (benchmarks/README.md,
-"Trained weights and denormals"). Flushing them to zero is a per-thread CPU flag (MXCSR), and
+Flush-to-zero (:func:`configure_cpu`): once a model leaves dSprites' early plateau, some values
+are denormal floats (for a VAE at step 3000, 1–4% of the decoder's activation gradients and a
+third of Adam's first moments). CPUs that handle them by microcode assists (many Intel cores) run
+such ops many times slower; flushing them to zero costs nothing and leaves the scores unchanged
+(benchmarks/README.md, "Trained weights and denormals", which also shows that this development
+machine's AMD EPYC computes most of them at full speed). The flag is per thread (MXCSR), and
 torch's intra-op pool (libgomp, one pool per thread that starts parallel work) copies it from the
 thread that creates its workers, once: set after the pool has started, it reaches the calling
 thread only (half the work with two threads). :func:`configure_cpu` is therefore the first thing
