@@ -1,6 +1,7 @@
 """Training throughput (images/s) per architecture × model type × batch size, with achieved FLOP/s.
 
 Usage: python benchmarks/throughput.py [--quick] [--device cpu|cuda] [--threads N] [--save CSV]
+       python benchmarks/throughput.py --trained [--train-steps 3000 | --checkpoint DIR] [--late]
 
 The step timed is the trial's own training step (``study.trial.train_step``): a batch of procedural
 dSprites generated on the device (one gather), forward, loss, backward, Adam (foreach), and for
@@ -9,7 +10,11 @@ FactorVAE the discriminator's step on a second batch. ``--save`` appends the row
 (benchmarks/data/throughput.csv). Warm-up steps first, then the median
 of ``--repeats`` timings of ``--steps`` steps each. FLOPs of one step (forward + backward) are
 counted with torch.utils.flop_counter; the peak is measured in the same run as the FLOP/s of a
-2048² fp32 matmul, so the ratio is comparable across machines.
+2048² fp32 matmul, so the ratio is comparable across machines. Both run with flush-to-zero set
+before the intra-op pool starts, as a trial does.
+
+These are fresh weights. ``--trained`` (benchmarks/trained_step.py) times the step at a trained
+checkpoint too, with and without flush-to-zero, next to a plain PyTorch loop of the same model.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from models import ARCHITECTURES, MODELS
 from study.config import trial_from_dict
 from study.data import dsprites
+from study.device import configure_cpu
 from study.trial import setup, train_step
 
 
@@ -88,9 +94,22 @@ def main() -> None:
     parser.add_argument("--batches", default="64,256", help="Comma-separated batch sizes (default: 64,256).")
     parser.add_argument("--save", default=None, help="Append the rows to this CSV (device, architecture, "
                                                      "model_type, batch_size, images_per_second).")
+    trained = parser.add_argument_group("trained checkpoint (CPU): init/trained × flush-to-zero × plain loop")
+    trained.add_argument("--trained", action="store_true", help="Run this mode instead of the table above.")
+    trained.add_argument("--train-steps", type=int, default=3000, help="Steps to train the checkpoint.")
+    trained.add_argument("--checkpoint", default=None, help="Use this trial checkpoint folder instead "
+                                                            "(a VAE with latent_dim 10 on dSprites).")
+    trained.add_argument("--cache-dir", default=None, help="Where the trained checkpoint is cached "
+                                                           "(default: <tempdir>/betasweep-bench).")
+    trained.add_argument("--late", action="store_true", help="Also time flush-to-zero set after the "
+                                                             "intra-op pool started.")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.trained:
+        from trained_step import main as trained_main
+
+        trained_main(args)
+        return
+    configure_cpu(args.threads)
     device = torch.device(args.device)
     peak = matmul_peak(device)
     print(f"device {device}, torch threads {torch.get_num_threads()}, "

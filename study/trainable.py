@@ -71,7 +71,11 @@ def hyperparameters_tag(config: TrialConfig) -> str:
 
 
 def run_trial(config: dict[str, Any], context: StudyContext) -> None:
-    """Tune entry point (function API): train, report, checkpoint, score, log."""
+    """Tune entry point (function API): train, report, checkpoint, score, log.
+
+    Tune calls this in a runner thread of the worker process; :func:`study.trial.setup` sets
+    flush-to-zero there before any parallel op, so the intra-op pool that thread starts flushes
+    denormals in every worker (tests/study/test_flush_denormal.py checks it inside Ray)."""
     from ray import tune
 
     from study.timings import Timings

@@ -135,11 +135,14 @@ def build_model_for(config: TrialConfig, data) -> torch.nn.Module:
 
 def setup(config: TrialConfig, *, checkpoint_dir: str | None = None, resume_from: str | None = None,
           extra_state: dict[str, Any] | None = None, data=None) -> TrialRun:
-    """Seed everything, build data/model/optimiser on the trial's device, maybe resume."""
-    from study.device import select_device
+    """Seed everything, build data/model/optimiser on the trial's device, maybe resume.
 
-    if config.num_threads > 0:
-        torch.set_num_threads(config.num_threads)
+    First of all, flush-to-zero and the thread count (:func:`study.device.configure_cpu`): this is
+    the thread that trains (the main thread from the command line, Tune's runner thread in a Ray
+    worker), so its intra-op pool has not started yet and all of its threads inherit the flag."""
+    from study.device import configure_cpu, select_device
+
+    configure_cpu(config.num_threads, config.flush_denormal)
     device = select_device(config.gpus, config.device)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % (2**32))

@@ -80,6 +80,11 @@ class TrialConfig:
     """GPUs this trial holds (set from the study's resources; 0 means never touch a GPU)."""
     num_threads: int = 0
     """torch intra-op threads (0 = leave torch's default)."""
+    flush_denormal: bool = True
+    """Flush denormal floats to zero on the CPU, set before the intra-op threads start. Trained
+    models produce tiny gradients and optimiser moments that many x86 cores compute far slower;
+    the scores do not change (benchmarks/README.md, "Trained weights and denormals"). false only
+    to measure that."""
     amp: bool = False
     """bf16 autocast on CUDA (ignored with a logged note on CPU)."""
     compile: bool = False

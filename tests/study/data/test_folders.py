@@ -1,5 +1,6 @@
 """MNIST and CelebA from tiny fixture folders in the real on-disk formats; clear errors if absent."""
 
+import os
 import struct
 import subprocess
 import sys
@@ -91,3 +92,119 @@ def test_show_cli_writes_pngs(tmp_path):
     done = subprocess.run([sys.executable, "-m", "study.data.show", "shapes3d", "--data-root", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "3dshapes.h5" in done.stderr
+
+
+def decoded(data, split):
+    """Every image of a split decoded from its JPEG (the uncached path)."""
+    return data.decode(split, np.arange(len(data.files[split])))
+
+
+def cache_files(folder):
+    return sorted(p.name for p in folder.glob("*.npy"))
+
+
+def test_celeba_cache_is_built_once_and_equals_the_decoded_images(celeba_root, tmp_path, monkeypatch):
+    from study.data.folders import CelebA
+
+    cache = tmp_path / "cache"
+    first = CelebA(str(celeba_root), cache_dir=str(cache))
+    assert len(cache_files(cache)) == 2  # train and test
+    uncached = CelebA(str(celeba_root), cache=False)
+    expected = {split: decoded(uncached, split) for split in ("train", "test")}
+    for split in ("train", "test"):
+        assert torch.equal(torch.from_numpy(np.array(first.cache[split])), expected[split])
+    eval_images, eval_labels = uncached.eval_set(2)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(CelebA, "decode", no_decoding)
+    again = CelebA(str(celeba_root), cache_dir=str(cache))
+    assert isinstance(again.cache["train"], np.memmap)
+    index = np.array([3, 0, 3, 1])
+    assert torch.equal(again._images("train", index), expected["train"][index].float() / 255)
+    images, labels = again.eval_set(2)
+    assert torch.equal(images, eval_images) and np.array_equal(labels, eval_labels)
+    assert again.train_batch(3, torch.Generator().manual_seed(0)).shape == (3, 3, 64, 64)
+
+
+def test_celeba_cache_is_rebuilt_when_a_file_or_the_crop_changes(celeba_root, tmp_path):
+    from study.data.folders import CelebA
+
+    cache = tmp_path / "cache"
+    CelebA(str(celeba_root), cache_dir=str(cache))
+    before = set(cache_files(cache))
+    image = celeba_root / "celeba" / "img_align_celeba" / "000002.jpg"  # a train image
+    Image.fromarray(np.zeros((218, 178, 3), dtype=np.uint8)).save(image)
+    changed = CelebA(str(celeba_root), cache_dir=str(cache))
+    after = set(cache_files(cache))
+    assert len(after - before) == 1 and next(iter(after - before)).startswith("celeba-train-")
+    assert int(np.asarray(changed.cache["train"][1]).max()) == 0  # the black image, not the old one
+    cropped = CelebA(str(celeba_root), cache_dir=str(cache), crop=100)
+    assert len(set(cache_files(cache)) - after) == 2
+    assert torch.equal(torch.from_numpy(np.array(cropped.cache["test"])), decoded(cropped, "test"))
+    assert not torch.equal(torch.from_numpy(np.array(cropped.cache["test"])),
+                           torch.from_numpy(np.array(changed.cache["test"])))
+
+
+def test_a_crash_mid_write_leaves_no_cache_file(celeba_root, tmp_path, monkeypatch):
+    from study.data import image_cache
+    from study.data.folders import CelebA
+
+    monkeypatch.setattr(image_cache, "CHUNK", 2)  # the train split (4 images) is written in two chunks
+    real, calls = CelebA.decode, []
+
+    def crash_on_second_chunk(self, split, index):
+        calls.append(split)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed mid-write")
+        return real(self, split, index)
+
+    monkeypatch.setattr(CelebA, "decode", crash_on_second_chunk)
+    cache = tmp_path / "cache"
+    with pytest.raises(KeyboardInterrupt):
+        CelebA(str(celeba_root), cache_dir=str(cache))
+    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
+    monkeypatch.setattr(CelebA, "decode", real)
+    data = CelebA(str(celeba_root), cache_dir=str(cache))
+    assert torch.equal(torch.from_numpy(np.array(data.cache["train"])), decoded(data, "train"))
+
+
+def test_cache_goes_beside_the_data_else_to_the_user_cache(celeba_root, tmp_path, monkeypatch):
+    from study.data.image_cache import CACHE_ENV, cache_folder
+
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_folder(str(celeba_root)) == str(celeba_root / ".betasweep-cache")
+    read_only = str(tmp_path / "ro")  # a read-only mount: no folder can be created in it (even by root)
+    makedirs = os.makedirs
+
+    def refuse_under_read_only(path, *args, **kwargs):
+        if str(path).startswith(read_only):
+            raise PermissionError(30, "Read-only file system", path)
+        return makedirs(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "makedirs", refuse_under_read_only)
+    assert cache_folder(read_only) == str(tmp_path / "xdg" / "betasweep")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "env"))
+    assert cache_folder(str(celeba_root)) == str(tmp_path / "env")
+    assert cache_folder(str(celeba_root), str(tmp_path / "arg")) == str(tmp_path / "arg")
+
+
+def test_mnist_cache_holds_the_resized_digits(mnist_root, tmp_path, monkeypatch):
+    from study.data.folders import MNIST
+
+    cache = tmp_path / "cache"
+    uncached = MNIST(str(mnist_root), cache=False)
+    expected = uncached.decode("train", np.arange(20))
+    index = np.array([5, 0, 19])
+    exact = torch.nn.functional.interpolate(uncached.data["train"][index].unsqueeze(1).float() / 255, size=(64, 64),
+                                            mode="bilinear", align_corners=False)
+    batch = uncached._images("train", index)
+    assert (batch - exact).abs().max() <= 0.5 / 255 + 1e-6  # the bilinear resize, rounded to uint8
+    MNIST(str(mnist_root), cache_dir=str(cache))
+    assert len(cache_files(cache)) == 2
+    monkeypatch.setattr(MNIST, "decode", lambda *a: pytest.fail("decoded again"))
+    again = MNIST(str(mnist_root), cache_dir=str(cache))
+    assert torch.equal(torch.from_numpy(np.array(again.cache["train"])), expected)
+    assert torch.equal(again._images("train", index), batch)
