@@ -148,12 +148,11 @@ def _validate_early_stopping(config: StudyConfig) -> None:
     """ASHA on ``asha_metric`` with one objective; with several, multi-objective ASHA on the
     estimates of all of them at rungs that must fall on report steps."""
     space, search, trial = config.space, config.search, config.trial
-    if len(search.objectives) == 1:
-        _check(search.asha_metric in INTERMEDIATE_METRICS,
-               f"search.asha_metric: {search.asha_metric!r} is not reported during training; "
-               f"use one of {', '.join(INTERMEDIATE_METRICS)}")
-        _check_computed(config, search.asha_metric, "search.asha_metric")
-    else:
+    _check(search.asha_metric in INTERMEDIATE_METRICS,  # checked even when several objectives leave it unused
+           f"search.asha_metric: {search.asha_metric!r} is not reported during training; "
+           f"use one of {', '.join(INTERMEDIATE_METRICS)}")
+    _check_computed(config, search.asha_metric, "search.asha_metric")
+    if len(search.objectives) > 1:
         for name in search.objectives:
             _check(ESTIMATE_PRESET in METRICS[name].presets,
                    f"search.objectives: {name!r} has no cheap estimate at early-stopping rungs (multi-objective "

@@ -167,9 +167,9 @@ def test_killed_study_resumes_without_loss_or_duplicates(isolated_env):
 def test_dry_run_and_bad_input_before_any_cluster_work(isolated_env, capsys):
     assert main(["--dry-run", "--num-trials", "4", "--model-types", "vae,beta_tcvae"]) == 0
     out = capsys.readouterr().out
-    assert "beta        log-uniform" in out and "only for beta_tcvae" in out
+    assert "beta_tcvae.beta        log-uniform [1, 16]" in out and "only for beta_tcvae" in out
     assert main(["--model-types", "vae,wae"]) == 2
-    assert "space.model_types: unknown value 'wae'" in capsys.readouterr().err
+    assert "space.model_types: unknown model type 'wae'; choose one of ae," in capsys.readouterr().err
     assert main(["--gpus", "1", "--name", "nogpu", "--root", str(isolated_env / "r")]) == 2
     assert "resources.gpus: each trial asks for 1" in capsys.readouterr().err
     assert not (isolated_env / "r").exists()  # refused before anything was recorded
