@@ -22,7 +22,8 @@ def test_all_eight_model_types_train_score_and_get_a_udr(isolated_env, tmp_path)
     from models import MODELS
 
     root = isolated_env / "runs"
-    trial = {**TINY_TRIAL, "metrics": "recon", "steps": 40, "report_every": 20, "eval_size": 64}
+    trial = {**TINY_TRIAL, "metrics": "recon", "steps": 30, "report_every": 15, "checkpoint_every": 15,
+             "kl_warmup_steps": 15, "eval_size": 32, "val_size": 32}
     cfg = make_config("quick", overrides={
         "name": "zoo", "root": str(root), "trial": trial,
         "space": {"mode": "grid", "grid": [{"model_type": m} for m in ZOO], "seeds_per_config": 2},
@@ -44,7 +45,7 @@ def test_all_eight_model_types_train_score_and_get_a_udr(isolated_env, tmp_path)
         artifacts = {a.path for d in ("model", "codes") for a in client.list_artifacts(c.info.run_id, d)}
         assert {f"{Artifact.MODEL_DIR}/{Artifact.MODEL_FILE}", Artifact.UDR_CODES} <= artifacts
     by_type = {c.data.params["model_type"]: c for c in children}
-    assert by_type["annealed_vae"].data.params["iteration_threshold"] == "13"  # a third of 40 steps
+    assert by_type["annealed_vae"].data.params["iteration_threshold"] == "10"  # a third of 30 steps
     assert "train/disc_loss" in by_type["factor_vae"].data.metrics
     assert {"eval_dip_offdiag", "eval_dip_diag"} <= set(by_type["dip_vae_ii"].data.metrics)
     assert [t.state for t in optuna_trials(root, "zoo")] == [TrialState.COMPLETE] * 8
