@@ -18,8 +18,10 @@ cell (regime × loop × mode) runs in its own thread with its own pool: ``off``,
 the pool starts, as a trial does) and, with ``--late``, ``late`` (set after the pool started: only
 the calling thread flushes). Each cell reports the fraction of a parallel op that flushed
 (:func:`study.device.denormals_flushed`: 1 = every thread). Cells are timed in interleaved rounds
-(every cell once per round, ``--repeats`` rounds) so that load from elsewhere hits them alike;
-the table gives the median img/s with its range and the median of the per-round on/off ratios.
+(every cell once per round in a shuffled order, ``--repeats`` rounds) so that load from elsewhere
+hits them alike; the table gives the median img/s with its range and the median [range] of the per-round on/off
+speed-ups, from wall-clock time and from the CPU time of the cell's thread (not inflated by other
+processes' load; with ``--threads 1`` it is the whole step).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import hashlib
 import itertools
 import json
 import os
+import random
 import shutil
 import statistics
 import tempfile
@@ -138,6 +141,7 @@ class Cell:
         self.key = (regime, loop, mode)
         self.pool = ThreadPoolExecutor(1)
         self.seconds: list[float] = []
+        self.cpu_seconds: list[float] = []
         self.flushed = float("nan")
         self._step = self.pool.submit(self._build, loop, mode, checkpoint, threads).result()
 
@@ -155,27 +159,30 @@ class Cell:
         return step
 
     def time(self, steps: int) -> None:
-        """Time ``steps`` steps in the cell's thread; record seconds and the flush probe."""
+        """Time ``steps`` steps in the cell's thread; record the wall-clock seconds, the CPU seconds
+        of that thread (its intra-op workers not counted) and the flush probe."""
 
-        def go() -> tuple[float, float]:
-            started = time.perf_counter()
+        def go() -> tuple[float, float, float]:
+            started, cpu = time.perf_counter(), time.thread_time()
             for _ in range(steps):
                 self._step()
-            return time.perf_counter() - started, denormals_flushed()
+            return time.perf_counter() - started, time.thread_time() - cpu, denormals_flushed()
 
-        seconds, self.flushed = self.pool.submit(go).result()
+        seconds, cpu, self.flushed = self.pool.submit(go).result()
         self.seconds.append(seconds)
+        self.cpu_seconds.append(cpu)
 
     def close(self) -> None:
         self.pool.shutdown()
 
 
 def run_cells(checkpoint: str, threads: int, steps: int, repeats: int, modes: tuple[str, ...]) -> list[Cell]:
-    """Build every cell, then time them in ``repeats`` interleaved rounds."""
+    """Build every cell, then time them in ``repeats`` rounds, each cell once per round in a
+    shuffled order."""
     cells = [Cell(regime, loop, mode, checkpoint if regime == "trained" else None, threads)
              for regime in REGIMES for loop in LOOPS for mode in modes]
     for r in range(repeats):
-        for cell in cells:
+        for cell in random.Random(r).sample(cells, len(cells)):  # no cell always follows the same one
             cell.time(steps)
         print(f"round {r + 1}/{repeats} done", flush=True)
     for cell in cells:
@@ -183,22 +190,30 @@ def run_cells(checkpoint: str, threads: int, steps: int, repeats: int, modes: tu
     return cells
 
 
+def _ratio(on: list[float], off: list[float]) -> str:
+    """Median [range] of the per-round ratios off/on of two lists of seconds (the speed-up of on)."""
+    ratios = [b / a for a, b in zip(on, off, strict=True)]
+    return f"{statistics.median(ratios):.2f} [{min(ratios):.2f}–{max(ratios):.2f}]"
+
+
 def table(cells: list[Cell], steps: int, modes: tuple[str, ...]) -> str:
-    """Markdown table: one row per regime × loop, img/s median [min–max] per mode, on/off ratio."""
+    """Markdown table: one row per regime × loop, img/s median [min–max] per mode, then the on/off
+    speed-up per round from wall-clock time and from the calling thread's CPU time (which load
+    from other processes does not inflate; with one thread it is all of the step's compute)."""
     by_key = {cell.key: cell for cell in cells}
     batch = TRIAL["batch_size"]
     head = ["regime", "loop", *(f"FTZ {m} img/s" for m in modes), "flushed (" + "/".join(modes) + ")",
-            "on/off (median [range] of rounds)"]
+            "on/off wall", "on/off thread CPU"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for regime in REGIMES:
         for loop in LOOPS:
             row = [by_key[(regime, loop, m)] for m in modes]
             rates = [[steps * batch / s for s in c.seconds] for c in row]
             cols = [f"{statistics.median(r):.0f} [{min(r):.0f}–{max(r):.0f}]" for r in rates]
-            ratios = [on / off for on, off in zip(rates[modes.index("on")], rates[modes.index("off")], strict=True)]
+            on, off = by_key[(regime, loop, "on")], by_key[(regime, loop, "off")]
             flushed = "/".join(f"{c.flushed:.2g}" for c in row)
             lines.append(f"| {regime} | {loop} | {' | '.join(cols)} | {flushed} | "
-                         f"{statistics.median(ratios):.2f} [{min(ratios):.2f}–{max(ratios):.2f}] |")
+                         f"{_ratio(on.seconds, off.seconds)} | {_ratio(on.cpu_seconds, off.cpu_seconds)} |")
     return "\n".join(lines)
 
 
