@@ -82,7 +82,7 @@ def test_asha_stopped_trials_are_pruned_in_optuna(isolated_env, objectives):
     grid = [{"model_type": "ae"}, {"model_type": "beta_vae", "beta": 64.0},
             {"model_type": "beta_vae", "beta": 96.0}, {"model_type": "beta_tcvae", "beta": 64.0}]
     cfg = config(isolated_env / "runs", "asha", space={"mode": "grid", "grid": grid},
-                 trial={"steps": 80, "metrics": "recon"}, search={"asha": True, "asha_grace_steps": 20,
+                 trial={"steps": 60, "metrics": "recon"}, search={"asha": True, "asha_grace_steps": 20,
                                                                   "objectives": objectives},
                  resources={"max_concurrent": 1})
     summary = run_study(cfg)
@@ -106,7 +106,7 @@ def test_asha_stopped_trials_are_pruned_in_optuna(isolated_env, objectives):
             assert "recon_error" not in child.data.metrics
         else:
             assert t.state == TrialState.COMPLETE
-            assert child.data.metrics["steps_done"] == 80  # complete means the whole budget
+            assert child.data.metrics["steps_done"] == 60  # complete means the whole budget
 
 
 def test_killed_study_resumes_without_loss_or_duplicates(isolated_env):
