@@ -228,10 +228,17 @@ def synthetic_trainable(config):
 
 @pytest.fixture
 def local_ray(isolated_env):
-    import ray
+    import sys
 
+    import ray
+    from ray import cloudpickle
+
+    # The workers run in the test's temporary folder, where the `tests` package does not import:
+    # ship this module's trainable by value rather than by reference.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield isolated_env
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     ray.shutdown()
 
 
