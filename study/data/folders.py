@@ -4,8 +4,8 @@
   ``<root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte``. Digits are resized to 64×64
   (bilinear) and kept as grey levels in [0, 1], rounded to 1/255; the default likelihood is
   Bernoulli (the usual choice for MNIST's near-binary strokes). Labels: the digit. The resized
-  splits are cached like CelebA's (245 MB + 41 MB): the per-batch resize cost 3–4× a gather
-  (benchmarks/README.md, "Data loading").
+  splits are cached like CelebA's (245 MB + 41 MB): the per-batch resize cost ~10× a gather
+  (40k against 400k img/s on one thread; benchmarks/README.md, "Data loading").
 * CelebA, aligned-and-cropped release: expects ``<root>/celeba/img_align_celeba/*.jpg``,
   ``<root>/celeba/list_attr_celeba.txt`` and ``<root>/celeba/list_eval_partition.txt`` — the layout
   of ``torchvision.datasets.CelebA``. torchvision's class also verifies MD5 sums of every text file
