@@ -92,7 +92,8 @@ def estimate(run: TrialRun, images: torch.Tensor, labels) -> dict[str, float]:
 
 def write_artifacts(run: TrialRun, out_dir: str) -> dict[str, str]:
     """The trained model's figures and model file under ``out_dir``, rendered once; returns
-    artifact path → file (the tracker uploads these files as they are)."""
+    artifact path → file (the tracker uploads these files as they are). The UDR codes, a
+    measurement, are written while scoring (:func:`write_udr_codes`)."""
     from analysis.images import write_trial_figures
     from models import save_model
 
@@ -102,14 +103,16 @@ def write_artifacts(run: TrialRun, out_dir: str) -> dict[str, str]:
     os.makedirs(os.path.dirname(model_file), exist_ok=True)
     save_model(run.model, model_file)
     files[f"{Artifact.MODEL_DIR}/{Artifact.MODEL_FILE}"] = model_file
-    files[Artifact.UDR_CODES] = write_udr_codes(run, os.path.join(out_dir, Artifact.UDR_CODES))
     return files
 
 
 @torch.no_grad()
-def write_udr_codes(run: TrialRun, path: str) -> str:
-    """The encoder means of :data:`UDR_POINTS` fixed held-out images (``eval_set(seed=2)``, the same
-    for every trial of a dataset) and their mean KL per dim, for UDR across seeds (Duan et al. 2020)."""
+def write_udr_codes(run: TrialRun, out_dir: str) -> dict[str, str]:
+    """The per-trial half of UDR, whose study-level half compares seeds (:mod:`analysis.study_udr`):
+    the encoder means of :data:`UDR_POINTS` fixed held-out images (``eval_set(seed=2)``, the same
+    for every trial of a dataset) and their mean KL per dim (Duan et al. 2020), written under
+    ``out_dir`` as :attr:`Artifact.UDR_CODES`; returns that artifact path → file."""
+    path = os.path.join(out_dir, Artifact.UDR_CODES)
     images, _ = run.data.eval_set(UDR_POINTS, seed=2)
     codes, kls = [], []
     with evaluating(run.model):
@@ -123,4 +126,4 @@ def write_udr_codes(run: TrialRun, path: str) -> str:
     if kls:
         arrays["kl"] = np.sum(kls, axis=0) / len(images)
     np.savez(path, **arrays)
-    return path
+    return {Artifact.UDR_CODES: path}

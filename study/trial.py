@@ -2,7 +2,7 @@
 
 :func:`train_and_evaluate` is all a trial is, in four steps read at a glance: :func:`setup` (data,
 model, optimiser, RNG streams, maybe a resumed checkpoint), :func:`train` (report windows of
-training steps), :func:`score` (the metric preset and the held-out objective terms) and
+training steps), :func:`score` (the metric preset, the held-out objective terms and the codes UDR compares) and
 :func:`write_artifacts` (figures and the model file, rendered once). Ray Tune plugs in through
 ``callback`` (reports and checkpoints) and ``resume_from`` (the last checkpoint after a crash);
 the same function runs from the command line (``python -m study.trial``) with no Ray at all.
@@ -36,7 +36,14 @@ from study.checkpoints import (
     save_checkpoint,
 )
 from study.config import TrialConfig
-from study.evaluation import estimate, evaluate_objective_terms, mean_recon_error, score, write_artifacts
+from study.evaluation import (
+    estimate,
+    evaluate_objective_terms,
+    mean_recon_error,
+    score,
+    write_artifacts,
+    write_udr_codes,
+)
 from study.timings import Timings
 
 log = logging.getLogger(__name__)
@@ -268,8 +275,8 @@ def train_and_evaluate(
             path every ``checkpoint_every`` steps) and once at the end with the final scores.
         extra_state: JSON-able caller state stored in every checkpoint (e.g. an MLflow run id).
         data: a dataset object to reuse (else built from the config).
-        artifact_dir: where a completed trial's figures and model file are written
-            (:func:`write_artifacts`); ``None`` = none are.
+        artifact_dir: where a completed trial's figures, model file and UDR codes are written
+            (:func:`write_artifacts`, :func:`write_udr_codes`); ``None`` = none are.
 
     Returns:
         A :class:`TrialResult`; ``status`` is diverged if the loss became NaN/inf, else completed.
@@ -285,11 +292,13 @@ def train_and_evaluate(
     if status == COMPLETED:
         with timings.phase("scoring"):
             result.scores = {**score(run), "train_seconds": train_seconds}
+            if artifact_dir is not None:  # UDR's measurement: the codes its study-level half compares
+                result.artifacts.update(write_udr_codes(run, artifact_dir))
         with timings.phase("checkpoints"):
             result.checkpoint = run.checkpoint()
         if artifact_dir is not None:
             with timings.phase("artifacts"):
-                result.artifacts = write_artifacts(run, artifact_dir)
+                result.artifacts.update(write_artifacts(run, artifact_dir))
     if callback is not None:
         metrics = numeric_values(result.scores) if status == COMPLETED else {"step": float(run.step)}
         with timings.phase("reports"):
