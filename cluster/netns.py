@@ -127,14 +127,21 @@ def leftovers(info: dict) -> list[str]:
     return left
 
 
-def pids(info: dict) -> list[int]:
-    """Processes living in this layout's namespaces, whatever started them (recognised by the
-    namespace itself, not by name): what must stop before the namespaces go."""
+def identities(info: dict) -> set[tuple[int, int]]:
+    """(device, inode) of each of this layout's namespaces that still has a name."""
     ids = set()
     for ns in namespaces(info):
         with contextlib.suppress(OSError):
             st = os.stat(f"/run/netns/{ns}")
             ids.add((st.st_dev, st.st_ino))
+    return ids
+
+
+def pids(info_or_ids: dict | set) -> list[int]:
+    """Processes living in this layout's namespaces (or in the namespaces of :func:`identities`,
+    taken before the names were deleted), whatever started them: recognised by the namespace
+    itself, not by name — what must stop before the namespaces go."""
+    ids = identities(info_or_ids) if isinstance(info_or_ids, dict) else info_or_ids
     found = []
     for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
         with contextlib.suppress(OSError):
