@@ -110,6 +110,8 @@ def _new_state(root: str, workers: int, cpus_per_worker: int, backend: str, auth
     if backend not in ("sqlite", "postgres"):
         raise RuntimeError(f"backend must be sqlite or postgres, not {backend!r}")
     gcs, head, layout = free_port(), "127.0.0.1", None
+    while os.path.exists(f"/tmp/bsw-{gcs}") or (isolate and netns.in_use(str(gcs))):
+        gcs = free_port()  # another cluster's names: its own `down` alone may remove them
     if isolate:
         why = netns.unavailable()
         if why:
@@ -224,7 +226,7 @@ def commands(state: dict) -> str:
                      "environment" + ("" if source == "environment" else
                                       f"; for your shell: set -a; . {source}; set +a"))
     if state.get("netns"):
-        lines.append(_netns_lines(state["netns"]))
+        lines.append(netns.describe(state["netns"]))
     return "\n".join(lines + [
         "Submit a study:",
         f"  ray job submit --address {state['dashboard']} --working-dir . "
@@ -234,12 +236,6 @@ def commands(state: dict) -> str:
         f"python -m analysis list --tracking-uri {state['mlflow']} lists the studies",
         f"Stop:   python -m cluster.local down --root {state['root']}",
     ])
-
-
-def _netns_lines(info: dict) -> str:
-    nodes = ", ".join(f"{node['ns']} {node['address']}" for node in info["nodes"].values())
-    return (f"Namespaces:     {nodes} on {info['subnet']}; this host is {info['host_address']} ({info['uplink']})\n"
-            f"                a shell on a node: ip netns exec {info['nodes']['head']['ns']} bash")
 
 
 def status(state: dict) -> str:

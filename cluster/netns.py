@@ -63,7 +63,8 @@ def host_networks() -> list[ipaddress.IPv4Network]:
     for line in _ip("-4", "-o", "addr", "show").stdout.splitlines():
         found.append(ipaddress.ip_interface(line.split()[3]).network)
     for line in _ip("-4", "route", "show", "table", "all").stdout.splitlines():
-        dest = line.split()[1] if line.split()[0] in ("local", "broadcast", "unicast") else line.split()[0]
+        words = line.split()  # "10.0.0.0/8 dev …", or a type first: "local 127.0.0.1 …", "blackhole …"
+        dest = words[0] if words[0][0].isdigit() or words[0] == "default" else words[1]
         if dest[0].isdigit():
             found.append(ipaddress.ip_network(dest, strict=False))
     return found
@@ -83,6 +84,15 @@ def choose_subnet(requested: str | None, nodes: int) -> ipaddress.IPv4Network:
         if requested:
             raise RuntimeError(f"subnet {net} overlaps {clash[0]}, which the host already uses; pick another")
     raise RuntimeError(f"no free /24 left in {POOL}; pass --subnet")
+
+
+def in_use(tag: str) -> bool:
+    """Does a namespace or link of a cluster tagged ``tag`` exist already? (A port free on the host
+    may be taken inside another cluster's namespaces, so the tag alone does not prove it new.)"""
+    prefix = f"bsw{tag}-"
+    if any(name.startswith(prefix) for name in _ip("netns", "list").stdout.split()):
+        return True
+    return _ip("link", "show", "dev", f"bsw{tag}", check=False).returncode == 0
 
 
 def layout(tag: str, subnet: ipaddress.IPv4Network, workers: int) -> dict:
@@ -112,6 +122,13 @@ def create(info: dict) -> None:
     _ip("-n", switch, "link", "set", "uplink", "master", "br0", "up")
     _ip("addr", "add", f"{info['host_address']}/{prefix}", "dev", info["uplink"])
     _ip("link", "set", info["uplink"], "up")
+
+
+def describe(info: dict) -> str:
+    """Where the nodes are and how to get a shell on one, for ``cluster.local``'s printout."""
+    nodes = ", ".join(f"{node['ns']} {node['address']}" for node in info["nodes"].values())
+    return (f"Namespaces:     {nodes} on {info['subnet']}; this host is {info['host_address']} ({info['uplink']})\n"
+            f"                a shell on a node: ip netns exec {info['nodes']['head']['ns']} bash")
 
 
 def namespaces(info: dict) -> list[str]:

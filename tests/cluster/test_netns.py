@@ -57,12 +57,14 @@ def test_choose_subnet_avoids_what_the_host_routes():
 def test_loopback_of_the_head_is_out_of_a_workers_reach():
     """Head, one worker, the host: loopback-bound on the head → only the head reaches it;
     subnet-bound → worker and host reach it; and after destroy nothing of the layout is left."""
-    info = netns.layout(f"t{os.getpid() % 100000}", netns.choose_subnet(None, 2), workers=1)
+    tag = f"t{os.getpid() % 100000}"
+    info = netns.layout(tag, netns.choose_subnet(None, 2), workers=1)
     head, worker = info["nodes"]["head"], info["nodes"]["w0"]
     servers, ids = [], set()
     try:
         netns.create(info)
         ids = netns.identities(info)
+        assert netns.in_use(tag)  # a second cluster drawing the same tag picks another
         servers = [serve(head["ns"], "127.0.0.1"), serve(head["ns"], head["address"])]
         (_, on_loopback), (_, on_subnet) = servers
         assert reachable(head["ns"], "127.0.0.1", on_loopback)
@@ -76,6 +78,7 @@ def test_loopback_of_the_head_is_out_of_a_workers_reach():
         processes.stop([proc.pid for proc, _ in servers])
         left = netns.destroy(info)
     assert left == [] and netns.leftovers(info) == [] and len(ids) == 3 and netns.pids(ids) == []
+    assert not netns.in_use(tag)
     assert not [ns for ns in netns.namespaces(info) if ns in subprocess.run(
         ["ip", "netns", "list"], capture_output=True, text=True).stdout]
 
