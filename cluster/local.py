@@ -109,13 +109,13 @@ def _new_state(root: str, workers: int, cpus_per_worker: int, backend: str, auth
     layout, the head's subnet address serving Ray's GCS, the dashboard and MLflow."""
     if backend not in ("sqlite", "postgres"):
         raise RuntimeError(f"backend must be sqlite or postgres, not {backend!r}")
+    why = netns.unavailable() if isolate else None
+    if why:
+        raise RuntimeError(f"--netns: {why}")
     gcs, head, layout = free_port(), "127.0.0.1", None
     while os.path.exists(f"/tmp/bsw-{gcs}") or (isolate and netns.in_use(str(gcs))):
         gcs = free_port()  # another cluster's names: its own `down` alone may remove them
     if isolate:
-        why = netns.unavailable()
-        if why:
-            raise RuntimeError(f"--netns: {why}")
         layout = netns.layout(str(gcs), netns.choose_subnet(subnet, workers + 1), workers)
         head = layout["nodes"]["head"]["address"]
     return {"root": root, "temp_dir": f"/tmp/bsw-{gcs}",  # short: Ray's unix sockets live under it
