@@ -1,14 +1,14 @@
 # One command sets up and runs the main job; one command sets up and runs the tests.
 #   make study [ARGS="--num-trials 4"]    create .venv if needed, install, run python -m study.run
-#   make test  [PYTEST_ARGS="-m 'not slow'"]  create .venv if needed, install (and Chromium and
-#                                             PostgreSQL, as root), lint (ruff), run the whole test suite
+#   make test  [PYTEST_ARGS="-m 'not slow'"]  create .venv if needed, install (and Chromium,
+#                                             PostgreSQL and iproute2, as root), lint (ruff), run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install browser postgres study test clean
+.PHONY: install browser postgres netns study test clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,9 +40,17 @@ postgres:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
 	else echo "note: PostgreSQL missing (not root, not installed): run apt-get install -y postgresql" >&2; fi
 
+# The network-namespace tests (tests/cluster/test_netns.py, test_local_cluster.py: `cluster.local up
+# --netns`) need root and `ip` (Debian's `iproute2`): installed here when missing and running as
+# root; without root they skip, naming the reason.
+netns:
+	@if command -v ip >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y iproute2; \
+	else echo "note: the --netns tests need root and iproute2; they will skip" >&2; fi
+
 # The lint (ruff, configured in pyproject.toml) runs first: a finding fails the target.
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
-test: install browser postgres
+test: install browser postgres netns
 	$(PY) -m ruff check .
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc

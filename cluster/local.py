@@ -1,6 +1,9 @@
 """``python -m cluster.local up|down|status``: a real multi-node Ray cluster and an MLflow server on
 one machine, all bound to 127.0.0.1 — to try ``ray job submit`` and a shared tracking server the
-way a real cluster is used, without one.
+way a real cluster is used, without one. With ``--netns`` each node runs in a network namespace of
+its own on a private subnet (:mod:`cluster.netns`), so that, as on a real cluster, a service bound
+to the head's 127.0.0.1 is out of the workers' reach: Ray and MLflow then bind the head's subnet
+address, and the host reaches them over its own address on that subnet.
 
 ``up`` starts a Ray head (``--num-cpus 0``: it only schedules, like a cluster head), N worker
 nodes (separate raylets with their own CPUs), and a lean MLflow server (``cluster.mlflow_server``:
@@ -13,7 +16,8 @@ pods get them from a Secret. It waits until all nodes are alive and MLflow answe
 writes its bookkeeping (ports, PIDs, paths; never a password) to ``<root>/local-cluster.json`` and
 prints the commands to use it. ``down`` stops only what ``up`` started: the Ray processes of this
 cluster's own temp dir, the MLflow server's process group and PostgreSQL by its PID (never ``ray
-stop``, which would kill every Ray process on the host). ``status`` reports them.
+stop``, which would kill every Ray process on the host), then deletes the namespaces. ``status``
+reports them.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
-from cluster import postgres, processes
+from cluster import netns, postgres, processes, ray_nodes
+from cluster.ray_nodes import alive_nodes, free_port
 
 STATE = "local-cluster.json"
 CREDENTIALS = "mlflow-auth.env"
@@ -40,41 +45,12 @@ _SERVER_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_BACKEND_STORE_URI", "MLFLOW_AUTH_
                 "POSTGRES_PASSWORD", "PGPASSWORD")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("RAY_AUTH_MODE", "disabled")
     env.pop("RAY_ADDRESS", None)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     return env
-
-
-def node_ports() -> list[str]:
-    """Distinct agent/metrics ports for one node: several nodes (and any other Ray instance on
-    this host) must not fight over Ray's fixed defaults (e.g. the dashboard agent's 52365)."""
-    return ["--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
-            "--metrics-export-port", str(free_port()), "--runtime-env-agent-port", str(free_port()),
-            "--node-manager-port", str(free_port()), "--object-manager-port", str(free_port())]
-
-
-def _ray(env: dict, *args: str) -> subprocess.CompletedProcess:
-    ray = shutil.which("ray", path=env["PATH"]) or "ray"
-    return subprocess.run([ray, *args], env=env, capture_output=True, text=True, timeout=180)
-
-
-def alive_nodes(dashboard: str) -> int:
-    """Number of alive Ray nodes according to the dashboard's REST API."""
-    try:
-        with urllib.request.urlopen(f"{dashboard}/nodes?view=summary", timeout=5) as resp:
-            data = json.load(resp)
-        return sum(1 for n in data["data"]["summary"] if n.get("raylet", {}).get("state") == "ALIVE")
-    except Exception:
-        return 0
 
 
 def mlflow_healthy(url: str) -> bool:
@@ -107,29 +83,10 @@ def _save(state: dict) -> None:
         json.dump(state, handle, indent=1)
 
 
-def _start_ray(state: dict, env: dict) -> None:
-    """The head (schedules only) and the worker nodes, each with its own temp dir and ports."""
-    gcs, temp_dir = state["gcs_address"].rsplit(":", 1)[1], state["temp_dir"]
-    out = _ray(env, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", gcs,
-               "--num-cpus", "0", "--num-gpus", "0", "--include-dashboard", "true",
-               "--dashboard-host", "127.0.0.1", "--dashboard-port", state["dashboard"].rsplit(":", 1)[1],
-               "--temp-dir", temp_dir, "--disable-usage-stats", *node_ports())
-    if out.returncode != 0:
-        raise RuntimeError(f"ray start --head failed: {out.stderr[-2000:]}")
-    for i in range(state["workers"]):
-        # Each node gets its own temp dir: nodes on one host sharing one would share their
-        # runtime-env cache, and a worker's cleanup would delete the working dir a job driver on
-        # the head is running in.
-        out = _ray(env, "start", "--address", state["gcs_address"], "--node-ip-address", "127.0.0.1",
-                   "--num-cpus", str(state["cpus_per_worker"]), "--num-gpus", "0", "--temp-dir", f"{temp_dir}/w{i}",
-                   "--disable-usage-stats", *node_ports())
-        if out.returncode != 0:
-            raise RuntimeError(f"ray start (worker) failed: {out.stderr[-2000:]}")
-
-
 def start_mlflow(state: dict, env: dict) -> subprocess.Popen:
-    """``cluster.mlflow_server`` on 127.0.0.1 with this cluster's store (and auth), in its own
-    process group; the store's connection settings go through the environment, never a password."""
+    """``cluster.mlflow_server`` on the host of ``state["mlflow"]`` (127.0.0.1, or the head's subnet
+    address with ``--netns``) with this cluster's store (and auth), in its own process group; the
+    store's connection settings go through the environment, never a password."""
     root = state["root"]
     env = {k: v for k, v in env.items() if k not in _SERVER_VARS and not k.startswith("POSTGRES_")}
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
@@ -137,41 +94,63 @@ def start_mlflow(state: dict, env: dict) -> subprocess.Popen:
         env.update(postgres.connection_env(state["postgres"]))
     else:
         env["MLFLOW_BACKEND_STORE_URI"] = f"sqlite:///{os.path.join(root, 'mlflow.db')}"
-    cmd = [sys.executable, "-m", "cluster.mlflow_server", "--host", "127.0.0.1", "--port",
-           state["mlflow"].rsplit(":", 1)[1], "--artifacts-destination", os.path.join(root, "mlartifacts")]
+    url = urllib.parse.urlsplit(state["mlflow"])
+    cmd = [sys.executable, "-m", "cluster.mlflow_server", "--host", url.hostname, "--port", str(url.port),
+           "--artifacts-destination", os.path.join(root, "mlartifacts")]
     if state["auth"]:
         cmd += ["--auth", "--auth-config", os.path.join(root, "mlflow-auth.ini")]
     with open(os.path.join(root, "mlflow-server.log"), "w") as log:
         return subprocess.Popen(cmd, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def _new_state(root: str, workers: int, cpus_per_worker: int, backend: str, auth: bool,
+               isolate: bool, subnet: str | None) -> dict:
+    """The bookkeeping of a cluster about to start: its ports and, with ``isolate``, the namespace
+    layout, the head's subnet address serving Ray's GCS, the dashboard and MLflow."""
+    if backend not in ("sqlite", "postgres"):
+        raise RuntimeError(f"backend must be sqlite or postgres, not {backend!r}")
+    why = netns.unavailable() if isolate else None
+    if why:
+        raise RuntimeError(f"--netns: {why}")
+    gcs, head, layout = free_port(), "127.0.0.1", None
+    while os.path.exists(f"/tmp/bsw-{gcs}") or (isolate and netns.in_use(str(gcs))):
+        gcs = free_port()  # another cluster's names: its own `down` alone may remove them
+    if isolate:
+        layout = netns.layout(str(gcs), netns.choose_subnet(subnet, workers + 1), workers)
+        head = layout["nodes"]["head"]["address"]
+    return {"root": root, "temp_dir": f"/tmp/bsw-{gcs}",  # short: Ray's unix sockets live under it
+            "gcs_address": f"{head}:{gcs}", "dashboard": f"http://{head}:{free_port()}",
+            "mlflow": f"http://{head}:{free_port()}", "workers": workers, "cpus_per_worker": cpus_per_worker,
+            "backend": backend, "auth": auth, "netns": layout}
+
+
 def up(root: str, workers: int = 2, cpus_per_worker: int = 1, timeout: float = 180,
-       backend: str = "sqlite", auth: bool = False) -> dict:
-    """Start [PostgreSQL +] head + workers + MLflow; returns the bookkeeping (also written to root)."""
+       backend: str = "sqlite", auth: bool = False, isolate: bool = False, subnet: str | None = None) -> dict:
+    """Start [namespaces +] [PostgreSQL +] head + workers + MLflow; returns the bookkeeping (also
+    written to root before anything starts, so that ``down`` undoes a partial ``up``)."""
     root = os.path.abspath(root)
     os.makedirs(root, exist_ok=True)
     if os.path.exists(os.path.join(root, STATE)):
         raise RuntimeError(f"a local cluster is already recorded in {root}; run `down` first")
-    if backend not in ("sqlite", "postgres"):
-        raise RuntimeError(f"backend must be sqlite or postgres, not {backend!r}")
-    gcs = free_port()
-    state = {"root": root, "temp_dir": f"/tmp/bsw-{gcs}",  # short: Ray's unix sockets live under it
-             "gcs_address": f"127.0.0.1:{gcs}", "dashboard": f"http://127.0.0.1:{free_port()}",
-             "mlflow": f"http://127.0.0.1:{free_port()}", "workers": workers, "cpus_per_worker": cpus_per_worker,
-             "backend": backend, "auth": auth}
+    state = _new_state(root, workers, cpus_per_worker, backend, auth, isolate, subnet)
     _save(state)
     env = _env()
+    head_ns = ray_nodes.node(state, "head")[0]
     try:
+        if state["netns"]:
+            netns.create(state["netns"])
         if auth:
             login, state["credentials"] = credentials(root)
             state["mlflow_user"] = login["MLFLOW_TRACKING_USERNAME"]
             env.update(login)  # the nodes' environment: every job driver and trial inherits it
         env["MLFLOW_TRACKING_URI"] = state["mlflow"]  # where the nodes' drivers and trials log by default
         if backend == "postgres":
-            state["postgres"] = postgres.start(root, free_port())
+            with netns.entered(head_ns):  # on the head's own loopback: only the MLflow server uses it
+                state["postgres"] = postgres.start(root, free_port())
             _save(state)
-        _start_ray(state, env)
-        server = start_mlflow(state, env)
+        ray_nodes.start(state, env)
+        with netns.entered(head_ns):
+            server = start_mlflow(state, env)
         state["mlflow_pid"] = server.pid
         _save(state)
         _wait_healthy(state, server, timeout)
@@ -202,17 +181,21 @@ def read_state(root: str) -> dict | None:
 
 
 def own_pids(state: dict) -> list[int]:
-    """Every live process this cluster started: Ray's (by temp dir), the MLflow server's group and
-    PostgreSQL's (the postmaster and its backends)."""
+    """Every live process this cluster started: Ray's (by temp dir), the MLflow server's group,
+    PostgreSQL's (the postmaster and its backends) and, with ``--netns``, any process left in the
+    cluster's namespaces."""
     pids = set(processes.with_marker(state["temp_dir"]))
     pids.update(processes.group_of(state.get("mlflow_pid")))
     pids.update(processes.group_of(state.get("postgres", {}).get("pid")))
+    if state.get("netns"):
+        pids.update(netns.pids(state["netns"]))
     return sorted(pids)
 
 
 def down(root: str, grace: float = 10.0) -> list[int]:
     """Stop only this cluster's processes — Ray and MLflow (TERM, then KILL after ``grace`` s), then
-    PostgreSQL by its PID once nothing uses it — and return their PIDs. The stores stay."""
+    PostgreSQL by its PID once nothing uses it — delete its namespaces, and return the PIDs. The
+    stores stay. Works on what a failed ``up`` left half-built."""
     state = read_state(root)
     if state is None:
         return []
@@ -220,6 +203,11 @@ def down(root: str, grace: float = 10.0) -> list[int]:
     database = set(processes.group_of(state.get("postgres", {}).get("pid")))
     processes.stop([p for p in pids if p not in database], grace=grace)
     postgres.stop(state.get("postgres", {}))
+    if state.get("netns"):
+        left = [p for p in netns.pids(state["netns"]) if not processes.gone(p)]
+        left = netns.destroy(state["netns"]) + [f"process {p}" for p in left]
+        if left:
+            raise RuntimeError(f"down left behind: {', '.join(left)} (bookkeeping kept in {root})")
     shutil.rmtree(state["temp_dir"], ignore_errors=True)
     os.remove(os.path.join(os.path.abspath(root), STATE))
     return pids
@@ -237,6 +225,8 @@ def commands(state: dict) -> str:
         lines.append(f"MLflow login:   user {state['mlflow_user']} (basic auth); the Ray nodes have it in their "
                      "environment" + ("" if source == "environment" else
                                       f"; for your shell: set -a; . {source}; set +a"))
+    if state.get("netns"):
+        lines.append(netns.describe(state["netns"]))
     return "\n".join(lines + [
         "Submit a study:",
         f"  ray job submit --address {state['dashboard']} --working-dir . "
@@ -248,9 +238,21 @@ def commands(state: dict) -> str:
     ])
 
 
+def status(state: dict) -> str:
+    """One line: what of the cluster is alive, and what of its namespaces exists."""
+    extra = ""
+    if state.get("postgres"):
+        extra += f"; postgres running: {not processes.gone(state['postgres']['pid'])}"
+    if state.get("netns"):
+        info = state["netns"]
+        extra += f"; namespaces and uplink present: {len(netns.leftovers(info))} of {len(netns.namespaces(info)) + 1}"
+    return (f"ray nodes alive: {alive_nodes(state['dashboard'])} (expected {state['workers'] + 1}); "
+            f"mlflow healthy: {mlflow_healthy(state['mlflow'])}{extra}; processes: {len(own_pids(state))}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cluster.local",
-                                     description="A local multi-node Ray cluster + MLflow server on 127.0.0.1.")
+                                     description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     parser.add_argument("command", choices=("up", "down", "status"), help="What to do.")
     parser.add_argument("--root", default="betasweep-cluster",
                         help="Folder for bookkeeping, the MLflow store and artifacts (default: betasweep-cluster).")
@@ -261,28 +263,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--auth", action="store_true",
                         help="Serve MLflow behind basic auth; login from MLFLOW_TRACKING_USERNAME/PASSWORD, "
                              "else generated into <root>/mlflow-auth.env.")
+    parser.add_argument("--netns", action="store_true",
+                        help="Run each node in its own network namespace on a private subnet (needs root).")
+    parser.add_argument("--subnet", default=os.environ.get("BETASWEEP_NETNS_SUBNET"),
+                        help="With --netns: the subnet (default $BETASWEEP_NETNS_SUBNET, else the first "
+                             f"/24 of {netns.POOL} the host does not use).")
     args = parser.parse_args(argv)
     if args.command == "up":
         try:
-            state = up(args.root, args.workers, args.cpus_per_worker, backend=args.backend, auth=args.auth)
+            state = up(args.root, args.workers, args.cpus_per_worker, backend=args.backend, auth=args.auth,
+                       isolate=args.netns, subnet=args.subnet)
         except RuntimeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         print(commands(state))
         return 0
     if args.command == "down":
-        pids = down(args.root)
+        try:
+            pids = down(args.root)
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         print(f"stopped {len(pids)} process(es)" if pids else "nothing recorded to stop")
         return 0
     state = read_state(args.root)
     if state is None:
         print("no local cluster recorded in", os.path.abspath(args.root))
         return 1
-    database = ""
-    if state.get("postgres"):
-        database = f"; postgres running: {not processes.gone(state['postgres']['pid'])}"
-    print(f"ray nodes alive: {alive_nodes(state['dashboard'])} (expected {state['workers'] + 1}); "
-          f"mlflow healthy: {mlflow_healthy(state['mlflow'])}{database}; processes: {len(own_pids(state))}")
+    print(status(state))
     print(commands(state))
     return 0
 

@@ -1,5 +1,5 @@
-"""The local multi-node launcher end to end: up (PostgreSQL behind basic auth), status, a tiny study
-through `ray job submit`, down."""
+"""The local multi-node launcher end to end: up (each node in its own network namespace, PostgreSQL
+behind basic auth), status, a tiny study through `ray job submit`, down."""
 
 import json
 import os
@@ -13,9 +13,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from analysis.schema import Role, Tag, TrialStatus
-from cluster import local, postgres, processes
+from cluster import local, netns, postgres, processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+UNAVAILABLE = netns.unavailable()
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -55,12 +56,16 @@ def job_env():
     return env
 
 
+@pytest.mark.skipif(UNAVAILABLE is not None, reason=f"network namespaces unavailable: {UNAVAILABLE}")
 def test_up_job_submit_down_with_postgres_behind_auth(monkeypatch):
-    """`up --backend postgres --auth` (a head and two workers) with the login in the environment:
-    `status` sees every node, the study submitted without the login logs through the nodes' login,
-    nothing prints or records a password, and `down` stops every process it started. (The default
-    `up` differs only in the store URI it gives cluster.mlflow_server; tests/cluster/test_faults.py
-    runs studies against a SQLite-backed MLflow server.)"""
+    """`up --netns --backend postgres --auth` (a head and two workers, each in its own network
+    namespace) with the login in the environment: `status` sees every node, the study submitted
+    from the host without the login runs its trials on the workers, which reach MLflow on the
+    head's subnet address with the nodes' login, nothing prints or records a password, and `down`
+    stops every process it started and deletes the namespaces. (The default `up` differs only in
+    binding everything to the one shared 127.0.0.1 and in the store URI it gives
+    cluster.mlflow_server; tests/cluster/test_faults.py runs studies against a SQLite-backed
+    MLflow server; tests/cluster/test_netns.py checks the namespaces' isolation itself.)"""
     from analysis.runs import load_runs
 
     password = secrets.token_urlsafe(18)
@@ -72,15 +77,18 @@ def test_up_job_submit_down_with_postgres_behind_auth(monkeypatch):
     env.pop("RAY_ADDRESS", None)
     try:
         up = subprocess.run(cli + ["up", "--root", root, "--workers", "2", "--cpus-per-worker", "1",
-                                   "--backend", "postgres", "--auth"], capture_output=True, text=True,
+                                   "--backend", "postgres", "--auth", "--netns"], capture_output=True, text=True,
                             timeout=400, env=env, cwd=REPO)
         assert up.returncode == 0, up.stdout + up.stderr
         state = local.read_state(root)
         status = subprocess.run(cli + ["status", "--root", root], capture_output=True, text=True, timeout=60,
                                 env=env)
         assert "ray nodes alive: 3 (expected 3); mlflow healthy: True" in status.stdout, status.stdout
+        assert "namespaces and uplink present: 5 of 5" in status.stdout, status.stdout
+        head = state["netns"]["nodes"]["head"]["address"]
+        assert state["mlflow"].startswith(f"http://{head}:") and state["gcs_address"].startswith(f"{head}:")
         assert "PostgreSQL on 127.0.0.1" in up.stdout and "MLflow login:   user ci-admin" in up.stdout
-        pids = local.own_pids(state)
+        pids, namespaces = local.own_pids(state), netns.identities(state["netns"])
         output = up.stdout + up.stderr + submit_tiny_study(state, "pgstudy", job_env())
         children = completed_trials(state["mlflow"], "pgstudy")
         runs = load_runs("pgstudy", tracking_uri=state["mlflow"])
@@ -92,7 +100,8 @@ def test_up_job_submit_down_with_postgres_behind_auth(monkeypatch):
             assert password not in json.dumps({**run.data.params, **run.data.tags})
         assert not [s for s in secrets_now if s in open(os.path.join(root, "mlflow-server.log")).read()]
         down = subprocess.run(cli + ["down", "--root", root], capture_output=True, text=True, timeout=120, env=env)
-        assert down.returncode == 0 and not [p for p in pids if not processes.gone(p)]
+        assert down.returncode == 0 and not [p for p in pids if not processes.gone(p)], down.stdout + down.stderr
+        assert netns.leftovers(state["netns"]) == [] and netns.pids(namespaces) == []
     finally:
         if local.read_state(root):
             local.down(root)
