@@ -8,6 +8,7 @@ import pytest
 from analysis.pareto import hypervolume
 from benchmarks import search_efficiency as se
 from benchmarks.surrogate import NAMES, SCORES_CSV, Surrogate
+from study.space import configurations
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,24 @@ def test_promotion_keeps_the_first_arrival_and_stops_a_dominated_one():
     assert se.promoted(better, np.array([1.7, 0.4]), eta=2)
 
 
-@pytest.mark.parametrize("method, asha", [(m, None) for m in ("grid", *se.SAMPLERS)] + [("tpe", "500:2")])
+def test_the_oracle_asks_only_the_noiseless_front_in_turn(surrogate):
+    entries = configurations(se.study_config("grid").space)
+    means = {repr(e): surrogate.mean(e["model_type"], e.get("beta")) for e in entries}
+    oracle = se.OracleSource(surrogate)
+    asked = [oracle.ask()[1] for _ in range(2 * len(oracle.front))]
+    assert asked[:len(oracle.front)] == asked[len(oracle.front):]
+    for entry in oracle.front:  # no configuration of the grid dominates a front one (loop oracle)
+        mine = means[repr(entry)]
+        for other in means.values():
+            blur_better, mig_better = other[0] <= mine[0], other[1] >= mine[1]
+            assert not (blur_better and mig_better and (other[0] < mine[0] or other[1] > mine[1]))
+    front_keys = {repr(e) for e in oracle.front}
+    for key, mine in means.items():  # and every configuration off the front is dominated by one on it
+        if key not in front_keys:
+            assert any(means[f][0] <= mine[0] and means[f][1] >= mine[1] for f in front_keys)
+
+
+@pytest.mark.parametrize("method, asha", [(m, None) for m in ("grid", "oracle", *se.SAMPLERS)] + [("tpe", "500:2")])
 def test_replays_of_every_method(surrogate, reference, method, asha):
     rungs, eta = se.parse_asha(asha) if asha else ((), 2)
     runs = se.run_method(method, surrogate, reference, reps=2, budget=8, rungs=rungs, eta=eta)
