@@ -61,13 +61,20 @@ SAMPLERS = ("random", "nsga2", "tpe-no-liar", "tpe")
 SCORE_SECONDS = 6.9
 
 
+#: ``TPESampler`` arguments to try instead of the study's (``--tpe-option NAME=VALUE``); empty = the study's.
+TPE_OPTIONS: dict[str, float] = {}
+
+
 def make_sampler(name: str, seed: int):
-    """The study's own samplers (:func:`study.search.make_sampler`), and TPE without the liar."""
+    """The study's own samplers (:func:`study.search.make_sampler`), and TPE without the liar; with
+    :data:`TPE_OPTIONS`, the study's TPE with those arguments changed."""
     from study.search import make_sampler as study_sampler
 
-    if name == "tpe-no-liar":
-        return study_sampler("tpe", seed, constant_liar=False)
-    return study_sampler(name, seed)
+    sampler = study_sampler("tpe" if name == "tpe-no-liar" else name, seed, constant_liar=name != "tpe-no-liar")
+    if name.startswith("tpe") and TPE_OPTIONS:
+        kept = {k: getattr(sampler, f"_{k}") for k in ("multivariate", "group", "n_startup_trials", "constant_liar")}
+        sampler = optuna.samplers.TPESampler(seed=seed, **{**kept, **TPE_OPTIONS})
+    return sampler
 
 
 def study_config(mode: str):
@@ -310,6 +317,14 @@ def notes(surrogate: Surrogate, reference, target: float, noiseless: float, resu
     return "\n".join(f"* {line}" for line in lines)
 
 
+def parse_option(option: str) -> tuple[str, bool | int | float]:
+    """``NAME=VALUE`` → (name, value as a bool, int or float)."""
+    name, _, value = option.partition("=")
+    if value.lower() in ("true", "false"):
+        return name, value.lower() == "true"
+    return name, float(value) if any(c in value for c in ".e") else int(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=20, help="Replays per method (sampler seeds 0..reps-1).")
@@ -319,7 +334,10 @@ def main() -> None:
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
     parser.add_argument("--asha", nargs="*", default=["500:2", "300,600:3"],
                         help="MO-ASHA settings on the best sampler, each 'rung steps:eta'.")
+    parser.add_argument("--tpe-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="A TPESampler argument to change from the study's (e.g. prior_weight=0.5).")
     args = parser.parse_args()
+    TPE_OPTIONS.update(dict(parse_option(o) for o in args.tpe_option))
     start = time.perf_counter()
     print(report(Surrogate.from_csv(), args))
     print(f"\n({time.perf_counter() - start:.0f} s)")
