@@ -30,6 +30,27 @@ def test_tiny_trial_trains_and_scores():
     assert result.scores["recon_error"] > 0
 
 
+def test_a_trial_times_its_phases_and_writes_every_artifact(tmp_path):
+    """Every phase is timed (the overhead benchmark reads them), the UDR codes are written while
+    scoring, and the files a completed trial logs are all there."""
+    import time
+
+    import numpy as np
+
+    start = time.perf_counter()
+    result = train_and_evaluate(tiny(steps=100), checkpoint_dir=str(tmp_path / "ck"),
+                                artifact_dir=str(tmp_path / "art"), callback=lambda report: None)
+    wall = time.perf_counter() - start
+    phases = result.timings.seconds
+    assert {"setup", "steps", "validation", "checkpoints", "reports", "scoring", "artifacts"} <= set(phases)
+    assert all(v >= 0 for v in phases.values()) and sum(phases.values()) <= wall
+    assert set(result.artifacts) == {Artifact.RECONSTRUCTIONS, Artifact.SAMPLES, Artifact.TRAVERSALS,
+                                     f"{Artifact.MODEL_DIR}/{Artifact.MODEL_FILE}", Artifact.UDR_CODES}
+    assert all(os.path.isfile(f) and f.startswith(str(tmp_path / "art")) for f in result.artifacts.values())
+    codes = np.load(result.artifacts[Artifact.UDR_CODES])
+    assert codes["codes"].shape == (1000, 4) and codes["kl"].shape == (4,)
+
+
 def test_checkpoint_resumes_to_the_same_state(tmp_path):
     full = train_and_evaluate(tiny(), checkpoint_dir=str(tmp_path / "a"))
     ckpt = tmp_path / "a" / "step_00000100"
