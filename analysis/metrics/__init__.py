@@ -3,8 +3,9 @@
 Metrics take numpy arrays (codes and factors, points in rows) or a code source
 (:mod:`analysis.metrics.codes`: ``LiveCodes(data, represent)``, a pool, or the whole grid), and a
 seeded numpy RNG; they return plain floats/dicts, stochastic scores with their standard error.
-Modularity/explicitness, IRS and UDR (which compares the codes of several seeds of one
-configuration, no factors needed) are pure functions of code arrays, not yet run by ``score_model``.
+``score_model`` runs a preset's suite on one model. UDR compares the codes of several seeds of one
+configuration (no factors needed), so it is a study-level score: :mod:`analysis.study_udr` runs it
+on the codes each trial logs.
 """
 
 from analysis.metrics.beta_vae import beta_vae_score
