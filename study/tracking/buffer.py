@@ -42,6 +42,8 @@ def execute(client, entry: dict[str, Any], tracker: TrialTracker | None = None, 
     if op == "create":
         if run_id is None and look_up:
             run_id = _existing_run(client, entry, tracker)
+            if run_id is not None:  # created by the attempt the client gave up on; its params may be missing
+                _log_params(client, run_id, entry["params"])
         if run_id is None:
             ctx = entry.get("context", {})
             uri = tracker.tracking_uri if tracker else ctx["tracking_uri"]

@@ -27,7 +27,9 @@ DELAY = 30.0
 
 
 class SlowProxy(http.server.ThreadingHTTPServer):
-    """Forwards to ``upstream`` after holding each request ``delay`` seconds; counts those held."""
+    """Forwards to ``upstream`` after holding each request of ``delayed`` methods ``delay`` seconds,
+    those one at a time in arrival order (a busy server's queue: none overtakes an earlier one, also
+    when the delay changes; other methods pass at once); counts the requests held."""
 
     daemon_threads = True
 
@@ -35,8 +37,11 @@ class SlowProxy(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.upstream_port = upstream_port
         self.delay = 0.0
+        self.delayed = ("GET", "POST", "PUT", "PATCH", "DELETE")
         self.held = 0
-        self.lock = threading.Lock()
+        self.arrived = 0
+        self.served = 0
+        self.turn = threading.Condition()
 
     @property
     def url(self) -> str:
@@ -58,10 +63,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _forward(self):
         server = self.server
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with server.lock:
+        queued = self.command in server.delayed
+        with server.turn:
+            ticket = server.arrived
+            server.arrived += queued
             server.held += 1
         try:
-            time.sleep(server.delay)
+            if queued:
+                time.sleep(server.delay)
+                with server.turn:
+                    server.turn.wait_for(lambda: server.served == ticket)
             upstream = http.client.HTTPConnection("127.0.0.1", server.upstream_port, timeout=120)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
             upstream.request(self.command, self.path, body=body, headers=headers)
@@ -69,8 +80,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             data = response.read()
             upstream.close()
         finally:
-            with server.lock:
+            with server.turn:
                 server.held -= 1
+                server.served += queued
+                server.turn.notify_all()
         try:
             self.send_response(response.status)
             for key, value in response.getheaders():
@@ -151,21 +164,25 @@ def test_a_slow_server_never_holds_up_the_trial(slow_server, tmp_path, monkeypat
     proxy.delay = DELAY
     waits = log_a_trial(t, tmp_path)
     assert max(waits) < DELAY / 3, waits  # no call waited for the server (each request takes 30 s)
-    assert proxy.held > 0  # the server was being asked, slowly, meanwhile
+    deadline = time.time() + 10
+    while not proxy.held and time.time() < deadline:
+        time.sleep(0.1)
+    assert proxy.held  # the server is being asked, slowly, meanwhile
     catch_up_and_check(proxy, direct, parent, t, tmp_path)
 
 
 def test_requests_the_client_gave_up_on_create_no_second_run(slow_server, tmp_path, monkeypatch):
-    """The client gives up after 3 s, the server still does the work 30 s later: the trial started
-    meanwhile creates its run once, and loses nothing."""
+    """Writes (POST) take 30 s and the client gives up after 3 s, but the server still does them: the
+    creation of the trial's run is retried, and a retry first looks the run up (behind the first
+    creation, in the server's queue), so the run exists once; nothing is lost."""
     proxy, direct = slow_server
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
     parent = tracking.start_study_run(direct, "betasweep", "s", {}, {})
-    proxy.delay = DELAY
+    proxy.delay, proxy.delayed = DELAY, ("POST",)
     t = tracker(proxy, parent, tmp_path)
     t.start({"model_type": "vae", "latent_dim": 4})  # its lookup waits for the client's timeout
-    time.sleep(6)  # the creation is sent (and given up on) meanwhile
+    time.sleep(10)  # the creation is sent, given up on, and retried meanwhile
     waits = log_a_trial(t, tmp_path)
     assert max(waits) < DELAY / 3, waits
     catch_up_and_check(proxy, direct, parent, t, tmp_path)
