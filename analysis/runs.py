@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.paging import search_all_runs
 from analysis.schema import Role, RunState, Tag, TrialStatus, default_tracking_uri
 
 __all__ = ["RunsError", "default_tracking_uri", "cast_param", "list_studies", "study_parent_run", "load_runs",
@@ -104,19 +105,25 @@ def cast_param(value):
 
 
 def list_studies(tracking_uri: str | None = None, experiment: str = "betasweep") -> pd.DataFrame:
-    """Studies of an experiment: name, parent run id, status, start time and trial count."""
+    """Studies of an experiment: name, parent run id, status, start time and trial count.
+
+    One paged listing of the experiment's runs (:func:`analysis.paging.search_all_runs`), children
+    counted by their parent run: neither a query per study nor a cut at a maximum count."""
     client = _client(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return pd.DataFrame(columns=[Tag.STUDY, "parent_run_id", Tag.STUDY_STATUS, "start_time", "trials"])
-    parents = client.search_runs([exp.experiment_id], _PARENT_QUERY, max_results=10000)
-    rows = []
-    for p in parents:
-        children = client.search_runs([exp.experiment_id], f"tags.{Tag.PARENT_RUN} = '{p.info.run_id}'",
-                                      max_results=10000)
-        rows.append({Tag.STUDY: p.data.tags.get(Tag.STUDY, p.info.run_name), "parent_run_id": p.info.run_id,
-                     Tag.STUDY_STATUS: p.data.tags.get(Tag.STUDY_STATUS),
-                     "start_time": pd.to_datetime(p.info.start_time, unit="ms"), "trials": len(children)})
+    runs = search_all_runs(client, [exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get(Tag.ROLE) == Role.STUDY]
+    trials: dict[str, int] = {}
+    for run in runs:
+        parent = run.data.tags.get(Tag.PARENT_RUN)
+        if parent is not None:
+            trials[parent] = trials.get(parent, 0) + 1
+    rows = [{Tag.STUDY: p.data.tags.get(Tag.STUDY, p.info.run_name), "parent_run_id": p.info.run_id,
+             Tag.STUDY_STATUS: p.data.tags.get(Tag.STUDY_STATUS),
+             "start_time": pd.to_datetime(p.info.start_time, unit="ms"), "trials": trials.get(p.info.run_id, 0)}
+            for p in sorted(parents, key=lambda r: r.info.start_time, reverse=True)]
     return pd.DataFrame(rows)
 
 
@@ -148,7 +155,7 @@ def load_runs(study: str | None = None, *, tracking_uri: str | None = None, expe
     if study is not None and parent_run_id is None:
         parent_run_id = study_parent_run(study, tracking_uri, experiment)
     query = f"tags.{Tag.PARENT_RUN} = '{parent_run_id}'" if parent_run_id else ""
-    runs = client.search_runs([exp.experiment_id], query, max_results=50000)
+    runs = search_all_runs(client, [exp.experiment_id], query)
     rows = [_row(r, study) for r in runs if r.data.tags.get(Tag.ROLE) != Role.STUDY]
     df = pd.DataFrame(rows)
     if df.empty:

@@ -135,7 +135,7 @@ def _searcher(config: StudyConfig):
         study_name=config.name, storage=f"sqlite:///{os.path.join(config.study_dir, OPTUNA_DB)}",
         objectives=config.objective_directions(), space=config.space,
         sampler=config.search.sampler, sampler_seed=config.search.sampler_seed,
-        constant_liar=config.search.constant_liar,
+        constant_liar=config.search.constant_liar, history_limit=config.search.history_limit,
     )
 
 

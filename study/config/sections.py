@@ -150,6 +150,10 @@ class SearchConfig:
     constant_liar: bool = True
     """TPE: treat the configurations still training as if they had scored badly (Optuna's constant
     liar), so trials suggested while others are in flight do not repeat them."""
+    history_limit: int = 1000
+    """TPE: finished trials the sampler looks at, at most (the best half by Pareto rank, then the
+    most recent); 0 = all. Without a limit a suggestion slows as the study grows (about N s at 10,000
+    trials, benchmarks/README.md "Scale"); below the limit nothing changes."""
     asha: bool = False
     """Stop unpromising trials early (they are told to Optuna as PRUNED): with one objective ASHA on
     asha_metric; with several, multi-objective ASHA (Schmucker et al. 2021) on a cheap estimate of

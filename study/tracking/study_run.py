@@ -7,6 +7,7 @@ import logging
 import os
 from typing import Any
 
+from analysis.paging import search_all_runs
 from analysis.schema import Role, RunState, StudyStatus, Tag, TrialStatus, run_state
 from study.tracking.buffer import BUFFER_FILE, replay_buffer
 from study.tracking.client import _client, _experiment_id, _log_params, git_sha
@@ -109,9 +110,9 @@ def close_abandoned(tracking_uri: str, parent_run_id: str) -> list[str]:
     """
     client = _client(tracking_uri)
     parent = client.get_run(parent_run_id)
-    runs = client.search_runs([parent.info.experiment_id],
-                              f"tags.{Tag.PARENT_RUN} = '{parent_run_id}' and "
-                              f"tags.{Tag.TRIAL_STATUS} = '{TrialStatus.RUNNING}'", max_results=10000)
+    runs = search_all_runs(client, [parent.info.experiment_id],
+                           f"tags.{Tag.PARENT_RUN} = '{parent_run_id}' and "
+                           f"tags.{Tag.TRIAL_STATUS} = '{TrialStatus.RUNNING}'")
     for run in runs:
         client.set_tag(run.info.run_id, Tag.TRIAL_STATUS, str(TrialStatus.ABANDONED))
         client.set_terminated(run.info.run_id, str(run_state(TrialStatus.ABANDONED)))

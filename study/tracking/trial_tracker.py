@@ -1,4 +1,13 @@
-"""A trial's child run, logged from inside the trial through one buffered mechanism."""
+"""A trial's child run, logged from inside the trial through one buffered mechanism.
+
+Every call goes through :meth:`TrialTracker._send`. With a buffer folder (every trial of a study
+has one) the call is appended to the trial's buffer and a background thread sends the buffer in
+order (:mod:`study.tracking.buffer`): a slow tracking server costs the training thread nothing, and
+an unreachable one is retried every ``retry_after`` seconds, as before. What is still unsent when
+the trial finishes (after ``finish_wait`` seconds) stays in the buffer for the driver's final sync
+or ``python -m study.sync``. Without a buffer folder, or with ``background=False``, each call is
+sent at once and waits for the server (buffered only if it cannot be reached).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +15,12 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from typing import Any
 
 from analysis.schema import Role, Tag, TrialStatus, numeric_values, run_state, without_secrets
-from study.tracking.buffer import BUFFER_FILE, _read_offset, execute, replay_buffer
+from study.tracking.buffer import ARTIFACTS_DIR, BUFFER_FILE, execute, pending, replay_buffer
 from study.tracking.client import _client, _unreachable
 from study.tracking.study_run import find_trial_run
 
@@ -18,21 +28,26 @@ log = logging.getLogger(__name__)
 
 
 class TrialTracker:
-    """A trial's child run, logged from inside the trial, buffered when the server is down.
+    """A trial's child run, logged from inside the trial, buffered when the server is slow or down.
 
     Args:
         tracking_uri, experiment: where the study's runs live.
         parent_run_id: the study's run.
         study_name, trial_id: identify the trial (tags).
         run_id: the child run to continue (from the trial's checkpoint), if any.
-        buffer_dir: folder for the offline buffer (inside the study directory).
+        buffer_dir: folder for the buffer (inside the study directory).
         secrets: config keys never logged.
         retry_after: seconds to wait after a failed call before trying the server again.
+        background: send from a background thread (needs ``buffer_dir``); False = every call waits.
+        start_wait: seconds :meth:`start` waits for the server to create the run (so a restart
+            can find it by the id in the checkpoint); the trial starts anyway after that.
+        finish_wait: seconds :meth:`finish` waits for the buffer to be sent.
     """
 
     def __init__(self, tracking_uri: str, experiment: str, parent_run_id: str, study_name: str,
                  trial_id: str, run_id: str | None = None, buffer_dir: str | None = None,
-                 secrets: tuple[str, ...] = (), retry_after: float = 15.0):
+                 secrets: tuple[str, ...] = (), retry_after: float = 15.0, background: bool = True,
+                 start_wait: float = 10.0, finish_wait: float = 60.0):
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.parent_run_id = parent_run_id
@@ -42,13 +57,32 @@ class TrialTracker:
         self.buffer_dir = buffer_dir
         self.secrets = set(secrets)
         self.retry_after = retry_after
+        self.background = background and buffer_dir is not None
+        self.start_wait = start_wait
+        self.finish_wait = finish_wait
         self._down_since: float | None = None
         self._client = _client(tracking_uri)
         self.logged_until = -1
+        self._wake = threading.Event()
+        self._finished = threading.Event()
+        self._attempted = threading.Condition()
+        self._failure: BaseException | None = None
+        self._sender: threading.Thread | None = None
 
     # -- the one mechanism every call goes through ---------------------------------------------
     def _send(self, op: str, **payload: Any) -> None:
         entry = {"op": op, "run_id": self.run_id, **payload}
+        if not self.background:
+            self._send_now(entry)
+            return
+        if self._failure is not None:
+            raise self._failure
+        self._buffer(entry)
+        self._start_sender()
+        self._wake.set()
+
+    def _send_now(self, entry: dict[str, Any]) -> None:
+        """Send at once (waiting for the server); buffer if it cannot be reached."""
         if self._down_since is not None and time.time() - self._down_since < self.retry_after:
             self._buffer(entry)
             return
@@ -71,7 +105,7 @@ class TrialTracker:
             raise RuntimeError("MLflow is unreachable and the tracker has no buffer_dir")
         os.makedirs(self.buffer_dir, exist_ok=True)
         if entry["op"] == "artifact":
-            kept = os.path.join(self.buffer_dir, "artifacts", str(time.time_ns()),
+            kept = os.path.join(self.buffer_dir, ARTIFACTS_DIR, str(time.time_ns()),
                                 os.path.basename(entry["local_path"]))
             os.makedirs(os.path.dirname(kept), exist_ok=True)
             shutil.copy2(entry["local_path"], kept)
@@ -83,10 +117,7 @@ class TrialTracker:
             handle.write(json.dumps(entry) + "\n")
 
     def _pending(self) -> bool:
-        if self.buffer_dir is None:
-            return False
-        path = os.path.join(self.buffer_dir, BUFFER_FILE)
-        return os.path.exists(path) and _read_offset(self.buffer_dir) < os.path.getsize(path)
+        return pending(self.buffer_dir)
 
     def flush(self) -> int:
         """Replay the buffer (if any) in order; returns the number of calls sent."""
@@ -94,8 +125,70 @@ class TrialTracker:
             return 0
         sent = replay_buffer(self.buffer_dir, self._client, tracker=self)
         if sent:
-            log.info("replayed %d buffered MLflow calls", sent)
+            log.debug("sent %d buffered MLflow calls", sent)
         return sent
+
+    # -- the background sender -----------------------------------------------------------------
+    def _start_sender(self) -> None:
+        if self._sender is None or not self._sender.is_alive():
+            self._sender = threading.Thread(target=self._run_sender, name=f"tracker-{self.trial_id}", daemon=True)
+            self._sender.start()
+
+    def _run_sender(self) -> None:
+        """Send the buffer whenever calls arrive; after a failed attempt wait ``retry_after`` s (or
+        for :meth:`finish`). Ends when the trial has finished and its buffer is sent, or when a
+        send after the finish fails (the rest is left for the driver's sync)."""
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._down_since is not None:
+                self._finished.wait(max(0.0, self.retry_after - (time.time() - self._down_since)))
+            try:
+                self.flush()
+                self._down_since = None
+            except Exception as exc:
+                if not _unreachable(exc):
+                    self._failure = exc
+                    self._notify()
+                    return
+                log.warning("MLflow unreachable (%s); %s keeps the calls", type(exc).__name__, self.buffer_dir)
+                self._down_since = time.time()
+                self._wake.set()  # retry after the back-off
+                if self._finished.is_set():
+                    self._notify()
+                    return
+            self._notify()
+            if self._finished.is_set() and not self._pending():
+                return
+
+    def _notify(self) -> None:
+        with self._attempted:
+            self._attempted.notify_all()
+
+    def wait_sent(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the buffer to be sent; False if calls are still unsent."""
+        if not self.background:
+            return not self._pending()
+        deadline = time.time() + timeout
+        with self._attempted:
+            while self._pending() and self._sender is not None and self._sender.is_alive():
+                left = deadline - time.time()
+                if left <= 0:
+                    break
+                self._attempted.wait(min(left, 1.0))
+        if self._failure is not None:
+            raise self._failure
+        return not self._pending()
+
+    def _wait_created(self) -> None:
+        """Until the run exists, an attempt to create it failed, or ``start_wait`` passed."""
+        deadline = time.time() + self.start_wait
+        with self._attempted:
+            while self.run_id is None and self._down_since is None and self._failure is None:
+                left = deadline - time.time()
+                if left <= 0:
+                    return
+                self._attempted.wait(left)
 
     # -- the trial's calls ----------------------------------------------------------------------
     def start(self, params: dict[str, Any], optuna_trial: int | None = None,
@@ -103,6 +196,7 @@ class TrialTracker:
         """Create the child run, or continue this trial's existing one; returns its id.
         ``extra_tags`` are further tags of the run (e.g. :attr:`Tag.HYPERPARAMETERS`)."""
         try:
+            self.flush()  # a previous attempt's unsent calls first: the lookups below must see them
             if self.run_id is None:
                 self.run_id = find_trial_run(self._client, self.parent_run_id, self.trial_id)
         except Exception as exc:
@@ -119,6 +213,8 @@ class TrialTracker:
             tags[Tag.ATTEMPTS] = "1"
             self._send("create", run_name=f"{self.study_name}/{self.trial_id}", tags=tags,
                        params={k: str(v) for k, v in clean.items()})
+            if self.background:
+                self._wait_created()
         else:
             attempts = self._attempts() + 1
             self._send("resume", tags={**tags, Tag.ATTEMPTS: str(attempts)})
@@ -178,9 +274,17 @@ class TrialTracker:
             self._send("artifact", local_path=local_path, artifact_path=folder or None)
 
     def finish(self, trial_status: TrialStatus) -> None:
-        """Record how the trial ended and close the run (FINISHED unless it failed/diverged)."""
+        """Record how the trial ended and close the run (FINISHED unless it failed/diverged); wait
+        up to ``finish_wait`` s for the buffer to be sent, then leave the rest to the driver."""
         self._send("tags", tags={Tag.TRIAL_STATUS: str(trial_status)})
         self._send("end", status=str(run_state(trial_status)))
+        if self.background:
+            self._finished.set()
+            self._wake.set()
+            if not self.wait_sent(self.finish_wait):
+                log.warning("MLflow has not taken all calls yet; %s keeps them for the driver's sync "
+                            "(`python -m study.sync`)", self.buffer_dir)
+            return
         try:
             self.flush()
         except Exception as exc:
@@ -188,4 +292,3 @@ class TrialTracker:
                 raise
             log.warning("MLflow still unreachable; %s keeps the buffered calls for "
                         "`python -m study.sync`", self.buffer_dir)
-
