@@ -32,7 +32,10 @@ def parent_runs(tracking_uri, study):
 
 
 def optuna_trials(root, study):
+    """The study's Optuna trials, read without writing: the storage is never created or migrated
+    from here (a study being started may be creating it at this moment)."""
     import optuna
 
-    storage = f"sqlite:///{os.path.join(root, study, 'optuna.db')}"
+    storage = optuna.storages.RDBStorage(f"sqlite:///{os.path.join(root, study, 'optuna.db')}",
+                                         skip_table_creation=True)
     return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)

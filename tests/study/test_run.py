@@ -7,7 +7,9 @@ import sys
 import time
 
 import pytest
+from optuna.exceptions import StorageInternalError
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from analysis.schema import StudyStatus, Tag, TrialStatus
 from study.config import make_config
@@ -128,7 +130,10 @@ def test_killed_study_resumes_without_loss_or_duplicates(isolated_env):
             assert first.poll() is None, open(isolated_env / "first.log").read()
             if not os.path.exists(root / "kr" / "optuna.db"):
                 continue
-            states = [t.state for t in optuna_trials(root, "kr")]
+            try:
+                states = [t.state for t in optuna_trials(root, "kr")]
+            except (KeyError, StorageInternalError, SQLAlchemyError):  # the study is still creating it
+                continue
             checkpoints = list((root / "kr" / "tune").glob("*/checkpoint_*"))
             if states.count(TrialState.COMPLETE) >= 1 and TrialState.RUNNING in states and len(checkpoints) >= 3:
                 break
