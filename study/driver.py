@@ -182,15 +182,20 @@ def _finish(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dict[
     from study import tracking
 
     study_dir = config.study_dir
-    if not tracking.wait_until_reachable(tracking_uri, timeout=config.tracking_wait):
-        print(f"[betasweep] all trials ended but MLflow at {tracking_uri} is unreachable; their "
-              f"records are kept in {study_dir}/tracking-buffer. When it is back, run: python -m "
+    try:
+        if not tracking.wait_until_reachable(tracking_uri, timeout=config.tracking_wait):
+            raise ConnectionError(f"MLflow at {tracking_uri} is unreachable")
+        replayed = tracking.sync_study(tracking_uri, study_dir, timeout=config.tracking_wait)
+    except Exception as exc:
+        if not tracking.unreachable(exc):
+            raise
+        print(f"[betasweep] all trials ended but MLflow at {tracking_uri} did not take their records; they "
+              f"are kept in {study_dir}/tracking-buffer. When it answers, run: python -m "
               f"study.sync {study_dir} && python -m analysis pareto --study {config.name}", flush=True)
         return {"name": config.name, "parent_run_id": parent_run_id, "tracking_uri": tracking_uri,
                 "synced": False}
-    replayed = tracking.sync_study(tracking_uri, study_dir)
     if replayed:
-        print(f"[betasweep] sent {replayed} tracking call(s) buffered during an MLflow outage", flush=True)
+        print(f"[betasweep] sent {replayed} tracking call(s) the trials had not sent", flush=True)
     abandoned = tracking.close_abandoned(tracking_uri, parent_run_id)
     if abandoned:
         print(f"[betasweep] trial attempts lost with the previous driver, marked abandoned: {abandoned}",

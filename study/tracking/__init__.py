@@ -19,6 +19,7 @@ buffer left behind. Replays are idempotent: a per-buffer offset file records wha
 
 from analysis.schema import default_tracking_uri
 from study.tracking.buffer import BUFFER_FILE, OFFSET_FILE, execute, replay_buffer
+from study.tracking.client import _unreachable as unreachable
 from study.tracking.client import git_sha, wait_until_reachable
 from study.tracking.study_run import (
     close_abandoned,
@@ -35,4 +36,4 @@ from study.tracking.trial_tracker import TrialTracker
 __all__ = ["default_tracking_uri", "start_study_run", "find_study_run", "set_study_status",
            "log_study_artifacts", "mark_trial_status", "TrialTracker", "replay_buffer", "execute",
            "BUFFER_FILE", "OFFSET_FILE", "git_sha", "wait_until_reachable", "close_abandoned",
-           "sync_study", "find_trial_run"]
+           "sync_study", "find_trial_run", "unreachable"]

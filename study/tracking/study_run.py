@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 from analysis.paging import search_all_runs
 from analysis.schema import Role, RunState, StudyStatus, Tag, TrialStatus, run_state
 from study.tracking.buffer import BUFFER_FILE, replay_buffer
-from study.tracking.client import _client, _experiment_id, _log_params, git_sha
+from study.tracking.client import _client, _experiment_id, _log_params, _unreachable, git_sha
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +92,28 @@ def mark_trial_status(tracking_uri: str, parent_run_id: str, trial_id: str, stat
 
 
 
-def sync_study(tracking_uri: str, study_dir: str) -> int:
-    """Replay every trial buffer left in the study folder (idempotent); returns calls sent."""
+def sync_study(tracking_uri: str, study_dir: str, timeout: float = 300.0, interval: float = 5.0) -> int:
+    """Replay every trial buffer left in the study folder (idempotent); returns calls sent.
+
+    A server that times out or cannot be reached (one still working through a backlog that
+    trials gave up on) is retried every ``interval`` s for up to ``timeout`` s, then the error is
+    raised: what is unsent stays in the buffers for ``python -m study.sync``."""
     sent = 0
     client = _client(tracking_uri)
+    deadline = time.time() + timeout
     for root, _dirs, files in os.walk(os.path.join(study_dir, "tracking-buffer")):
-        if BUFFER_FILE in files:
-            sent += replay_buffer(root, client)
+        if BUFFER_FILE not in files:
+            continue
+        while True:
+            try:
+                sent += replay_buffer(root, client)
+                break
+            except Exception as exc:
+                if not _unreachable(exc) or time.time() >= deadline:
+                    raise
+                log.warning("MLflow at %s did not answer (%s); retrying the sync in %.0fs", tracking_uri,
+                            type(exc).__name__, interval)
+                time.sleep(interval)
     return sent
 
 
