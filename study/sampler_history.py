@@ -25,36 +25,43 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 
-def capped(trials: Sequence[FrozenTrial], directions, limit: int) -> list[FrozenTrial]:
-    """At most ``limit`` of the finished ``trials`` (best half by non-domination rank, then the
-    most recent) and every unfinished one, in trial-number order."""
+def kept_numbers(trials: Sequence[FrozenTrial], directions, limit: int) -> set[int] | None:
+    """The numbers of the finished ``trials`` TPE keeps — at most ``limit``: the best half by
+    non-domination rank (ties: the newer), then the most recent — or None when there are no more
+    than ``limit`` (all are kept)."""
     from optuna.study import StudyDirection
     from optuna.study._multi_objective import _fast_non_domination_rank
 
     finished = [t for t in trials if t.state.is_finished()]
     if len(finished) <= limit:
-        return list(trials)
+        return None
     complete = [t for t in finished if t.state == TrialState.COMPLETE and t.values is not None]
     keep: set[int] = set()
     if complete:
         signs = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
         losses = np.array([t.values for t in complete], dtype=float) * signs
         ranks = _fast_non_domination_rank(losses, n_below=limit // 2)
-        order = sorted(range(len(complete)), key=lambda i: (ranks[i], -complete[i].number))
+        order = np.lexsort((-np.array([t.number for t in complete]), ranks))
         keep = {complete[i].number for i in order[:limit // 2]}
-    for trial in sorted(finished, key=lambda t: -t.number):
+    for trial in reversed(finished):
         if len(keep) >= limit:
             break
         keep.add(trial.number)
-    return [t for t in trials if not t.state.is_finished() or t.number in keep]
+    return keep
+
+
+def capped(trials: Sequence[FrozenTrial], directions, limit: int) -> list[FrozenTrial]:
+    """At most ``limit`` of the finished ``trials`` (:func:`kept_numbers`) and every unfinished one."""
+    keep = kept_numbers(trials, directions, limit)
+    return list(trials) if keep is None else [t for t in trials if not t.state.is_finished() or t.number in keep]
 
 
 class _StudyView:
-    """The study as the capped sampler's inner sampler sees it: trials through :func:`capped`."""
+    """The study as the capped sampler's inner sampler sees it: finished trials limited to ``keep``."""
 
-    def __init__(self, study, limit: int):
+    def __init__(self, study, keep: set[int] | None):
         self._study = study
-        self._limit = limit
+        self._keep = keep
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
@@ -62,7 +69,9 @@ class _StudyView:
     def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
                     use_cache: bool = False) -> list[FrozenTrial]:
         trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=True)
-        return capped(trials, self._study.directions, self._limit)
+        if self._keep is None:
+            return trials
+        return [t for t in trials if not t.state.is_finished() or t.number in self._keep]
 
     def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
         return self._get_trials(deepcopy=deepcopy, states=states)
@@ -73,14 +82,23 @@ class _StudyView:
 
 
 class HistoryCappedSampler(BaseSampler):
-    """``sampler`` (TPE) seeing at most ``limit`` finished trials of the study (see the module)."""
+    """``sampler`` (TPE) seeing at most ``limit`` finished trials of the study (see the module).
+
+    Which trials is decided once per snapshot of the study (Optuna takes one per ask and tell),
+    not at each of TPE's many reads of it."""
 
     def __init__(self, sampler: BaseSampler, limit: int):
         self.sampler = sampler
         self.limit = limit
+        self._snapshot: tuple = ()
+        self._keep: set[int] | None = None
 
     def _view(self, study):
-        return _StudyView(study, self.limit)
+        trials = study._get_trials(deepcopy=False, use_cache=True)
+        key = (id(trials), len(trials), sum(t.state.is_finished() for t in trials))
+        if key != self._snapshot:
+            self._snapshot, self._keep = key, kept_numbers(trials, study.directions, self.limit)
+        return _StudyView(study, self._keep)
 
     def infer_relative_search_space(self, study, trial):
         return self.sampler.infer_relative_search_space(self._view(study), trial)
