@@ -1,18 +1,19 @@
-"""TPE with a bounded history: what keeps its suggestion latency flat at thousands of trials.
+"""TPE with a bounded history: a suggestion whose cost stops growing with the study.
 
-Multi-objective TPE costs grow with the trials a study holds (benchmarks/README.md, "Scale"): with
-the constant liar it re-reads every trial from the storage at each of its sampling steps (Optuna
-bypasses its cache so that other processes' running trials are seen), it ranks every finished
-trial, and both of its Parzen estimators get one kernel per trial (the "good" one a tenth of the
-history, uncapped for several objectives). At 10,000 trials one suggestion took seconds.
+Multi-objective TPE does work proportional to the trials a study holds at every suggestion: it
+copies and sorts them, rebuilds the grouped search space from all of them, ranks every finished
+trial by non-domination to split good from bad, and builds both Parzen estimators with one kernel
+per trial (the "good" one from a tenth of the history, uncapped with several objectives). At
+10,000 trials that is most of a suggestion (benchmarks/README.md, "Scale").
 
 :class:`HistoryCappedSampler` hands TPE a view of the study that holds at most ``limit`` finished
 trials — the best half by non-domination rank (ties: the newer), then the most recent others —
-and every running one (the liar still sees all configurations in flight). The trials the good
-density is built from (the best tenth of what TPE sees) are thus the study's best ones, and the
-bad density is the rest of the best half plus a window of recent trials. The view reads through
-Optuna's trial cache: the study's driver is the only process that writes to its Optuna storage.
-Below ``limit`` finished trials TPE sees exactly what it saw before.
+and every running one (the constant liar still sees all configurations in flight). The trials the
+good density is built from (the best tenth of what TPE sees) are thus among the study's best, and
+the bad density is the rest of the best half plus a window of recent trials. Which trials are
+kept is decided once per snapshot of the study (Optuna takes one at each ask and tell), and TPE's
+reads go through that snapshot: the study's driver is the only process writing to its Optuna
+storage. Up to ``limit`` finished trials TPE suggests exactly what it did without the cap.
 """
 
 from __future__ import annotations
