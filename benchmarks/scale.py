@@ -21,7 +21,6 @@ Parts (each prints its own table; :mod:`benchmarks.scale_search`, :mod:`benchmar
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import subprocess
 import sys
@@ -36,6 +35,15 @@ from benchmarks import scale_load, scale_ray, scale_search  # noqa: E402
 from benchmarks.scale_trial import TrialShape, params_template  # noqa: E402
 
 MODEL_TYPES = ("ae", "vae", "beta_vae", "beta_tcvae")
+
+
+PAUSE_FILE: str | None = None
+
+
+def pause() -> None:
+    """Wait while ``--pause-while FILE`` exists (another measurement on this machine wants quiet)."""
+    while PAUSE_FILE and os.path.exists(PAUSE_FILE):
+        time.sleep(20)
 
 
 def stats(values) -> str:
@@ -54,11 +62,13 @@ def search_part(args, folder: str) -> None:
     for sampler in args.samplers:
         filler = "nsga2" if sampler == "nsga2" else "random"
         if filler not in fills:
+            pause()
             started = time.perf_counter()
             fills[filler] = scale_search.fill(folder, filler, args.levels, args.in_flight)
             print(f"<!-- filled by {filler} to {max(args.levels)} in {time.perf_counter() - started:.0f} s -->")
         for level in args.levels:
             for label, options in history_variants(args, sampler):
+                pause()
                 out = scale_search.measure_in_child(fills[filler][level], sampler, args.repeats, args.in_flight,
                                                     options)
                 print(f"| {level:,} | {sampler} | {label} | {stats(out['latencies'])} | {out['peak_rss_mb']:.0f} |",
@@ -105,6 +115,7 @@ def ray_part(args, folder: str, templates: dict) -> None:
     print("| trials | wall s | trials/min (steady) | suggest ms p50/p99 (max) | driver peak RSS MB | "
           "HTTP ms p50/p99 (max) | HTTP errors | lost | analysis pareto s |\n|---|---|---|---|---|---|---|---|---|")
     for level in [n for n in args.levels if n <= args.ray_max_trials]:
+        pause()
         server = scale_load.start_server(args.ray_backend, os.path.join(folder, f"ray-{level}"))
         try:
             out = scale_ray.run_level_in_child({
@@ -126,7 +137,8 @@ def ray_part(args, folder: str, templates: dict) -> None:
               f"{len(errors)} {summary(errors)}| "
               f"{lost_text(lost)} | {min(pareto):.1f}–{max(pareto):.1f} |", flush=True)
         print(f"<!-- ray {level}: trial errors {out['errors']}, end of study {out['end_seconds']:.1f} s "
-              f"(replayed {out['replayed']}, abandoned {out['abandoned']}) -->", flush=True)
+              f"(replayed {out['replayed']}, duplicate runs removed {out['duplicates']}, "
+              f"abandoned {out['abandoned']}) -->", flush=True)
 
 
 def load_part(args, folder: str, templates: dict) -> None:
@@ -135,12 +147,14 @@ def load_part(args, folder: str, templates: dict) -> None:
     print(f"\n## Tracking server under load ({args.client_processes} client processes; trials "
           f"{args.reports} reports {args.report_interval} s apart, {args.model_kb} KiB model)\n")
     print("| backend | clients | trials | req/s | HTTP ms p50/p99 (max) | HTTP errors | log call ms p50/p99 (max) | "
-          "start ms | finish ms | calls left to final sync | lost |\n|---|---|---|---|---|---|---|---|---|---|---|")
+          "start ms | finish ms | calls left to final sync | duplicate runs removed | lost |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
         root = os.path.join(folder, f"load-{backend}")
         server = scale_load.start_server(backend, root)
         try:
             for clients in args.clients:
+                pause()
                 study = f"load-{clients}"
                 parent = tracking.start_study_run(server.url, scale_load.EXPERIMENT, study, {}, {})
                 buffers = os.path.join(root, study, "tracking-buffer")
@@ -148,11 +162,13 @@ def load_part(args, folder: str, templates: dict) -> None:
                                           shape(args), templates, args.client_processes,
                                           background=not args.sync_tracking)
                 replayed = tracking.sync_study(server.url, os.path.join(root, study))
+                duplicates = tracking.remove_duplicate_runs(server.url, parent)
                 lost = scale_load.lost(out["sent"], scale_load.count_records(server, parent))
                 print(f"| {backend} | {clients} | {out['sent'].runs} | "
                       f"{len(out['request_seconds']) / out['wall_seconds']:.0f} | {stats(out['request_seconds'])} | "
                       f"{len(out['errors'])} {summary(out['errors'])}| {stats(out['sent'].log_seconds)} | "
                       f"{stats(out['sent'].start_seconds)} | {stats(out['sent'].finish_seconds)} | {replayed} | "
+                      f"{len(duplicates)} | "
                       f"{lost_text(lost)} |", flush=True)
             if args.fill_to and backend in args.fill_backends:
                 fill_and_analyse(args, server, root, templates)
@@ -166,25 +182,21 @@ def summary(errors: list[str]) -> str:
 
 
 def fill_and_analyse(args, server, root: str, templates: dict) -> None:
-    """A study of ``--fill-to`` trial runs (tracking-only trials, no wait between reports), then
-    ``python -m analysis pareto`` on it."""
+    """A study of ``--fill-to`` trial runs written straight into the store
+    (:func:`benchmarks.scale_load.fill_direct`), then ``python -m analysis pareto`` on it through
+    the server, as a user runs it."""
     from study import tracking
 
+    pause()
     study = f"fill-{args.fill_to}"
     parent = tracking.start_study_run(server.url, scale_load.EXPERIMENT, study, {}, {})
-    fast = TrialShape(reports=args.reports, report_interval=0.0, model_kb=args.model_kb)
-    per_client = math.ceil(args.fill_to / args.fill_clients)
-    buffers = os.path.join(root, study, "tracking-buffer")
-    out = scale_load.run_load(server.url, parent, study, buffers, args.fill_clients, per_client, fast, templates,
-                              args.client_processes)
-    replayed = tracking.sync_study(server.url, os.path.join(root, study))
-    lost = scale_load.lost(out["sent"], scale_load.count_records(server, parent))
+    started = time.perf_counter()
+    scale_load.fill_direct(server, parent, study, args.fill_to, templates, shape(args))
+    filled = time.perf_counter() - started
     pareto = analysis_seconds(server.url, study, args.analysis_repeats, os.path.join(root, "analysis"))
-    print(f"\n{server.backend}: study of {out['sent'].runs:,} trial runs filled by {args.fill_clients} clients in "
-          f"{out['wall_seconds']:.0f} s ({out['sent'].runs / out['wall_seconds'] * 60:.0f} trials/min; "
-          f"{replayed} calls left to the final sync; "
-          f"HTTP ms {stats(out['request_seconds'])}; errors {len(out['errors'])} {summary(out['errors'])}; "
-          f"lost {lost_text(lost)}); analysis pareto: {', '.join(f'{s:.1f}' for s in pareto)} s\n", flush=True)
+    print(f"\n{server.backend}: a study of {args.fill_to:,} trial runs (written straight into the store in "
+          f"{filled:.0f} s); python -m analysis pareto through the server: "
+          f"{', '.join(f'{s:.1f}' for s in pareto)} s\n", flush=True)
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -215,16 +227,18 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--report-interval", type=float, default=1.0, help="Seconds between a trial's curve batches.")
     p.add_argument("--model-kb", type=int, default=2048)
     p.add_argument("--fill-to", type=int, default=0, help="Also fill a study to this many trial runs and analyse it.")
-    p.add_argument("--fill-clients", type=int, default=64)
     p.add_argument("--fill-backends", type=words, default=["sqlite", "postgres"])
     p.add_argument("--analysis-repeats", type=int, default=3)
+    p.add_argument("--pause-while", default=None, help="Before each measurement, wait while this file exists.")
     p.add_argument("--sync-tracking", action="store_true",
                    help="Trials send every call at once and wait for it (the tracker before the background sender).")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
+    global PAUSE_FILE
     args = parse(argv)
+    PAUSE_FILE = args.pause_while
     folder = (os.path.join(args.root, time.strftime("%Y%m%d-%H%M%S")) if args.root
               else tempfile.mkdtemp(prefix="betasweep-scale-"))
     os.makedirs(folder)

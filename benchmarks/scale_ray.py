@@ -184,6 +184,7 @@ def run_level(args: dict) -> dict:
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
         replayed = tracking.sync_study(args["uri"], config.study_dir)
+        duplicates = tracking.remove_duplicate_runs(args["uri"], parent)
         abandoned = tracking.close_abandoned(args["uri"], parent)
         tracking.set_study_status(args["uri"], parent, StudyStatus.COMPLETED)
         end_seconds = time.perf_counter() - started
@@ -192,7 +193,8 @@ def run_level(args: dict) -> dict:
         cluster.shutdown()
     ends = sorted(r.metrics.get("timestamp", 0) for r in results if r.metrics)
     return {"parent": parent, "fit_seconds": fit_seconds, "end_seconds": end_seconds, "replayed": replayed,
-            "abandoned": len(abandoned), "errors": sum(r.error is not None for r in results),
+            "abandoned": len(abandoned), "duplicates": len(duplicates),
+            "errors": sum(r.error is not None for r in results),
             "trial_ends": ends, "suggest_seconds": list(SUGGEST_SECONDS), "study_dir": config.study_dir,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 

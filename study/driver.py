@@ -196,6 +196,7 @@ def _finish(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dict[
                 "synced": False}
     if replayed:
         print(f"[betasweep] sent {replayed} tracking call(s) the trials had not sent", flush=True)
+    tracking.remove_duplicate_runs(tracking_uri, parent_run_id)
     abandoned = tracking.close_abandoned(tracking_uri, parent_run_id)
     if abandoned:
         print(f"[betasweep] trial attempts lost with the previous driver, marked abandoned: {abandoned}",

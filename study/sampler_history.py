@@ -1,18 +1,19 @@
-"""TPE with a bounded history: what keeps its suggestion latency flat at thousands of trials.
+"""TPE with a bounded history: a suggestion whose cost stops growing with the study.
 
-Multi-objective TPE costs grow with the trials a study holds (benchmarks/README.md, "Scale"): with
-the constant liar it re-reads every trial from the storage at each of its sampling steps (Optuna
-bypasses its cache so that other processes' running trials are seen), it ranks every finished
-trial, and both of its Parzen estimators get one kernel per trial (the "good" one a tenth of the
-history, uncapped for several objectives). At 10,000 trials one suggestion took seconds.
+Multi-objective TPE does work proportional to the trials a study holds at every suggestion: it
+copies and sorts them, rebuilds the grouped search space from all of them, ranks every finished
+trial by non-domination to split good from bad, and builds both Parzen estimators with one kernel
+per trial (the "good" one from a tenth of the history, uncapped with several objectives). At
+10,000 trials that is most of a suggestion (benchmarks/README.md, "Scale").
 
 :class:`HistoryCappedSampler` hands TPE a view of the study that holds at most ``limit`` finished
 trials — the best half by non-domination rank (ties: the newer), then the most recent others —
-and every running one (the liar still sees all configurations in flight). The trials the good
-density is built from (the best tenth of what TPE sees) are thus the study's best ones, and the
-bad density is the rest of the best half plus a window of recent trials. The view reads through
-Optuna's trial cache: the study's driver is the only process that writes to its Optuna storage.
-Below ``limit`` finished trials TPE sees exactly what it saw before.
+and every running one (the constant liar still sees all configurations in flight). The trials the
+good density is built from (the best tenth of what TPE sees) are thus among the study's best, and
+the bad density is the rest of the best half plus a window of recent trials. Which trials are
+kept is decided once per snapshot of the study (Optuna takes one at each ask and tell), and TPE's
+reads go through that snapshot: the study's driver is the only process writing to its Optuna
+storage. Up to ``limit`` finished trials TPE suggests exactly what it did without the cap.
 """
 
 from __future__ import annotations
@@ -25,36 +26,43 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 
-def capped(trials: Sequence[FrozenTrial], directions, limit: int) -> list[FrozenTrial]:
-    """At most ``limit`` of the finished ``trials`` (best half by non-domination rank, then the
-    most recent) and every unfinished one, in trial-number order."""
+def kept_numbers(trials: Sequence[FrozenTrial], directions, limit: int) -> set[int] | None:
+    """The numbers of the finished ``trials`` TPE keeps — at most ``limit``: the best half by
+    non-domination rank (ties: the newer), then the most recent — or None when there are no more
+    than ``limit`` (all are kept)."""
     from optuna.study import StudyDirection
     from optuna.study._multi_objective import _fast_non_domination_rank
 
     finished = [t for t in trials if t.state.is_finished()]
     if len(finished) <= limit:
-        return list(trials)
+        return None
     complete = [t for t in finished if t.state == TrialState.COMPLETE and t.values is not None]
     keep: set[int] = set()
     if complete:
         signs = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
         losses = np.array([t.values for t in complete], dtype=float) * signs
         ranks = _fast_non_domination_rank(losses, n_below=limit // 2)
-        order = sorted(range(len(complete)), key=lambda i: (ranks[i], -complete[i].number))
+        order = np.lexsort((-np.array([t.number for t in complete]), ranks))
         keep = {complete[i].number for i in order[:limit // 2]}
-    for trial in sorted(finished, key=lambda t: -t.number):
+    for trial in reversed(finished):
         if len(keep) >= limit:
             break
         keep.add(trial.number)
-    return [t for t in trials if not t.state.is_finished() or t.number in keep]
+    return keep
+
+
+def capped(trials: Sequence[FrozenTrial], directions, limit: int) -> list[FrozenTrial]:
+    """At most ``limit`` of the finished ``trials`` (:func:`kept_numbers`) and every unfinished one."""
+    keep = kept_numbers(trials, directions, limit)
+    return list(trials) if keep is None else [t for t in trials if not t.state.is_finished() or t.number in keep]
 
 
 class _StudyView:
-    """The study as the capped sampler's inner sampler sees it: trials through :func:`capped`."""
+    """The study as the capped sampler's inner sampler sees it: finished trials limited to ``keep``."""
 
-    def __init__(self, study, limit: int):
+    def __init__(self, study, keep: set[int] | None):
         self._study = study
-        self._limit = limit
+        self._keep = keep
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
@@ -62,7 +70,9 @@ class _StudyView:
     def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
                     use_cache: bool = False) -> list[FrozenTrial]:
         trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=True)
-        return capped(trials, self._study.directions, self._limit)
+        if self._keep is None:
+            return trials
+        return [t for t in trials if not t.state.is_finished() or t.number in self._keep]
 
     def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
         return self._get_trials(deepcopy=deepcopy, states=states)
@@ -73,14 +83,23 @@ class _StudyView:
 
 
 class HistoryCappedSampler(BaseSampler):
-    """``sampler`` (TPE) seeing at most ``limit`` finished trials of the study (see the module)."""
+    """``sampler`` (TPE) seeing at most ``limit`` finished trials of the study (see the module).
+
+    Which trials is decided once per snapshot of the study (Optuna takes one per ask and tell),
+    not at each of TPE's many reads of it."""
 
     def __init__(self, sampler: BaseSampler, limit: int):
         self.sampler = sampler
         self.limit = limit
+        self._snapshot: tuple = ()
+        self._keep: set[int] | None = None
 
     def _view(self, study):
-        return _StudyView(study, self.limit)
+        trials = study._get_trials(deepcopy=False, use_cache=True)
+        key = (id(trials), len(trials), sum(t.state.is_finished() for t in trials))
+        if key != self._snapshot:
+            self._snapshot, self._keep = key, kept_numbers(trials, study.directions, self.limit)
+        return _StudyView(study, self._keep)
 
     def infer_relative_search_space(self, study, trial):
         return self.sampler.infer_relative_search_space(self._view(study), trial)

@@ -27,6 +27,7 @@ from study.tracking.study_run import (
     find_trial_run,
     log_study_artifacts,
     mark_trial_status,
+    remove_duplicate_runs,
     set_study_status,
     start_study_run,
     sync_study,
@@ -36,4 +37,4 @@ from study.tracking.trial_tracker import TrialTracker
 __all__ = ["default_tracking_uri", "start_study_run", "find_study_run", "set_study_status",
            "log_study_artifacts", "mark_trial_status", "TrialTracker", "replay_buffer", "execute",
            "BUFFER_FILE", "OFFSET_FILE", "git_sha", "wait_until_reachable", "close_abandoned",
-           "sync_study", "find_trial_run", "unreachable"]
+           "sync_study", "find_trial_run", "unreachable", "remove_duplicate_runs"]

@@ -117,6 +117,32 @@ def sync_study(tracking_uri: str, study_dir: str, timeout: float = 300.0, interv
     return sent
 
 
+def remove_duplicate_runs(tracking_uri: str, parent_run_id: str) -> list[str]:
+    """Delete the extra child runs of a trial that has several; returns their ids.
+
+    A run creation the client gave up on (a read timeout: MLflow's client then sends it again)
+    may still have been carried out by a slow server, leaving a second, empty run for the trial.
+    The run kept is the one the trial logged to (the most metrics and params; the older on a tie);
+    the others are deleted (MLflow's soft delete: they leave the listings)."""
+    client = _client(tracking_uri)
+    parent = client.get_run(parent_run_id)
+    runs = search_all_runs(client, [parent.info.experiment_id], f"tags.{Tag.PARENT_RUN} = '{parent_run_id}'")
+    by_trial: dict[str, list] = {}
+    for run in runs:
+        by_trial.setdefault(run.data.tags.get(Tag.TRIAL_ID), []).append(run)
+    removed = []
+    for trial_id, group in by_trial.items():
+        if trial_id is None or len(group) < 2:
+            continue
+        group.sort(key=lambda r: (-len(r.data.metrics) - len(r.data.params), r.info.start_time))
+        for extra in group[1:]:
+            client.delete_run(extra.info.run_id)
+            removed.append(extra.info.run_id)
+    if removed:
+        log.warning("deleted %d duplicate child run(s) left by run creations the client gave up on", len(removed))
+    return removed
+
+
 def close_abandoned(tracking_uri: str, parent_run_id: str) -> list[str]:
     """After a study's trials have all ended, mark child runs still running as abandoned.
 

@@ -156,3 +156,19 @@ def test_experiment_opens_on_the_runs_table(uri):
     chosen = client.create_experiment("chosen", tags={"mlflow.experimentKind": "genai_development"})
     tracking.start_study_run(uri, "chosen", "s", {}, {})  # someone's explicit choice stays
     assert client.get_experiment(chosen).tags["mlflow.experimentKind"] == "genai_development"
+
+
+def test_a_duplicate_run_left_by_a_given_up_creation_is_removed(uri, tmp_path):
+    parent = tracking.start_study_run(uri, "betasweep", "s", {}, {})
+    t = tracker(uri, parent, "t1", tmp_path)
+    kept = t.start({"seed": 0})
+    t.log_metrics({"train/loss": 1.0}, 10)
+    t.finish(TrialStatus.COMPLETED)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("betasweep").experiment_id
+    empty = client.create_run(exp, tags={Tag.PARENT_RUN: parent, Tag.TRIAL_ID: "t1"}).info.run_id
+    other = tracker(uri, parent, "t2", tmp_path)
+    other.start({"seed": 1})
+    other.finish(TrialStatus.COMPLETED)
+    assert tracking.remove_duplicate_runs(uri, parent) == [empty]
+    assert sorted(r.info.run_id for r in children(uri, parent)) == sorted([kept, other.run_id])
