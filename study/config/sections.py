@@ -152,8 +152,9 @@ class SearchConfig:
     liar), so trials suggested while others are in flight do not repeat them."""
     history_limit: int = 1000
     """TPE: finished trials the sampler looks at, at most (the best half by Pareto rank, then the
-    most recent); 0 = all. Without a limit a suggestion slows as the study grows (about N s at 10,000
-    trials, benchmarks/README.md "Scale"); below the limit nothing changes."""
+    most recent); 0 = all. Without a limit TPE's work per suggestion grows with the study (0.27 s
+    p50 at 10,000 trials on the 2-core benchmark machine, about 1 s by 35,000; benchmarks/README.md,
+    "Scale"); up to the limit nothing changes."""
     asha: bool = False
     """Stop unpromising trials early (they are told to Optuna as PRUNED): with one objective ASHA on
     asha_metric; with several, multi-objective ASHA (Schmucker et al. 2021) on a cheap estimate of
