@@ -147,7 +147,7 @@ def load_part(args, folder: str, templates: dict) -> None:
     print(f"\n## Tracking server under load ({args.client_processes} client processes; trials "
           f"{args.reports} reports {args.report_interval} s apart, {args.model_kb} KiB model)\n")
     print("| backend | clients | trials | req/s | HTTP ms p50/p99 (max) | HTTP errors | log call ms p50/p99 (max) | "
-          "start ms | finish ms | calls left to final sync | duplicate runs removed | lost |\n"
+          "start ms | finish ms | calls left to the final sync (its time) | duplicate runs removed | lost |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
         root = os.path.join(folder, f"load-{backend}")
@@ -161,13 +161,16 @@ def load_part(args, folder: str, templates: dict) -> None:
                 out = scale_load.run_load(server.url, parent, study, buffers, clients, args.trials_per_client,
                                           shape(args), templates, args.client_processes,
                                           background=not args.sync_tracking)
-                replayed = tracking.sync_study(server.url, os.path.join(root, study))
+                started = time.perf_counter()
+                replayed = tracking.sync_study(server.url, os.path.join(root, study), timeout=args.sync_timeout)
+                sync_seconds = time.perf_counter() - started
                 duplicates = tracking.remove_duplicate_runs(server.url, parent)
                 lost = scale_load.lost(out["sent"], scale_load.count_records(server, parent))
                 print(f"| {backend} | {clients} | {out['sent'].runs} | "
                       f"{len(out['request_seconds']) / out['wall_seconds']:.0f} | {stats(out['request_seconds'])} | "
                       f"{len(out['errors'])} {summary(out['errors'])}| {stats(out['sent'].log_seconds)} | "
-                      f"{stats(out['sent'].start_seconds)} | {stats(out['sent'].finish_seconds)} | {replayed} | "
+                      f"{stats(out['sent'].start_seconds)} | {stats(out['sent'].finish_seconds)} | {replayed} "
+                      f"({sync_seconds:.0f} s) | "
                       f"{len(duplicates)} | "
                       f"{lost_text(lost)} |", flush=True)
             if args.fill_to and backend in args.fill_backends:
@@ -229,6 +232,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--fill-to", type=int, default=0, help="Also fill a study to this many trial runs and analyse it.")
     p.add_argument("--fill-backends", type=words, default=["sqlite", "postgres"])
     p.add_argument("--analysis-repeats", type=int, default=3)
+    p.add_argument("--sync-timeout", type=float, default=3600.0,
+                   help="Seconds the final sync retries a busy server (the driver's default is 300: tracking_wait).")
     p.add_argument("--pause-while", default=None, help="Before each measurement, wait while this file exists.")
     p.add_argument("--sync-tracking", action="store_true",
                    help="Trials send every call at once and wait for it (the tracker before the background sender).")
