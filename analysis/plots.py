@@ -43,6 +43,15 @@ LABELS = {m.name: m.label for m in CATALOGUE}
 #: Marker size (points) of every model type in a legend, whatever the plotted sizes.
 LEGEND_MARKERSIZE = 8.0
 
+#: Up to this many trials every point carries its hyperparameter label; beyond it only the front's
+#: do (10,000 labels are unreadable and took ~20 s to place).
+ANNOTATE_ALL_UP_TO = 60
+
+#: Beyond this many points a figure's legend sits outside the axes (matplotlib's ``loc="best"``
+#: tests every point against every candidate place: ~40 s at 10,000 trials) and the point clouds
+#: are rasterised inside the SVG (which otherwise holds a path per point and bar).
+MANY_POINTS = 500
+
 
 def model_order(model_type) -> tuple[int, str]:
     """Sort key: the seed report's order (AE, VAE, β-VAE, β-TCVAE), then the rest of the zoo, then
@@ -84,6 +93,15 @@ def _footnote(fig, df: pd.DataFrame) -> None:
                  fontsize=8, color="#555555", ha="left", va="bottom")
 
 
+def _legend(ax, points: int, **kw) -> None:
+    """The axes' legend: matplotlib's best place for a small study, right of the axes for a large one."""
+    if points > MANY_POINTS:
+        kw.update(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    else:
+        kw.setdefault("loc", "best")
+    ax.legend(**kw)
+
+
 def _sizes(df: pd.DataFrame) -> np.ndarray:
     if "latent_dim" not in df.columns or df["latent_dim"].isna().all():
         return np.full(len(df), 60.0)
@@ -94,14 +112,14 @@ def _sizes(df: pd.DataFrame) -> np.ndarray:
     return 40.0 + 120.0 * (dims - lo) / (hi - lo)
 
 
-def _error_bars(ax, group: pd.DataFrame, x: str, y: str, colour: str, alpha: float) -> None:
+def _error_bars(ax, group: pd.DataFrame, x: str, y: str, colour: str, alpha: float, rasterized: bool) -> None:
     """±1 SE bars where the trials logged ``<metric>_se`` (no bar for a metric without one)."""
     xerr = group[se_name(x)].to_numpy(float) if se_name(x) in group.columns else None
     yerr = group[se_name(y)].to_numpy(float) if se_name(y) in group.columns else None
     if xerr is None and yerr is None:
         return
     ax.errorbar(group[x], group[y], xerr=xerr, yerr=yerr, fmt="none", ecolor=colour, alpha=alpha,
-                elinewidth=1.0, capsize=2, zorder=1)
+                elinewidth=1.0, capsize=2, zorder=1, rasterized=rasterized)
 
 
 def _step_front(ax, front: pd.DataFrame, x: str, y: str, senses: tuple[str, str], **kw) -> None:
@@ -113,27 +131,25 @@ def _step_front(ax, front: pd.DataFrame, x: str, y: str, senses: tuple[str, str]
 
 def pareto_plot(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = ("min", "max"),
                 study: str = "", out: str | None = None):
-    """(a) x vs y per trial: model type by colour/marker, latent dim by size, β annotated, ±1 SE
-    bars where the metric has one, the front as a step line, dominated points faded."""
+    """(a) x vs y per trial: model type by colour/marker, latent dim by size, the model type's
+    hyperparameters annotated (on every trial up to :data:`ANNOTATE_ALL_UP_TO` trials, on the
+    front's beyond), ±1 SE bars where the metric has one, the front as a step line, dominated
+    points faded."""
     ok = df[df["ok"]].dropna(subset=[x, y]) if "ok" in df.columns else df.dropna(subset=[x, y])
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     mask = non_dominated_mask(ok[[x, y]].to_numpy(float), list(senses)) if len(ok) else np.array([], bool)
-    sizes = _sizes(ok)
+    sizes, many = _sizes(ok), len(ok) > MANY_POINTS
     for mt, group in by_model(ok):
-        colour, marker, label = style(mt)
+        colour, marker, _ = style(mt)
         idx = ok.index.get_indexer(group.index)
         on = mask[idx]
-        _error_bars(ax, group[~on], x, y, colour, 0.3)
-        _error_bars(ax, group[on], x, y, colour, 0.9)
+        _error_bars(ax, group[~on], x, y, colour, 0.3, many)
+        _error_bars(ax, group[on], x, y, colour, 0.9, False)
         ax.scatter(group[x][~on], group[y][~on], s=sizes[idx][~on], c=colour, marker=marker, alpha=0.3,
-                   edgecolors="none")
+                   edgecolors="none", rasterized=many)
         ax.scatter(group[x][on], group[y][on], s=sizes[idx][on], c=colour, marker=marker,
                    edgecolors="black", linewidths=0.8)
-        for _, row in group.iterrows():
-            knobs = hyperparams.text(row)
-            if knobs:
-                ax.annotate(knobs, (row[x], row[y]), textcoords="offset points",
-                            xytext=(5, 4), fontsize=7, color=colour)
+        _annotate(ax, group if len(ok) <= ANNOTATE_ALL_UP_TO else group[on], x, y, colour)
     _step_front(ax, ok[mask] if len(ok) else ok, x, y, senses, color="black", lw=1.2, alpha=0.8,
                 label="Pareto front")
     ax.set_xlabel(axis_label(x, senses[0]))
@@ -148,9 +164,18 @@ def pareto_plot(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = ("mi
                           markeredgewidth=0.8, markersize=LEGEND_MARKERSIZE, label=style(mt)[2])
                for mt in sorted(ok["model_type"].unique(), key=model_order)] if len(ok) else []
     handles += [h for h, label in zip(*ax.get_legend_handles_labels(), strict=True) if label == "Pareto front"]
-    ax.legend(handles=handles, loc="best", fontsize=9)
+    _legend(ax, len(ok), handles=handles, fontsize=9)
     _footnote(fig, df)
     return _save(fig, out)
+
+
+def _annotate(ax, rows: pd.DataFrame, x: str, y: str, colour: str) -> None:
+    """Each row's hyperparameter values (e.g. ``β=4``) next to its point."""
+    for _, row in rows.iterrows():
+        knobs = hyperparams.text(row)
+        if knobs:
+            ax.annotate(knobs, (row[x], row[y]), textcoords="offset points", xytext=(5, 4), fontsize=7,
+                        color=colour)
 
 
 def fronts_by_model(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = ("min", "max"),
@@ -161,14 +186,15 @@ def fronts_by_model(df: pd.DataFrame, x: str, y: str, senses: tuple[str, str] = 
     for mt, group in by_model(ok):
         colour, marker, label = style(mt)
         front = group[non_dominated_mask(group[[x, y]].to_numpy(float), list(senses))]
-        ax.scatter(group[x], group[y], c=colour, marker=marker, alpha=0.25, edgecolors="none")
+        ax.scatter(group[x], group[y], c=colour, marker=marker, alpha=0.25, edgecolors="none",
+                   rasterized=len(ok) > MANY_POINTS)
         ax.scatter(front[x], front[y], c=colour, marker=marker, edgecolors="black", linewidths=0.6)
         _step_front(ax, front, x, y, senses, color=colour, lw=1.8, label=f"{label} ({len(group)} trials)")
     ax.set_xlabel(axis_label(x, senses[0]))
     ax.set_ylabel(axis_label(y, senses[1]))
     ax.set_title(f"{study}: Pareto front per model type")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
+    _legend(ax, len(ok), fontsize=9)
     _footnote(fig, df)
     return _save(fig, out)
 
@@ -202,7 +228,7 @@ def metric_vs_hyperparameter(df: pd.DataFrame, metrics: Mapping[str, str], study
         ax.set_xlabel("the model type's hyperparameter (log scale)")
         ax.set_ylabel(axis_label(metric, metrics[metric]))
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    _legend(axes[0][0], len(ok), fontsize=8)
     fig.suptitle(f"{study}: metrics vs β (mean ± std over seeds, {len(ok)} trials)")
     fig.tight_layout()
     _footnote(fig, df)
@@ -214,7 +240,7 @@ def hypervolume_plot(df: pd.DataFrame, objectives: Mapping[str, str], study: str
     ok = df[df["ok"]].dropna(subset=list(objectives))
     hv = hypervolume_progress(ok, objectives) if len(ok) else np.array([])
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
-    ax.plot(np.arange(1, len(hv) + 1), hv, marker="o", color="#333333")
+    ax.plot(np.arange(1, len(hv) + 1), hv, marker="o" if len(hv) <= 200 else None, color="#333333")
     ax.set_xlabel("finished trials")
     ax.set_ylabel("hypervolume (↑ better)")
     ax.set_title(f"{study}: hypervolume of {' × '.join(objectives)} vs trials")
@@ -224,17 +250,20 @@ def hypervolume_plot(df: pd.DataFrame, objectives: Mapping[str, str], study: str
 
 def seed_spread_plot(agg: pd.DataFrame, objectives: Mapping[str, str], study: str = "", out: str | None = None):
     """Seed means with ±1 std error bars in both objectives: is a difference between
-    configurations larger than the spread over seeds?"""
+    configurations larger than the spread over seeds? (One errorbar call per model type and
+    front membership, not per configuration: a 10,000-trial search has ~10,000 configurations.)"""
     x, y = list(objectives)[:2]
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
-    for _, row in agg.iterrows():
-        colour, marker, label = style(row.get("model_type"))
-        ax.errorbar(row[f"{x}_mean"], row[f"{y}_mean"], xerr=np.nan_to_num(row[f"{x}_std"]),
-                    yerr=np.nan_to_num(row[f"{y}_std"]), color=colour, marker=marker, capsize=3,
-                    mec="black" if row["on_front"] else colour)
+    for mt, group in by_model(agg):
+        colour, marker, _ = style(mt)
+        for on_front, part in group.groupby("on_front"):
+            ax.errorbar(part[f"{x}_mean"], part[f"{y}_mean"], xerr=np.nan_to_num(part[f"{x}_std"].to_numpy(float)),
+                        yerr=np.nan_to_num(part[f"{y}_std"].to_numpy(float)), color=colour, marker=marker,
+                        ls="none", capsize=3, mec="black" if on_front else colour,
+                        rasterized=len(agg) > MANY_POINTS)
     handles = [plt.Line2D([], [], color=style(m)[0], marker=style(m)[1], ls="", label=style(m)[2])
-               for m in agg["model_type"].unique()]
-    ax.legend(handles=handles, fontsize=9)
+               for m in sorted(agg["model_type"].unique(), key=model_order)]
+    _legend(ax, len(agg), handles=handles, fontsize=9)
     ax.set_xlabel(axis_label(x, objectives[x]))
     ax.set_ylabel(axis_label(y, objectives[y]))
     ax.set_title(f"{study}: seed means ± std ({int(agg[f'{x}_count'].sum())} trials)")
