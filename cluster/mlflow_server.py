@@ -1,8 +1,10 @@
 """``python -m cluster.mlflow_server``: the project's MLflow tracking server, configured from the
 environment — one code path for the local cluster, the Ray cluster launcher and Kubernetes.
 
-It execs ``mlflow server`` (same PID: whoever started it stops it by that PID) lean — one worker,
-job execution off, artifacts served over HTTP — with:
+It execs ``mlflow server`` (same PID: whoever started it stops it by that PID) lean — job
+execution off, artifacts served over HTTP, ``--workers`` server processes (``$MLFLOW_SERVER_WORKERS``,
+default 1: several processes writing one SQLite file only queue for its lock; with PostgreSQL more
+workers serve more trials, see benchmarks/README.md "Scale") — with:
 
 * the backend store: ``$MLFLOW_BACKEND_STORE_URI`` if set, else PostgreSQL from ``POSTGRES_HOST``,
   ``POSTGRES_PORT`` (5432), ``POSTGRES_DB`` (mlflow) and ``POSTGRES_USER``. The URI never holds the
@@ -102,7 +104,8 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
         env["PGPASSWORD"] = env.pop("POSTGRES_PASSWORD")
     backend = backend_store_uri(env)
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", args.host, "--port", str(args.port),
-           "--workers", "1", "--backend-store-uri", backend, "--artifacts-destination", args.artifacts_destination]
+           "--workers", str(args.workers), "--backend-store-uri", backend,
+           "--artifacts-destination", args.artifacts_destination]
     if args.allowed_hosts:
         cmd += ["--allowed-hosts", args.allowed_hosts]
     if args.auth:
@@ -119,11 +122,24 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
     return cmd, env
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"workers (or $MLFLOW_SERVER_WORKERS) must be a whole number ≥ 1, "
+                                         f"not {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cluster.mlflow_server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1",
                         help="Interface to bind: 127.0.0.1 (default), or the head's cluster address with --auth.")
     parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--workers", type=_positive, default=os.environ.get("MLFLOW_SERVER_WORKERS", "1"),
+                        help="Server processes (default $MLFLOW_SERVER_WORKERS, else 1). Keep 1 on SQLite.")
     parser.add_argument("--artifacts-destination", required=True,
                         help="Where the server stores artifacts (a folder, s3://...): clients upload over HTTP.")
     parser.add_argument("--allowed-hosts", default=None,
