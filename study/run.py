@@ -71,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The CLI; every config option's help is the docstring of its config field."""
     parser = argparse.ArgumentParser(
         prog="python -m study.run",
-        description="Run a hyperparameter study of AE / VAE / β-VAE / β-TCVAE models: Ray Tune "
-                    "schedules the trials, Optuna searches (multi-objective), MLflow records them.",
+        description="Run a hyperparameter study of VAE-family models (AE, VAE, β-VAE, β-TCVAE, AnnealedVAE, "
+                    "FactorVAE, DIP-VAE-I/II; --list-models): Ray Tune schedules the trials, Optuna "
+                    "searches (multi-objective), MLflow records them.",
         epilog="Precedence: preset < --config YAML < --set < the options above. "
                "Example: python -m study.run --preset quick --num-trials 4 --steps 300",
     )
