@@ -175,19 +175,18 @@ def _sharpness_raw(images: torch.Tensor) -> torch.Tensor:
     return torch.where(x.flatten(1).std(1) < _FLAT, torch.full_like(raw, math.nan), raw)
 
 
-def calibrate_sharpness(num_images: int = 512, seed: int = 1, step: float = 0.25,
+def calibrate_sharpness(images: torch.Tensor, step: float = 0.25,
                         sigma_max: float = SIGMA_MAX) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The table raw → σ behind ``sharpness_per_image``; rerun it to regenerate _CALIBRATION_RAW.
 
-    Procedure: take ``num_images`` sharp dSprites images (``eval_set(num_images, seed)``), blur
-    them with ``gaussian_blur`` at σ = 0, step, …, sigma_max, and record the median over images of
-    ``_sharpness_raw`` at each σ; the pairs (median raw, σ) form a monotone table (checked).
-    Raw widths: 0.39 px for the sharp (binary) data — the discretisation floor —, ≈ σ from 0.75 to
-    1.5 px, then slower than σ (2.8 at σ = 4: blurred small sprites stop being isolated edges).
+    Procedure: take sharp images (the table below: 512 dSprites images,
+    ``study.data.dsprites().eval_set(512, seed=1)[0]``), blur them with ``gaussian_blur`` at σ = 0,
+    step, …, sigma_max, and record the median over images of ``_sharpness_raw`` at each σ; the
+    pairs (median raw, σ) form a monotone table (checked). The images are an argument, so this
+    module needs nothing of the data package. Raw widths: 0.39 px for the sharp (binary) data —
+    the discretisation floor —, ≈ σ from 0.75 to 1.5 px, then slower than σ (2.8 at σ = 4: blurred
+    small sprites stop being isolated edges).
     """
-    from study.data import dsprites  # only the calibration needs the data
-
-    images = dsprites().eval_set(num_images, seed=seed)[0]
     sigmas = np.arange(0.0, sigma_max + step / 2, step)
     raw = [float(np.nanmedian(_sharpness_raw(gaussian_blur(images, s)).numpy())) for s in sigmas]
     if not np.all(np.diff(raw) > 0):
@@ -195,7 +194,7 @@ def calibrate_sharpness(num_images: int = 512, seed: int = 1, step: float = 0.25
     return tuple(round(r, 4) for r in raw), tuple(round(float(s), 4) for s in sigmas)
 
 
-# calibrate_sharpness() with its defaults: (median raw width, σ px) on 512 dSprites, σ = 0…8 step 0.25
+# calibrate_sharpness(512 dSprites images, seed 1): (median raw width, σ px), σ = 0…8 step 0.25
 _CALIBRATION_RAW = (0.386, 0.4263, 0.5622, 0.7712, 0.9937, 1.2093, 1.4197, 1.6249, 1.8186, 1.992,
                     2.1455, 2.2793, 2.3973, 2.5023, 2.6004, 2.697, 2.7906, 2.8858, 2.983, 3.0799,
                     3.1759, 3.2749, 3.3708, 3.4646, 3.5579, 3.6408, 3.7177, 3.8055, 3.8979, 3.9952,
