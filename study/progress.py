@@ -30,6 +30,12 @@ def with_se(row: Mapping[str, Any], name: str) -> str:
     return f"{float(value):.4g}" + (f" ± {float(se):.2g}" if se is not None and se == se else "")
 
 
+def config_text(overrides: Mapping[str, Any]) -> str:
+    """"model_type=beta_tcvae beta=14.47 latent_dim=6 seed=0": a trial's searched values as a person
+    reads them (floats to 4 significant digits; the record keeps them whole)."""
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in overrides.items())
+
+
 def _fmt_seconds(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     if seconds >= 3600:
@@ -96,7 +102,7 @@ class StudyProgress(tune.Callback):
     def on_trial_start(self, iteration, trials, trial, **info):
         self.started[trial.trial_id] = time.time()
         overrides = trial.config.get("overrides", {})
-        self._print(f"start {trial.trial_id}: {overrides}")
+        self._print(f"start {trial.trial_id}: {config_text(overrides)}")
 
     def on_trial_result(self, iteration, trials, trial, result: dict, **info):
         if time.time() - self.last_line >= self.interval:

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from analysis.schema import Tag, TrialStatus
-from study.progress import summary_table, with_se
+from study.progress import config_text, summary_table, with_se
 
 
 def test_with_se_formats_a_score_and_its_error():
@@ -25,3 +25,8 @@ def test_summary_table_shows_blur_and_scores_with_their_se():
     assert "blur" in lines[0] and lines[0].index("beta_vae_score") < lines[0].index("blur")
     assert lines[1].startswith("*") and "0.7 ± 0.014" in lines[1] and "1.2 ± 0.05" in lines[1]
     assert "2.9 ± 0.08" in lines[2]
+
+
+def test_a_trial_start_line_reads_its_searched_values():
+    overrides = {"model_type": "beta_tcvae", "beta": 14.46657045453, "latent_dim": 6, "seed": 0}
+    assert config_text(overrides) == "model_type=beta_tcvae beta=14.47 latent_dim=6 seed=0"
