@@ -216,7 +216,7 @@ def metric_vs_hyperparameter(df: pd.DataFrame, metrics: Mapping[str, str], study
             if knob is not None:
                 agg = group.dropna(subset=[knob, metric]).groupby(knob)[metric].agg(["mean", "std", "count"])
                 ax.errorbar(agg.index, agg["mean"], yerr=agg["std"].fillna(0.0), color=colour, marker=marker,
-                            capsize=3, label=f"{label} ({knobs[knob]})", lw=1.2)
+                            capsize=3, label=f"{label} ({knobs[knob]})", lw=1.2, rasterized=len(agg) > MANY_POINTS)
             elif group[metric].notna().any():
                 mean, std = group[metric].mean(), group[metric].std()
                 ax.axhline(mean, color=colour, ls="--", lw=1.2, label=f"{label} (no hyperparameter)")

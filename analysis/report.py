@@ -93,14 +93,32 @@ def _linked(trials: pd.DataFrame, tracking_uri: str | None) -> pd.DataFrame:
 
 TRIAL_COLUMNS = (Tag.TRIAL_ID, "model_type", hyperparams.TEXT_COLUMN, "latent_dim", "seed", Tag.TRIAL_STATUS)
 
+#: The report's tables list every row up to this many; past it, the front first and then the rest
+#: by the first objective, cut there (a 10,000-trial study made a 2.6 MB page); every trial is in
+#: runs.csv next to the report.
+REPORT_ROWS = 500
+
+
+def _shown(rows: pd.DataFrame, on_front, metric: str, sense: str) -> tuple[pd.DataFrame, str]:
+    """``rows`` as the report lists them, and a note saying what was left out (empty when nothing)."""
+    if len(rows) <= REPORT_ROWS:
+        return rows, ""
+    ordered = rows.assign(_rest=~pd.Series(on_front, index=rows.index).astype(bool)).sort_values(
+        ["_rest", metric], ascending=[True, sense == "min"], na_position="last", kind="stable")
+    note = (f"The front, then the best by {metric}: {REPORT_ROWS} of {len(rows)} rows; all of them are in "
+            "runs.csv.")
+    return ordered.drop(columns="_rest").head(REPORT_ROWS), note
+
 
 def trials_lines(df: pd.DataFrame, front: pd.DataFrame, objectives: Mapping[str, str],
                  tracking_uri: str | None) -> list[str]:
     """The report's table of every trial (front members marked), each linked to its MLflow run
     on a tracking server; for a local store, how to open the MLflow UI instead."""
-    table = _linked(hyperparams.with_text(df).assign(front=["✓" if on else "" for on in df.index.isin(front.index)]),
-                    tracking_uri)
-    lines = ["## All trials", ""]
+    first = next(iter(objectives))
+    shown, note = _shown(df, df.index.isin(front.index), first, objectives[first])
+    table = _linked(hyperparams.with_text(shown).assign(
+        front=["✓" if on else "" for on in shown.index.isin(front.index)]), tracking_uri)
+    lines = ["## All trials", ""] + ([note, ""] if note else [])
     experiments = sorted({str(e) for e in df.get("experiment_id", pd.Series(dtype=object)).dropna()})
     if tracking_uri and len(experiments) == 1:
         url = mlflow_ui_url(tracking_uri, experiments[0])
@@ -253,8 +271,10 @@ def _report_lines(df, front, objectives, tracking_uri, study, agg, written, pane
     lines += resolution_lines(front, objectives)
     lines += trials_lines(df, front, objectives, tracking_uri)
     if "seed_spread" in written:
-        lines += ["## Seed means (front of the means marked)", "",
-                  markdown_table(agg, [c for c in agg.columns]), "",
+        first = next(iter(objectives))
+        shown, note = _shown(agg, agg["on_front"], f"{first}_mean", objectives[first])
+        lines += ["## Seed means (front of the means marked)", "", *([note, ""] if note else []),
+                  markdown_table(shown, list(agg.columns)), "",
                   "![seed spread](seed_spread.png)", ""]
     for name, caption in FIGURE_CAPTIONS.items():
         if name in written:

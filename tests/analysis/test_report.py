@@ -150,3 +150,21 @@ def test_html_renders_the_report_markdown(tmp_path):
     assert "<ul><li>one <strong>within noise</strong></li><li>two</li></ul>" in page
     assert '<figure><img src="data:image/png;base64,' in page and "<figcaption>A figure</figcaption>" in page
     assert "figure nope.png missing" in page
+
+
+def test_a_large_study_lists_its_front_then_the_best_and_says_where_the_rest_is(monkeypatch):
+    monkeypatch.setattr(report, "REPORT_ROWS", 5)
+    g = np.random.default_rng(0)
+    n = 40
+    df = pd.DataFrame({"trial_id": [f"t{i:02d}" for i in range(n)], "model_type": "vae", "beta": np.nan,
+                       "latent_dim": 10, "seed": 0, "trial_status": "completed",
+                       "recon_error": g.uniform(100, 200, n), "beta_vae_score": g.uniform(0.3, 0.9, n), "ok": True})
+    front = report.front_of(df, OBJ)
+    lines = "\n".join(report.trials_lines(df, front, OBJ, None))
+    listed = re.findall(r"\| (t\d\d) \|", lines)
+    assert len(listed) == 5 and "5 of 40 rows" in lines and "runs.csv" in lines
+    rest = df.drop(front.index).sort_values("recon_error")
+    expected = [*front.sort_values("recon_error")["trial_id"], *rest["trial_id"]][:5]
+    assert sorted(listed) == sorted(expected)
+    small = "\n".join(report.trials_lines(df.head(5), report.front_of(df.head(5), OBJ), OBJ, None))
+    assert len(re.findall(r"\| (t\d\d) \|", small)) == 5 and "runs.csv" not in small
