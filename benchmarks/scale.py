@@ -144,7 +144,8 @@ def ray_part(args, folder: str, templates: dict) -> None:
 def load_part(args, folder: str, templates: dict) -> None:
     from study import tracking
 
-    print(f"\n## Tracking server under load ({args.server_workers} server worker(s); {args.client_processes} "
+    print(f"\n## Tracking server under load ({args.server_workers or 'default'} server worker(s); "
+          f"{args.client_processes} "
           f"client processes; trials "
           f"{args.reports} reports {args.report_interval} s apart, {args.model_kb} KiB model)\n")
     print("| backend | clients | trials | req/s | HTTP ms p50/p99 (max) | HTTP errors | log call ms p50/p99 (max) | "
@@ -224,8 +225,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--gpus-per-node", type=int, default=4)
     p.add_argument("--gpu", type=float, default=0.25, help="GPU share per trial.")
     p.add_argument("--backends", type=words, default=["sqlite", "postgres"])
-    p.add_argument("--server-workers", type=int, default=1,
-                   help="Processes of the MLflow server (cluster.mlflow_server --workers; 1 as on SQLite).")
+    p.add_argument("--server-workers", type=int, default=None,
+                   help="Processes of the MLflow server (default: cluster.mlflow_server's, 4 on PostgreSQL, 1 on "
+                        "SQLite).")
     p.add_argument("--clients", type=ints, default=[16, 64, 256])
     p.add_argument("--trials-per-client", type=int, default=2)
     p.add_argument("--client-processes", type=int, default=8)
@@ -247,7 +249,8 @@ def main(argv=None) -> int:
     global PAUSE_FILE
     args = parse(argv)
     PAUSE_FILE = args.pause_while
-    os.environ["MLFLOW_SERVER_WORKERS"] = str(args.server_workers)  # read by cluster.mlflow_server
+    if args.server_workers:
+        os.environ["MLFLOW_SERVER_WORKERS"] = str(args.server_workers)  # read by cluster.mlflow_server
     folder = (os.path.join(args.root, time.strftime("%Y%m%d-%H%M%S")) if args.root
               else tempfile.mkdtemp(prefix="betasweep-scale-"))
     os.makedirs(folder)

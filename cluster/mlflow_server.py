@@ -2,9 +2,8 @@
 environment — one code path for the local cluster, the Ray cluster launcher and Kubernetes.
 
 It execs ``mlflow server`` (same PID: whoever started it stops it by that PID) lean — job
-execution off, artifacts served over HTTP, ``--workers`` server processes (``$MLFLOW_SERVER_WORKERS``,
-default 1: several processes writing one SQLite file only queue for its lock; with PostgreSQL more
-workers serve more trials, see benchmarks/README.md "Scale") — with:
+execution off, artifacts served over HTTP, ``--workers`` server processes (else
+``$MLFLOW_SERVER_WORKERS``, else :func:`default_workers`: 4 on PostgreSQL, 1 on SQLite) — with:
 
 * the backend store: ``$MLFLOW_BACKEND_STORE_URI`` if set, else PostgreSQL from ``POSTGRES_HOST``,
   ``POSTGRES_PORT`` (5432), ``POSTGRES_DB`` (mlflow) and ``POSTGRES_USER``. The URI never holds the
@@ -45,6 +44,14 @@ def postgres_uri(env: dict, database: str) -> str:
                          "POSTGRES_PASSWORD or PGPASSFILE, POSTGRES_PORT, POSTGRES_DB) for PostgreSQL")
     user = urllib.parse.quote(env.get("POSTGRES_USER", "mlflow"), safe="")
     return f"postgresql+psycopg2://{user}@{env['POSTGRES_HOST']}:{env.get('POSTGRES_PORT', '5432')}/{database}"
+
+
+def default_workers(backend: str) -> int:
+    """Server processes for a store: one process holds ~15 requests/s on the benchmark machine and
+    collapses past that (64 trial clients: 5 requests/s, 193 timeouts); four on PostgreSQL held 64
+    clients at 46 requests/s without one (benchmarks/README.md, "Scale"). A SQLite file takes one
+    writer at a time, so more processes there only queue for its lock."""
+    return 1 if backend.startswith("sqlite") else 4
 
 
 def backend_store_uri(env: dict) -> str:
@@ -103,8 +110,10 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
     if env.get("POSTGRES_PASSWORD"):
         env["PGPASSWORD"] = env.pop("POSTGRES_PASSWORD")
     backend = backend_store_uri(env)
+    workers = args.workers or (_workers(env["MLFLOW_SERVER_WORKERS"]) if env.get("MLFLOW_SERVER_WORKERS")
+                               else default_workers(backend))
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", args.host, "--port", str(args.port),
-           "--workers", str(args.workers), "--backend-store-uri", backend,
+           "--workers", str(workers), "--backend-store-uri", backend,
            "--artifacts-destination", args.artifacts_destination]
     if args.allowed_hosts:
         cmd += ["--allowed-hosts", args.allowed_hosts]
@@ -122,15 +131,10 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
     return cmd, env
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"workers (or $MLFLOW_SERVER_WORKERS) must be a whole number ≥ 1, "
-                                         f"not {text!r}")
-    return value
+def _workers(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise SystemExit(f"error: --workers / $MLFLOW_SERVER_WORKERS must be a whole number ≥ 1, not {text!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1",
                         help="Interface to bind: 127.0.0.1 (default), or the head's cluster address with --auth.")
     parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--workers", type=_positive, default=os.environ.get("MLFLOW_SERVER_WORKERS", "1"),
-                        help="Server processes (default $MLFLOW_SERVER_WORKERS, else 1). Keep 1 on SQLite.")
+    parser.add_argument("--workers", type=_workers, default=None,
+                        help="Server processes (default $MLFLOW_SERVER_WORKERS, else 4 on PostgreSQL, 1 on SQLite).")
     parser.add_argument("--artifacts-destination", required=True,
                         help="Where the server stores artifacts (a folder, s3://...): clients upload over HTTP.")
     parser.add_argument("--allowed-hosts", default=None,

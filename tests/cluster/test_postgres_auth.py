@@ -26,7 +26,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def server_args(**kw):
     base = {"host": "127.0.0.1", "port": 5000, "artifacts_destination": "/tmp/art", "allowed_hosts": None,
             "auth": False, "auth_config": os.path.join(tempfile.gettempdir(), "bsw-test-auth.ini"),
-            "default_permission": "READ", "workers": 1}
+            "default_permission": "READ", "workers": None}
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -40,23 +40,22 @@ def test_server_env_keeps_the_password_out_of_uris_and_command_line():
     assert "POSTGRES_PASSWORD" not in out and out["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
 
 
-def test_server_workers_from_the_command_line_or_the_environment(monkeypatch):
-    def workers(argv, env_value=None):
-        if env_value is None:
-            monkeypatch.delenv("MLFLOW_SERVER_WORKERS", raising=False)
-        else:
-            monkeypatch.setenv("MLFLOW_SERVER_WORKERS", env_value)
+def test_server_workers_from_the_command_line_the_environment_or_the_store():
+    def workers(argv, env):
         args = mlflow_server.build_parser().parse_args(["--artifacts-destination", "/tmp/art", *argv])
-        cmd, _ = mlflow_server.server_env(args, {"MLFLOW_BACKEND_STORE_URI": "sqlite:///x.db"})
+        cmd, _ = mlflow_server.server_env(args, env)
         return cmd[cmd.index("--workers") + 1]
 
-    assert workers([]) == "1"
-    assert workers([], "4") == "4"
-    assert workers(["--workers", "3"], "4") == "3"
-    with pytest.raises(SystemExit):
-        workers([], "four")
-    with pytest.raises(SystemExit):
-        workers(["--workers", "0"])
+    sqlite = {"MLFLOW_BACKEND_STORE_URI": "sqlite:///x.db"}
+    postgres = {"POSTGRES_HOST": "db.internal", "POSTGRES_USER": "mlflow"}
+    assert workers([], sqlite) == "1"  # one writer at a time
+    assert workers([], postgres) == "4"
+    assert workers([], {**postgres, "MLFLOW_SERVER_WORKERS": "8"}) == "8"
+    assert workers(["--workers", "3"], {**sqlite, "MLFLOW_SERVER_WORKERS": "8"}) == "3"
+    with pytest.raises(SystemExit, match="MLFLOW_SERVER_WORKERS"):
+        workers([], {**postgres, "MLFLOW_SERVER_WORKERS": "four"})
+    with pytest.raises(SystemExit, match="whole number"):
+        workers(["--workers", "0"], postgres)
 
 
 def test_auth_settings_from_the_environment(tmp_path):
