@@ -3,7 +3,9 @@ environment — one code path for the local cluster, the Ray cluster launcher an
 
 It execs ``mlflow server`` (same PID: whoever started it stops it by that PID) lean — job
 execution off, artifacts served over HTTP, ``--workers`` server processes (else
-``$MLFLOW_SERVER_WORKERS``, else :func:`default_workers`: 4 on PostgreSQL, 1 on SQLite) — with:
+``$MLFLOW_SERVER_WORKERS``, else :func:`default_workers`: 4 on PostgreSQL, 1 on SQLite) that
+together open at most ``$MLFLOW_SERVER_DB_CONNECTIONS`` (80) database connections
+(:func:`pool_settings`) — with:
 
 * the backend store: ``$MLFLOW_BACKEND_STORE_URI`` if set, else PostgreSQL from ``POSTGRES_HOST``,
   ``POSTGRES_PORT`` (5432), ``POSTGRES_DB`` (mlflow) and ``POSTGRES_USER``. The URI never holds the
@@ -52,6 +54,24 @@ def default_workers(backend: str) -> int:
     clients at 46 requests/s without one (benchmarks/README.md, "Scale"). A SQLite file takes one
     writer at a time, so more processes there only queue for its lock."""
     return 1 if backend.startswith("sqlite") else 4
+
+
+#: Database connections all server processes together may open: below PostgreSQL's default
+#: max_connections of 100 (3 of them reserved for superusers), with room for the analysis and psql.
+DB_CONNECTIONS = 80
+
+
+def pool_settings(workers: int, engines: int, budget: int) -> dict[str, str]:
+    """MLflow's SQLAlchemy pool variables so that ``workers`` processes with ``engines`` connection
+    pools each (tracking store, model registry, and the users' store behind basic auth) stay
+    within ``budget`` connections. Past its pool a request waits for a connection instead of being
+    refused by the database: with SQLAlchemy's default pool (5 + 10 overflow) four processes at 256
+    trial clients opened more than the server allowed, and 843 requests failed with "remaining
+    connection slots are reserved" (benchmarks/README.md, "Scale")."""
+    per_engine = max(2, budget // (workers * engines))
+    size = max(1, per_engine // 2)
+    return {"MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": str(size),
+            "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": str(per_engine - size)}
 
 
 def backend_store_uri(env: dict) -> str:
@@ -112,6 +132,10 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
     backend = backend_store_uri(env)
     workers = args.workers or (_workers(env["MLFLOW_SERVER_WORKERS"]) if env.get("MLFLOW_SERVER_WORKERS")
                                else default_workers(backend))
+    if not backend.startswith("sqlite"):
+        budget = _workers(env.get("MLFLOW_SERVER_DB_CONNECTIONS", str(DB_CONNECTIONS)), "MLFLOW_SERVER_DB_CONNECTIONS")
+        for name, value in pool_settings(workers, 3 if args.auth else 2, budget).items():
+            env.setdefault(name, value)  # a value set by hand wins
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", args.host, "--port", str(args.port),
            "--workers", str(workers), "--backend-store-uri", backend,
            "--artifacts-destination", args.artifacts_destination]
@@ -131,9 +155,9 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
     return cmd, env
 
 
-def _workers(text: str) -> int:
+def _workers(text: str, name: str = "--workers / $MLFLOW_SERVER_WORKERS") -> int:
     if not text.strip().isdigit() or int(text) < 1:
-        raise SystemExit(f"error: --workers / $MLFLOW_SERVER_WORKERS must be a whole number ≥ 1, not {text!r}")
+        raise SystemExit(f"error: {name} must be a whole number ≥ 1, not {text!r}")
     return int(text)
 
 

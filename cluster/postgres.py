@@ -178,7 +178,7 @@ def start(root: str, port: int, timeout: float = 120) -> dict:
     log = open(os.path.join(root, LOG), "a")
     proc = subprocess.Popen(
         [os.path.join(bin_dir, "postgres"), "-D", data, "-p", str(port), "-c", "listen_addresses=127.0.0.1",
-         "-c", "unix_socket_directories=", "-c", "max_connections=50", "-c", "shared_buffers=32MB"],
+         "-c", "unix_socket_directories=", "-c", "max_connections=100", "-c", "shared_buffers=32MB"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **_as(account))
     log.close()
     info = {"pid": proc.pid, "port": port, "data_dir": data, "user": account.pw_name,

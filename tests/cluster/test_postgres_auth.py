@@ -58,6 +58,28 @@ def test_server_workers_from_the_command_line_the_environment_or_the_store():
         workers(["--workers", "0"], postgres)
 
 
+@pytest.mark.parametrize("workers,engines,budget", [(4, 2, 80), (4, 3, 80), (1, 2, 80), (8, 3, 40), (16, 3, 80)])
+def test_pools_stay_within_the_connection_budget(workers, engines, budget):
+    pools = mlflow_server.pool_settings(workers, engines, budget)
+    size, overflow = int(pools["MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"]), int(pools["MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW"])
+    assert size >= 1 and overflow >= 1
+    most = workers * engines * (size + overflow)
+    assert most <= budget or size + overflow == 2  # never below one pooled and one overflow connection
+    assert most > budget - workers * engines * 2  # and not needlessly small
+
+
+def test_the_server_bounds_its_postgres_connections_and_leaves_sqlite_alone(tmp_path):
+    postgres = {"POSTGRES_HOST": "db.internal", "POSTGRES_USER": "mlflow"}
+    _, env = mlflow_server.server_env(server_args(), postgres)
+    assert (env["MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"], env["MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW"]) == ("5", "5")
+    _, env = mlflow_server.server_env(server_args(), {**postgres, "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": "20"})
+    assert env["MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"] == "20"  # set by hand: kept
+    _, env = mlflow_server.server_env(server_args(), {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path}/m.db"})
+    assert "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE" not in env
+    with pytest.raises(SystemExit, match="MLFLOW_SERVER_DB_CONNECTIONS"):
+        mlflow_server.server_env(server_args(), {**postgres, "MLFLOW_SERVER_DB_CONNECTIONS": "lots"})
+
+
 def test_auth_settings_from_the_environment(tmp_path):
     ini = str(tmp_path / "auth.ini")
     env = {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path}/mlflow.db", "MLFLOW_TRACKING_USERNAME": "ops",
