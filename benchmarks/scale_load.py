@@ -114,7 +114,7 @@ def fill_direct(server: Server, parent: str, study: str, trials: int, templates:
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    from analysis.schema import Role, Tag, numeric_values
+    from analysis.schema import Role, Tag, TrialStatus, numeric_values
     from benchmarks.scale_trial import CURVE_KEYS, PHASES, final_scores
     from benchmarks.surrogate import Surrogate
 
@@ -128,7 +128,7 @@ def fill_direct(server: Server, parent: str, study: str, trials: int, templates:
         if "beta" in params:
             overrides["beta"] = float(np.exp(rng.uniform(0, np.log(16))))
         tags = {Tag.STUDY: study, Tag.ROLE: str(Role.TRIAL), Tag.TRIAL_ID: f"{study}-{i}", Tag.PARENT_RUN: parent,
-                Tag.TRIAL_STATUS: "completed", Tag.HYPERPARAMETERS: hp_tag}
+                Tag.TRIAL_STATUS: str(TrialStatus.COMPLETED), Tag.HYPERPARAMETERS: hp_tag}
         run_id = client.create_run(exp, run_name=f"{study}/{i}", tags=tags).info.run_id
         ts = int(time.time() * 1000)
         metrics = [Metric(k, float(rng.random()), ts, step) for step in range(100, 100 * shape.reports + 1, 100)

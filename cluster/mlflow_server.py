@@ -49,10 +49,11 @@ def postgres_uri(env: dict, database: str) -> str:
 
 
 def default_workers(backend: str) -> int:
-    """Server processes for a store: one process holds ~15 requests/s on the benchmark machine and
-    collapses past that (64 trial clients: 5 requests/s, 193 timeouts); four on PostgreSQL held 64
-    clients at 46 requests/s without one (benchmarks/README.md, "Scale"). A SQLite file takes one
-    writer at a time, so more processes there only queue for its lock."""
+    """Server processes for a store. One process held ~15 requests/s on the benchmark machine and
+    collapsed at 64 trial clients (5 requests/s, timeouts) on SQLite and PostgreSQL alike; four
+    held 64 without an error on either (benchmarks/README.md, "Scale"). PostgreSQL is the cluster
+    store, so it gets four; SQLite is the one-machine store, whose few trials one process serves
+    (ask for more with ``--workers``: four served 64 clients on a local disk without a lock error)."""
     return 1 if backend.startswith("sqlite") else 4
 
 
