@@ -7,7 +7,8 @@ address, and the host reaches them over its own address on that subnet.
 
 ``up`` starts a Ray head (``--num-cpus 0``: it only schedules, like a cluster head), N worker
 nodes (separate raylets with their own CPUs), and a lean MLflow server (``cluster.mlflow_server``:
-one worker, job execution off, artifacts served over HTTP with ``--artifacts-destination``). Its
+job execution off, artifacts served over HTTP with ``--artifacts-destination``; one process on
+SQLite, four on PostgreSQL). Its
 store is SQLite (``--backend sqlite``, the default) or a PostgreSQL server of its own
 (``--backend postgres``, :mod:`cluster.postgres`); ``--auth`` puts it behind MLflow's basic auth,
 with the credentials from ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` (or generated
