@@ -145,9 +145,8 @@ def load_part(args, folder: str, templates: dict) -> None:
     from study import tracking
 
     print(f"\n## Tracking server under load ({args.server_workers or 'default'} server worker(s); "
-          f"{args.client_processes} "
-          f"client processes; trials "
-          f"{args.reports} reports {args.report_interval} s apart, {args.model_kb} KiB model)\n")
+          f"{args.client_processes} client processes; trials {args.reports} reports {args.report_interval} s "
+          f"apart, {args.model_kb} KiB model)\n")
     print("| backend | clients | trials | req/s | HTTP ms p50/p99 (max) | HTTP errors | log call ms p50/p99 (max) | "
           "start ms | finish ms | calls left to the final sync (its time) | duplicate runs removed | lost |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|")
