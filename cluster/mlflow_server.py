@@ -131,10 +131,10 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
     if env.get("POSTGRES_PASSWORD"):
         env["PGPASSWORD"] = env.pop("POSTGRES_PASSWORD")
     backend = backend_store_uri(env)
-    workers = args.workers or (_workers(env["MLFLOW_SERVER_WORKERS"]) if env.get("MLFLOW_SERVER_WORKERS")
-                               else default_workers(backend))
+    workers = args.workers or _whole(env.get("MLFLOW_SERVER_WORKERS"), "$MLFLOW_SERVER_WORKERS",
+                                     default_workers(backend))
     if not backend.startswith("sqlite"):
-        budget = _workers(env.get("MLFLOW_SERVER_DB_CONNECTIONS", str(DB_CONNECTIONS)), "MLFLOW_SERVER_DB_CONNECTIONS")
+        budget = _whole(env.get("MLFLOW_SERVER_DB_CONNECTIONS"), "$MLFLOW_SERVER_DB_CONNECTIONS", DB_CONNECTIONS)
         for name, value in pool_settings(workers, 3 if args.auth else 2, budget).items():
             env.setdefault(name, value)  # a value set by hand wins
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", args.host, "--port", str(args.port),
@@ -156,8 +156,11 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
     return cmd, env
 
 
-def _workers(text: str, name: str = "--workers / $MLFLOW_SERVER_WORKERS") -> int:
-    if not text.strip().isdigit() or int(text) < 1:
+def _whole(text: str | None, name: str = "--workers", default: int | None = None) -> int:
+    """``text`` as a whole number ≥ 1 (``default`` when unset), else exit naming the setting."""
+    if not text and default is not None:
+        return default
+    if not text or not text.strip().isdigit() or int(text) < 1:
         raise SystemExit(f"error: {name} must be a whole number ≥ 1, not {text!r}")
     return int(text)
 
@@ -167,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1",
                         help="Interface to bind: 127.0.0.1 (default), or the head's cluster address with --auth.")
     parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--workers", type=_workers, default=None,
+    parser.add_argument("--workers", type=_whole, default=None,
                         help="Server processes (default $MLFLOW_SERVER_WORKERS, else 4 on PostgreSQL, 1 on SQLite).")
     parser.add_argument("--artifacts-destination", required=True,
                         help="Where the server stores artifacts (a folder, s3://...): clients upload over HTTP.")

@@ -51,10 +51,14 @@ def kept_numbers(trials: Sequence[FrozenTrial], directions, limit: int) -> set[i
     return keep
 
 
+def only_kept(trials: Sequence[FrozenTrial], keep: set[int] | None) -> list[FrozenTrial]:
+    """The unfinished ``trials`` and the finished ones numbered in ``keep`` (None: all)."""
+    return list(trials) if keep is None else [t for t in trials if not t.state.is_finished() or t.number in keep]
+
+
 def capped(trials: Sequence[FrozenTrial], directions, limit: int) -> list[FrozenTrial]:
     """At most ``limit`` of the finished ``trials`` (:func:`kept_numbers`) and every unfinished one."""
-    keep = kept_numbers(trials, directions, limit)
-    return list(trials) if keep is None else [t for t in trials if not t.state.is_finished() or t.number in keep]
+    return only_kept(trials, kept_numbers(trials, directions, limit))
 
 
 class _StudyView:
@@ -69,10 +73,7 @@ class _StudyView:
 
     def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
                     use_cache: bool = False) -> list[FrozenTrial]:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=True)
-        if self._keep is None:
-            return trials
-        return [t for t in trials if not t.state.is_finished() or t.number in self._keep]
+        return only_kept(self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=True), self._keep)
 
     def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
         return self._get_trials(deepcopy=deepcopy, states=states)
