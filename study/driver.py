@@ -79,6 +79,7 @@ def _open_study_run(config: StudyConfig, tracking_uri: str, resume: bool) -> str
             tracking_uri, config.experiment, config.name,
             params=_flatten(without_secrets(config.to_dict(), config.secrets)),
             tags={Tag.DATASET: config.trial.dataset, Tag.PRESET_OBJECTIVES: ",".join(config.search.objectives)},
+            data_root=config.trial.data_root,
         )
     tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.RUNNING)
     print(f"[betasweep] study {config.name}: {config.num_trials()} trials, objectives "

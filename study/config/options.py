@@ -16,17 +16,23 @@ ARCHITECTURES = ("burgess", "seed_report")
 LIKELIHOODS = ("bernoulli", "gaussian")
 #: The procedural dSprites and its disentanglement_lib variants (rendered here, no files).
 DSPRITES_FAMILY = ("dsprites", "color-dsprites", "noisy-dsprites", "textured-dsprites")
+#: Datasets with ground-truth factors read from a local folder, in their official file formats.
+FACTOR_FILE_DATASETS = ("scream-dsprites", "smallnorb", "cars3d", "shapes3d", "mpi3d-toy", "mpi3d-realistic",
+                        "mpi3d-real")
 #: Datasets read from a local folder (``data_root`` required), in their official file formats.
-FOLDER_DATASETS = ("mnist", "celeba", "shapes3d", "mpi3d-toy", "mpi3d-realistic", "mpi3d-real")
+FOLDER_DATASETS = FACTOR_FILE_DATASETS + ("mnist", "celeba")
 #: Every dataset name (the keys of ``study.data.DATASETS``; a test checks they agree).
 DATASETS = DSPRITES_FAMILY + FOLDER_DATASETS
 #: Datasets with ground-truth factors (scored by the factor metrics; the rest by a linear probe).
-FACTOR_DATASETS = DSPRITES_FAMILY + ("shapes3d", "mpi3d-toy", "mpi3d-realistic", "mpi3d-real")
+FACTOR_DATASETS = DSPRITES_FAMILY + FACTOR_FILE_DATASETS
 #: Datasets rendered here by a procedural look-alike (same factor grid as the official release,
 #: not its pixels): their scores must never be set beside published numbers of the original.
 PROCEDURAL_DATASETS = DSPRITES_FAMILY
-#: The name each dataset is recorded under (the MLflow parent run's ``dataset`` tag, the report);
-#: the config value stays the plain name.
+#: Procedural datasets that read the official file instead when ``data_root`` is set (and fail,
+#: naming the file, when it is not there): then recorded under their plain name.
+OFFICIAL_WITH_DATA_ROOT = ("dsprites",)
+#: The name each dataset is recorded under without a data root (the MLflow parent run's ``dataset``
+#: tag, the report); the config value stays the plain name.
 DATASET_RECORD_NAMES: dict[str, str] = {
     name: f"{name}{schema.PROCEDURAL_SUFFIX}" if name in PROCEDURAL_DATASETS else name for name in DATASETS
 }
@@ -62,8 +68,11 @@ METRIC_PRESETS = tuple(PRESET_METRICS)
 INTERMEDIATE_METRICS = tuple(m.name for m in _OBJECTIVES if m.intermediate)
 
 
-def dataset_record_name(dataset: str) -> str:
-    """The name ``dataset`` is recorded under (MLflow tag, report): e.g. dsprites-procedural."""
+def dataset_record_name(dataset: str, data_root: str | None = None) -> str:
+    """The name ``dataset`` is recorded under (MLflow tag, report): e.g. dsprites-procedural, but
+    dsprites when ``data_root`` is set (the official file is read then)."""
+    if data_root and dataset in OFFICIAL_WITH_DATA_ROOT:
+        return dataset
     return DATASET_RECORD_NAMES.get(dataset, dataset)
 
 

@@ -37,10 +37,13 @@ class TrialConfig:
     """Encoder/decoder pair: burgess (Burgess et al. 2018) or seed_report."""
     dataset: str = "dsprites"
     """Dataset: dsprites or its variants color-dsprites, noisy-dsprites, textured-dsprites
-    (procedural look-alikes, no files; recorded as <name>-procedural), or mnist, celeba, shapes3d,
-    mpi3d-toy, mpi3d-realistic, mpi3d-real (local folder, see data_root)."""
+    (procedural look-alikes, no files; recorded as <name>-procedural), or from the official files
+    under data_root: dsprites, scream-dsprites, smallnorb, cars3d, shapes3d, mpi3d-toy,
+    mpi3d-realistic, mpi3d-real (ground-truth factors), mnist, celeba."""
     data_root: str | None = None
-    """Folder holding the files of a folder dataset (unused for the dSprites family)."""
+    """Folder holding the official files (each dataset looks in its own subfolder, e.g.
+    dsprites/, small_norb/, cars/, scream/). With dsprites it selects the official .npz (recorded
+    dsprites; an error if absent) over the procedural look-alike; ignored by the other variants."""
     likelihood: str | None = None
     """Reconstruction likelihood: bernoulli or gaussian; null = the dataset's default."""
     gaussian_variance: float = 0.5

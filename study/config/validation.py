@@ -28,6 +28,7 @@ from study.config.options import (
     LIKELIHOODS,
     METRIC_DIRECTIONS,
     METRIC_PRESETS,
+    OFFICIAL_WITH_DATA_ROOT,
     PRESET_METRICS,
     PROBABILISTIC_METRICS,
     PROBE_METRICS,
@@ -85,10 +86,12 @@ def validate_trial(t: TrialConfig, where: str = "trial") -> None:
             f"{where}.data_root: dataset {t.dataset!r} is read from a local folder; "
             f"set data_root (--data-root DIR) to the folder holding its files",
         )
+    if t.dataset in FOLDER_DATASETS or (t.dataset in OFFICIAL_WITH_DATA_ROOT and t.data_root):
         _check(
             os.path.isdir(t.data_root or ""),
             f"{where}.data_root: folder {t.data_root!r} does not exist; "
-            f"point data_root at the folder holding the {t.dataset} files",
+            f"point data_root at the folder holding the {t.dataset} files"
+            + (" (or unset it for the procedural look-alike)" if t.dataset in OFFICIAL_WITH_DATA_ROOT else ""),
         )
 
 

@@ -1,10 +1,18 @@
-"""Datasets: procedural dSprites and its 3-channel variants, Shapes3D and MPI3D from their official
-files (all with ground-truth factors), and local image folders without factors (MNIST, CelebA).
+"""Datasets: dSprites (procedural, or the official file), its 3-channel variants, the official files
+of SmallNORB, Cars3D, scream-dSprites, Shapes3D and MPI3D (all with ground-truth factors), and local
+image folders without factors (MNIST, CelebA).
 
-* Generated here, no files: ``dsprites`` (:mod:`study.data.dsprites`), ``color-dsprites``,
-  ``noisy-dsprites`` and ``textured-dsprites`` (:mod:`study.data.variants`).
-* From ``--data-root DIR``: ``shapes3d``, ``mpi3d-toy``, ``mpi3d-realistic``, ``mpi3d-real``
-  (:mod:`study.data.factor_files`), ``mnist`` and ``celeba`` (:mod:`study.data.folders`).
+* Generated here, no files: ``dsprites`` without a data root (:mod:`study.data.dsprites`, recorded
+  ``dsprites-procedural``), ``color-dsprites``, ``noisy-dsprites`` and ``textured-dsprites``
+  (:mod:`study.data.variants`, each recorded ``<name>-procedural``).
+* From ``--data-root DIR``, in their official formats: ``dsprites`` (the official ``.npz``, recorded
+  ``dsprites``; :mod:`study.data.official`), ``smallnorb`` (:mod:`study.data.smallnorb`),
+  ``cars3d`` (:mod:`study.data.cars3d`), ``scream-dsprites`` (:mod:`study.data.scream`),
+  ``shapes3d``, ``mpi3d-toy``, ``mpi3d-realistic``, ``mpi3d-real``
+  (:mod:`study.data.factor_files`), ``mnist`` and ``celeba`` (:mod:`study.data.folders`). Each
+  looks in ``DIR/<its folder>/`` (disentanglement_lib's layout) and names the files it expects.
+  Given a data root, ``dsprites`` reads the official file or fails naming it: it never falls back
+  to the look-alike silently.
 
 ``get_dataset(name, root=None, device=None)`` builds one by name from :data:`DATASETS`.
 """
@@ -12,9 +20,13 @@ files (all with ground-truth factors), and local image folders without factors (
 from __future__ import annotations
 
 from study.data.base import GroundTruthData
+from study.data.cars3d import Cars3D
 from study.data.dsprites import DSprites, dsprites
 from study.data.factor_files import MPI3D, MPI3DReal, MPI3DRealistic, MPI3DToy, Shapes3D
 from study.data.folders import MNIST, CelebA, DatasetNotFoundError
+from study.data.official import DatasetFileError, OfficialDSprites
+from study.data.scream import ScreamDSprites
+from study.data.smallnorb import SmallNORB
 from study.data.variants import ColorDSprites, NoisyDSprites, TexturedDSprites
 
 
@@ -32,11 +44,19 @@ def _generated(cls):
     return lambda root=None, device=None: cls(device)
 
 
+def _dsprites(root=None, device=None):
+    """The official file under ``root`` if a root is given (or an error naming it), else procedural."""
+    return OfficialDSprites(root, device=device) if root else dsprites(device)
+
+
 DATASETS = {
-    "dsprites": lambda root=None, device=None: dsprites(device),
+    "dsprites": _dsprites,
     "color-dsprites": _generated(ColorDSprites),
     "noisy-dsprites": _generated(NoisyDSprites),
     "textured-dsprites": _generated(TexturedDSprites),
+    "scream-dsprites": _folder(ScreamDSprites),
+    "smallnorb": _folder(SmallNORB),
+    "cars3d": _folder(Cars3D),
     "shapes3d": _folder(Shapes3D),
     "mpi3d-toy": _folder(MPI3DToy),
     "mpi3d-realistic": _folder(MPI3DRealistic),
@@ -53,6 +73,7 @@ def get_dataset(name: str, root: str | None = None, device=None):
     return DATASETS[name](root=root, device=device)
 
 
-__all__ = ["DATASETS", "get_dataset", "dsprites", "DSprites", "ColorDSprites", "NoisyDSprites",
-           "TexturedDSprites", "Shapes3D", "MPI3D", "MPI3DToy", "MPI3DRealistic", "MPI3DReal", "MNIST",
-           "CelebA", "GroundTruthData", "DatasetNotFoundError"]
+__all__ = ["DATASETS", "get_dataset", "dsprites", "DSprites", "OfficialDSprites", "ColorDSprites", "NoisyDSprites",
+           "TexturedDSprites", "ScreamDSprites", "SmallNORB", "Cars3D", "Shapes3D", "MPI3D", "MPI3DToy",
+           "MPI3DRealistic", "MPI3DReal", "MNIST", "CelebA", "GroundTruthData", "DatasetNotFoundError",
+           "DatasetFileError"]

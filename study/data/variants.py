@@ -48,6 +48,13 @@ def _generator_from(words) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def factor_stream(name: str, index: np.ndarray) -> torch.Generator:
+    """The nuisance stream of a call without a generator: seeded by the dataset name and the grid
+    indices of the factors, so the same factors give the same images."""
+    digest = hashlib.blake2b(name.encode() + np.asarray(index).astype("<i8").tobytes(), digest_size=8).digest()
+    return _generator_from([int.from_bytes(digest, "little")])
+
+
 def _uniform(shape, generator: torch.Generator, device: torch.device) -> torch.Tensor:
     """Uniform [0, 1) float32 draws on the generator's device, moved to ``device``."""
     return torch.rand(shape, generator=generator, device=generator.device).to(device)
@@ -66,12 +73,14 @@ class NuisanceDSprites(DSprites):
     def observations(self, factors, generator: torch.Generator | None = None) -> torch.Tensor:
         """Images (n, 3, 64, 64) float32 in [0, 1]; nuisance from ``generator`` or, if None, from
         a stream seeded by the factor array (same factors → same images)."""
-        masks = super().observations(factors)
+        masks = self.masks(factors)
         if generator is None:
-            index = self.factors_to_index(_as_numpy(factors)).astype("<i8")
-            digest = hashlib.blake2b(self.name.encode() + index.tobytes(), digest_size=8).digest()
-            generator = _generator_from([int.from_bytes(digest, "little")])
+            generator = factor_stream(self.name, self.factors_to_index(_as_numpy(factors)))
         return self.paint(masks, generator)
+
+    def masks(self, factors) -> torch.Tensor:
+        """The binary sprites (n, 1, 64, 64) of ``factors``: the procedural renderer's."""
+        return super().observations(factors)
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """Uniform random factors, then the nuisance, both drawn from ``generator``."""
@@ -146,9 +155,9 @@ class TexturedDSprites(NuisanceDSprites):
         self._offsets = torch.arange(64, device=self.device)
 
     def paint(self, masks, generator):
-        n, span = len(masks), TEXTURE_SIZE - 64  # top-left corner in [0, span), as randint(0, H − 64)
-        top = torch.randint(0, span, (n,), generator=generator, device=generator.device).to(self.device)
-        left = torch.randint(0, span, (n,), generator=generator, device=generator.device).to(self.device)
+        n, (height, width) = len(masks), self._texture.shape[1:]  # top-left in [0, H − 64), as randint(0, H − 64)
+        top = torch.randint(0, height - 64, (n,), generator=generator, device=generator.device).to(self.device)
+        left = torch.randint(0, width - 64, (n,), generator=generator, device=generator.device).to(self.device)
         shift = _uniform((n, 3, 1, 1), generator, self.device)
         rows = (top[:, None] + self._offsets)[:, :, None]  # (n, 64, 1)
         cols = (left[:, None] + self._offsets)[:, None, :]  # (n, 1, 64)

@@ -17,12 +17,13 @@ log = logging.getLogger(__name__)
 
 
 def start_study_run(tracking_uri: str, experiment: str, study_name: str, params: dict[str, Any],
-                    tags: dict[str, str]) -> str:
+                    tags: dict[str, str], data_root: str | None = None) -> str:
     """Create the study's parent run; returns its id.
 
     A ``dataset`` tag is recorded under the dataset's record name
     (:func:`study.config.dataset_record_name`): the config value ``dsprites`` becomes
-    ``dsprites-procedural``, so the procedural look-alike is never mistaken for the official
+    ``dsprites-procedural`` when no ``data_root`` is given (with one, the official file is read and
+    the tag stays ``dsprites``), so the procedural look-alike is never mistaken for the official
     release. The flattened config in the params keeps the config value.
     """
     from study.config import dataset_record_name
@@ -32,7 +33,7 @@ def start_study_run(tracking_uri: str, experiment: str, study_name: str, params:
     all_tags = {Tag.STUDY: study_name, Tag.ROLE: str(Role.STUDY), Tag.GIT_SHA: git_sha(),
                 Tag.STUDY_STATUS: str(StudyStatus.RUNNING), **{k: str(v) for k, v in tags.items()}}
     if Tag.DATASET in all_tags:
-        all_tags[Tag.DATASET] = dataset_record_name(all_tags[Tag.DATASET])
+        all_tags[Tag.DATASET] = dataset_record_name(all_tags[Tag.DATASET], data_root)
     run = client.create_run(exp_id, run_name=study_name, tags=all_tags)
     _log_params(client, run.info.run_id, params)
     return run.info.run_id

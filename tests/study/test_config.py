@@ -68,6 +68,9 @@ BAD = [
     ({"space": {"latent_dims": [0, 4]}}, "space.latent_dims", ">= 1"),
     ({"trial": {"dataset": "celeba"}}, "trial.data_root", "--data-root"),
     ({"trial": {"dataset": "mnist", "data_root": "/no/such/folder"}}, "trial.data_root", "does not exist"),
+    ({"trial": {"dataset": "dsprites", "data_root": "/no/such/folder"}}, "trial.data_root",
+     "or unset it for the procedural look-alike"),
+    ({"trial": {"dataset": "smallnorb"}}, "trial.data_root", "--data-root"),
     ({"search": {"objectives": ["recon_error", "disentanglement"]}}, "search.objectives", "no metric produces"),
     ({"search": {"sampler": "cmaes"}}, "search.sampler", "tpe"),
     ({"search": {"asha": True, "asha_metric": "beta_vae_score"}}, "search.asha_metric", "not reported during training"),
@@ -231,6 +234,18 @@ def test_procedural_dsprites_is_recorded_under_its_own_name():
     assert C.dataset_record_name("dsprites") == "dsprites-procedural"
     assert C.dataset_record_name("celeba") == "celeba"
     assert set(C.DATASET_RECORD_NAMES) == set(C.DATASETS)
+    assert C.dataset_record_name("dsprites", "/data") == "dsprites"  # the official file is read then
+    assert C.dataset_record_name("color-dsprites", "/data") == "color-dsprites-procedural"
+    assert C.dataset_record_name("scream-dsprites") == "scream-dsprites"
+
+
+def test_config_dataset_lists_agree_with_the_registry_and_the_help():
+    from study.data import DATASETS
+
+    assert C.DATASETS == tuple(DATASETS)
+    assert {"scream-dsprites", "smallnorb", "cars3d"} <= set(C.FACTOR_DATASETS) & set(C.FOLDER_DATASETS)
+    doc = " ".join(C.field_docs(C.TrialConfig)["dataset"].split())
+    assert all(name in doc for name in C.DATASETS), doc
 
 
 def test_list_models_prints_every_declaration(capsys):

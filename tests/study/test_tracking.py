@@ -71,6 +71,8 @@ def test_parent_run_records_procedural_dsprites_under_its_own_name(uri):
     assert run.data.params["trial.dataset"] == "dsprites"  # the config value is unchanged
     other = tracking.start_study_run(uri, "betasweep", "c", {}, {Tag.DATASET: "celeba"})
     assert MlflowClient(uri).get_run(other).data.tags[Tag.DATASET] == "celeba"
+    official = tracking.start_study_run(uri, "betasweep", "o", {}, {Tag.DATASET: "dsprites"}, data_root="/data")
+    assert MlflowClient(uri).get_run(official).data.tags[Tag.DATASET] == "dsprites"  # the official .npz
 
 
 def test_a_restarted_trial_continues_its_own_child(uri, tmp_path):
