@@ -23,7 +23,7 @@ from analysis.schema import PROCEDURAL_SUFFIX, SE_SUFFIX, Artifact, Tag, TrialSt
 
 FRONT_COLUMNS = ("model_type", hyperparams.TEXT_COLUMN, "latent_dim", "seed", Tag.TRIAL_ID)
 #: Scores drawn against each model type's hyperparameter besides the objectives (each with its catalogue direction).
-CURVE_SCORES = ("blur", "beta_vae_score", "mig")
+CURVE_SCORES = ("blur", "shape_error", "beta_vae_score", "mig")
 
 
 def _fmt(value) -> str:
@@ -186,15 +186,21 @@ def _counts_line(df: pd.DataFrame, objectives: Mapping[str, str]) -> str:
     """"8 trials: 6 finished, 1 failed, 1 diverged, 0 pruned (...). Objectives: recon_error (↓), ..."."""
     counts = {k: int(df[k].sum()) if k in df.columns else 0
               for k in (OK, TrialStatus.FAILED, TrialStatus.DIVERGED, TrialStatus.PRUNED)}
+    collapsed = int((df["collapsed"] == 1).sum()) if "collapsed" in df.columns else 0
+    collapsed_note = (f" {collapsed} finished trial(s) collapsed (outputs that do not depend on the input): "
+                      "their blur and shape_error are NaN, so they enter no mean, front or interval."
+                      if collapsed else "")
     return (f"{len(df)} trials: {counts[OK]} finished, {counts[TrialStatus.FAILED]} {TrialStatus.FAILED}, "
             f"{counts[TrialStatus.DIVERGED]} {TrialStatus.DIVERGED}, {counts[TrialStatus.PRUNED]} "
-            f"{TrialStatus.PRUNED} (the last three are kept in runs.csv, never in a front). Objectives: "
-            + ", ".join(f"{m} ({arrow(s)})" for m, s in objectives.items()) + ".")
+            f"{TrialStatus.PRUNED} (the last three are kept in runs.csv, never in a front).{collapsed_note} "
+            "Objectives: " + ", ".join(f"{m} ({arrow(s)})" for m, s in objectives.items()) + ".")
 
 
 #: The report's figure sections, in order: figure name → caption.
 FIGURE_CAPTIONS = {"pareto": "Trials and the Pareto front", "fronts_by_model": "Front per model type",
                    "metric_vs_hyperparameter": "Metrics vs the hyperparameter of each model type",
+                   "blur_vs_shape_error": "Blur vs shape error: which of the two each trial's "
+                                          "reconstructions get wrong (lost detail, or misplaced outlines)",
                    "hypervolume": "Hypervolume vs trials", "samples_by_model": "Samples from the prior",
                    "traversals_by_model": "Latent traversals"}
 
@@ -236,6 +242,8 @@ def _figures(df, objectives, out_dir, study, tracking_uri):
 
     fig("pareto", plots.pareto_plot, df, x, y, senses, study=study)
     fig("fronts_by_model", plots.fronts_by_model, df, x, y, senses, study=study)
+    if {"blur", "shape_error"} <= set(df.columns) and df["shape_error"].notna().any():
+        fig("blur_vs_shape_error", plots.pareto_plot, df, "blur", "shape_error", ("min", "min"), study=study)
     curve_metrics = {m: objectives.get(m) or metric_direction(m) for m in (*objectives, *CURVE_SCORES)
                      if m in df.columns}
     if hyperparams.columns(df[df["ok"]]):

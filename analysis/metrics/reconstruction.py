@@ -7,15 +7,21 @@ ONE code z ~ q(z|x) per image (as disentanglement_lib reports it; equal to ``rec
 deterministic encoder, whose logvar is None). ``recon_mse`` is the mean squared error per pixel of
 the mean reconstruction in [0, 1] — comparable across likelihoods.
 
-Blur, in pixels (``analysis.metrics.blur``): the standard deviation of the Gaussian blur that best
-explains an output given the best gain and offset — 0 = as sharp as the data.
+Blur, in pixels (``analysis.metrics.blur``): the σ of the Gaussian blur that takes the original's
+edge width to the output's — 0 = as sharp as the data, negative = sharper; blind to where a shape
+is and, nearly, to its outline, which ``shape_error`` (``analysis.metrics.shape_error``) measures.
 
-* ``blur``: median over images of the equivalent blur σ of each mean reconstruction against its
-  original (full reference); ``blur_se`` its bootstrap standard error over images.
-* ``blur_samples``: no-reference sharpness (px, calibrated on dSprites) of prior samples — they
-  have no original to compare with; ``blur_samples_se`` its bootstrap SE.
-* ``data_sharpness``: the same no-reference measure on the originals, the level ``blur_samples``
-  should be compared with (binary dSprites read 0).
+* ``blur``: median over images of each mean reconstruction's blur against its original;
+  ``blur_se`` its bootstrap standard error over images.
+* ``shape_error`` (``_se``): median fraction of a reconstruction's variance that the equally
+  blurred original does not explain (misplacement, outline errors), in [0, 1].
+* ``output_variation``: the reconstructions' variance across images over the originals'; below
+  ``COLLAPSE_VARIATION`` the model has collapsed (``collapsed`` = 1): the outputs no longer depend
+  on the input, and blur and shape_error are NaN (they describe an output, not a model's mean).
+* ``blur_samples``: the blur of prior samples against the data's mean spectrum (they have no
+  original of their own); ``blur_samples_se`` its bootstrap SE.
+* ``data_sharpness``: the same measure on the originals themselves, the level ``blur_samples``
+  should be compared with (≈ 0 up to the spread of the data's edge widths).
 """
 
 from __future__ import annotations
@@ -25,14 +31,24 @@ import math
 import numpy as np
 import torch
 
-from analysis.metrics.blur import blur_with_se, sharpness_px, sharpness_with_se
+from analysis.metrics.blur import (
+    COLLAPSE_VARIATION,
+    blur_per_image,
+    bootstrap_median_se,
+    median_or_nan,
+    output_variation,
+    sharpness_px,
+    sharpness_with_se,
+)
+from analysis.metrics.shape_error import shape_error_per_image
 from models.modes import evaluating
 
 
 @torch.no_grad()
 def reconstruction_scores(model, images: torch.Tensor, batch_size: int = 256,
                           num_samples: int | None = None, generator: torch.Generator | None = None) -> dict:
-    """recon_error(_se, _sampled), recon_mse, blur(_se), blur_samples(_se), data_sharpness of ``model``.
+    """recon_error(_se, _sampled), recon_mse, blur(_se), shape_error(_se), output_variation, collapsed,
+    blur_samples(_se) and data_sharpness of ``model``.
 
     ``generator`` (on the model's device) draws the prior samples, then the codes z ~ q(z|x), then
     the seed of the bootstrap; None uses the global RNG for the former and seed 0 for the latter.
@@ -62,17 +78,29 @@ def reconstruction_scores(model, images: torch.Tensor, batch_size: int = 256,
     seed = 0 if generator is None else int(torch.randint(2**62, (1,), generator=generator,
                                                              device=generator.device))
     rng = np.random.default_rng(seed)
-    blur, blur_se = blur_with_se(recon, images, rng)
-    blur_samples, blur_samples_se = sharpness_with_se(samples, rng)
+    blur_samples, blur_samples_se = sharpness_with_se(samples, images, rng)
     nll = torch.cat(nlls)
     return {
         "recon_error": float(nll.mean()),
         "recon_error_se": float(nll.std() / np.sqrt(len(nll))) if len(nll) > 1 else math.nan,
         "recon_error_sampled": float(torch.cat(sampled).mean()),
         "recon_mse": se_sum / images.numel(),
-        "blur": blur,
-        "blur_se": blur_se,
+        **blur_and_shape(recon, images, rng),
         "blur_samples": blur_samples,
         "blur_samples_se": blur_samples_se,
-        "data_sharpness": sharpness_px(images),
+        "data_sharpness": sharpness_px(images, images),
     }
+
+
+def blur_and_shape(outputs: torch.Tensor, originals: torch.Tensor, rng) -> dict:
+    """blur, shape_error (each with its bootstrap SE), output_variation and collapsed, from one pass
+    of ``blur_per_image``; a collapsed model's blur and shape_error are NaN."""
+    variation = output_variation(outputs, originals)
+    collapsed = variation < COLLAPSE_VARIATION
+    sigma = blur_per_image(outputs, originals)
+    shape = shape_error_per_image(outputs, originals, sigma)
+    scores = {"output_variation": variation, "collapsed": float(collapsed)}
+    for name, values in (("blur", sigma.numpy()), ("shape_error", shape.numpy())):
+        scores[name] = math.nan if collapsed else median_or_nan(values)
+        scores[f"{name}_se"] = math.nan if collapsed else bootstrap_median_se(values, rng)
+    return scores

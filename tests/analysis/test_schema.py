@@ -103,7 +103,7 @@ def test_catalogue_entries_are_well_formed():
         assert set(m.presets) <= set(schema.METRIC_PRESETS) and m.presets, m.name
         assert m.label and not (m.needs_factors and m.without_factors), m.name
         assert m.direction is not None or not m.objective, m.name  # an objective needs a better side
-    assert METRICS["blur"].label == "blur (px, equivalent Gaussian σ)" and METRICS["blur"].unit == "px"
+    assert METRICS["blur"].label == "blur (px, equivalent Gaussian σ of lost detail)" and METRICS["blur"].unit == "px"
     assert [m.name for m in CATALOGUE if m.intermediate] == ["val_recon_error"]
     assert set(scoring.PRESETS) == set(schema.METRIC_PRESETS)
 

@@ -1,5 +1,6 @@
 """Reconstruction error, blur and score_model (with a stand-in model and a real trained one)."""
 
+import math
 from itertools import pairwise
 
 import numpy as np
@@ -37,6 +38,19 @@ def test_blur_rises_monotonically_with_gaussian_kernel_width(images):
     assert scores == pytest.approx(widths, abs=0.25)
     with pytest.raises(ValueError, match="every original is constant"):
         blur_score(images, torch.zeros_like(images))
+
+
+def test_blur_and_shape_of_reconstructions(images):
+    from analysis.metrics.reconstruction import blur_and_shape
+    from tests.analysis.metrics.probes import shift
+
+    rng = np.random.default_rng(0)
+    blurred = blur_and_shape(gaussian_blur(images, 1.5), images, rng)
+    assert blurred["collapsed"] == 0.0 and blurred["output_variation"] > 0.5
+    assert blurred["blur"] == pytest.approx(1.5, abs=0.15) and blurred["shape_error"] < 0.02
+    moved = blur_and_shape(shift(gaussian_blur(images, 1.5), 0, 2), images, rng)
+    assert moved["blur"] == pytest.approx(blurred["blur"], abs=0.02) and moved["shape_error"] > 0.05
+    assert moved["blur_se"] >= 0 and moved["shape_error_se"] > 0
 
 
 def test_linear_probe_accuracy():
@@ -78,15 +92,19 @@ def test_score_model_presets_and_names():
     data = dsprites()
     recon = score_model(model, data, np.random.default_rng(0), "recon")
     assert set(recon) == {"recon_error", "recon_error_se", "recon_error_sampled", "recon_mse", "blur", "blur_se",
-                          "blur_samples", "blur_samples_se", "data_sharpness", "metric_preset"}
+                          "shape_error", "shape_error_se", "output_variation", "collapsed", "blur_samples",
+                          "blur_samples_se", "data_sharpness", "metric_preset"}
     assert recon["recon_error_sampled"] == recon["recon_error"]  # logvar None: nothing to sample
-    assert recon["data_sharpness"] == pytest.approx(0.0, abs=0.05)  # binary dSprites: the sharp end
+    assert abs(recon["data_sharpness"]) < 0.1  # the data against its own mean spectrum
+    # an untrained linear decoder draws nearly the same image for every input: collapsed, no blur
+    assert recon["collapsed"] == 1.0 and recon["output_variation"] < 0.05
+    assert all(math.isnan(recon[k]) for k in ("blur", "blur_se", "shape_error", "shape_error_se"))
     assert recon["metric_preset"] == "recon" and model.training
     fast = score_model(model, data, np.random.default_rng(0), "fast",
                        eval_images=data.eval_set(128)[0])
     for name in ("beta_vae_score", "factor_vae_score", "mig", "sap", "beta_vae_train_accuracy"):
         assert isinstance(fast[name], float), name
-    for name in ("beta_vae_score", "factor_vae_score", "mig", "sap", "blur", "recon_error"):
+    for name in ("beta_vae_score", "factor_vae_score", "mig", "sap", "recon_error"):
         assert fast[f"{name}_se"] >= 0, name
     # the fast preset's classifier metrics are scored on 1,000 points: binomial SE <= 0.016
     assert fast["beta_vae_score_se"] <= 0.0159 and fast["factor_vae_score_se"] <= 0.0159
@@ -116,7 +134,7 @@ def test_recon_error_sampled_decodes_one_posterior_draw(images):
     assert scores[0]["recon_error"] == scores[2]["recon_error"]  # the mean path draws nothing
     assert scores[0]["recon_error_sampled"] != scores[2]["recon_error_sampled"]
     assert scores[0]["recon_error_sampled"] != scores[0]["recon_error"]
-    assert scores[0]["blur_se"] >= 0 and scores[0]["blur_samples_se"] >= 0
+    assert scores[0]["blur_samples_se"] >= 0
     # recon_error_se: the standard error of the mean per-image NLL, written out image by image
     with torch.no_grad():
         nll = [float(model.likelihood.nll(x[None], model.decode(model.encode(x[None])[0]))[0]) for x in images]
