@@ -45,6 +45,22 @@ def rows(sets: dict, rng) -> list[str]:
     return out
 
 
+def sharpness_rows(data: torch.Tensor, fresh: torch.Tensor, rng) -> list[str]:
+    """``sharpness_px`` (the blur_samples measure) of held-out images against the data, per probe."""
+    from analysis.metrics import sharpness_with_se
+    from tests.analysis.metrics.probes import shift, unsharp
+
+    g = torch.Generator().manual_seed(0)
+    cases = [("the data itself (data_sharpness)", data), ("other data images", fresh),
+             ("other data images shifted 3 px", shift(fresh, 0, 3)),
+             *((f"Gaussian blur σ {s:g}", gaussian_blur(fresh, s)) for s in (0.5, 1.0, 2.0, 4.0)),
+             ("sharpened (unsharp mask)", unsharp(fresh)),
+             ("+ noise 0.05", fresh + 0.05 * torch.randn(fresh.shape, generator=g)),
+             ("blur σ 2 + noise 0.05", gaussian_blur(fresh, 2.0) + 0.05 * torch.randn(fresh.shape, generator=g))]
+    out = ["| dSprites images | sharpness_px vs the data (px) |", "|---|---|"]
+    return out + [f"| {name} | {_cell(*sharpness_with_se(y, data, rng))} |" for name, y in cases]
+
+
 def timed(fn, repeats: int = 3) -> float:
     best = float("inf")
     for _ in range(repeats):
@@ -66,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             "1/f noise": (pink_noise(n), pink_noise(n, seed=3)),
             "random shapes": (random_shapes(n), random_shapes(n, seed=3))}
     print("\n".join(rows(sets, np.random.default_rng(0))))
+    print()
+    print("\n".join(sharpness_rows(*sets["dSprites"], np.random.default_rng(0))))
     x = data.eval_set(args.timing_images, seed=1)[0]
     y = gaussian_blur(x, 2.0)
     seconds = {name: timed(lambda fn=fn: fn(y, x)) for name, fn in
