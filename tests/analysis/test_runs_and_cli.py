@@ -42,9 +42,13 @@ def store(tmp_path_factory):
         params = {"model_type": mt, "latent_dim": dim, "seed": seed, "lr": 0.001, "amp": False}
         if beta is not None:
             params["beta"] = beta
+        collapsed = beta == 16.0  # a finished trial whose outputs ignore the input: no blur, no shape_error
+        ok = recon is not None and not collapsed
         metrics = {k: v for k, v in (("recon_error", recon), ("beta_vae_score", score),
                                      ("beta_vae_score_se", None if score is None else 0.05),
-                                     ("blur", None if recon is None else recon / 200)) if v is not None}
+                                     ("blur", recon / 200 if ok else None),
+                                     ("shape_error", recon / 1000 if ok else None),
+                                     ("collapsed", None if recon is None else float(collapsed))) if v is not None}
         client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()],
                          metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
         if status == TrialStatus.COMPLETED:
@@ -95,13 +99,15 @@ def test_cli_writes_every_figure_and_the_report(store, tmp_path):
     uri, parent = store
     out = tmp_path / "report"
     assert main(["pareto", "--study", "s1", "--tracking-uri", uri, "--out", str(out), "--log-to-mlflow"]) == 0
-    for name in ("pareto", "fronts_by_model", "metric_vs_hyperparameter", "hypervolume", "samples_by_model"):
+    for name in ("pareto", "fronts_by_model", "blur_vs_shape_error", "metric_vs_hyperparameter", "hypervolume",
+                 "samples_by_model"):
         png = mpimg.imread(out / f"{name}.png")
         assert png.shape[0] > 200 and png.shape[1] > 300 and png.std() > 0, name
         assert (out / f"{name}.svg").stat().st_size > 1000
     report = (out / "report.md").read_text()
     assert "## Pareto-optimal trials" in report and "![Trials and the Pareto front](pareto.png)" in report
     assert "1 failed, 1 diverged" in report
+    assert "1 finished trial(s) collapsed" in report and "![Blur vs shape error" in report
     assert "Dataset: dsprites-procedural (rendered procedurally" in report
     # front by recon: ae 0.30, vae 0.45, β-TCVAE 0.60, β-VAE 0.70 (SE 0.05 each: 2 SE = 0.141)
     assert "## Is the front resolved?" in report
