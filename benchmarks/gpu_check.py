@@ -94,20 +94,22 @@ def device_line(device: torch.device, threads: int) -> str:
 
 
 def training_table(args) -> list[str]:
-    """(a): img/s per model type × batch × precision, with the bf16 and compile speed-ups."""
+    """(a): img/s per model type × batch × precision, the bf16 and compile speed-ups, and the
+    compiled cell's warm-up (its first steps, compiling included)."""
     lines = ["## (a) Training img/s (study.trial.train_step, burgess, procedural dSprites on the device)", "",
-             "| model | batch | " + " | ".join(args.precisions) + " | bf16/fp32 | compile/bf16 |",
-             "|---|---|" + "---|" * (len(args.precisions) + 2)]
+             "| model | batch | " + " | ".join(args.precisions) + " | bf16/fp32 | compile/bf16 | compile warm-up s |",
+             "|---|---|" + "---|" * (len(args.precisions) + 3)]
     paths: dict[str, str] = {}
     for model_type in args.models:
         for batch in args.batches:
-            rates = {}
+            rates, warmups = {}, {}
             for name in args.precisions:
-                rates[name], paths[name] = parts.training_rate(model_type, batch, args.device, name, args.timing,
-                                                               args.compile_backend, args.threads)
+                rates[name], paths[name], warmups[name] = parts.training_rate(
+                    model_type, batch, args.device, name, args.timing, args.compile_backend, args.threads)
                 print(f"  (a) {model_type} batch {batch} {name}: {rates[name]:.0f} img/s", file=sys.stderr, flush=True)
+            warmup = f"{warmups['bf16+compile']:.1f}" if "bf16+compile" in warmups else "–"
             lines.append(f"| {model_type} | {batch} | " + " | ".join(f"{rates[p]:,.0f}" for p in args.precisions)
-                         + f" | {_ratio(rates, 'bf16', 'fp32')} | {_ratio(rates, 'bf16+compile', 'bf16')} |")
+                         + f" | {_ratio(rates, 'bf16', 'fp32')} | {_ratio(rates, 'bf16+compile', 'bf16')} | {warmup} |")
     lines += [""] + [f"- {name} via: {via}" for name, via in paths.items()]
     return lines
 

@@ -94,9 +94,11 @@ def precision(run, name: str, compile_backend: str | None = None):
         project.autocast = original
 
 
-def steps_per_second(run, step_fn, *, warmup: int, min_steps: int, min_seconds: float, repeats: int) -> float:
+def steps_per_second(run, step_fn, *, warmup: int, min_steps: int, min_seconds: float,
+                     repeats: int) -> tuple[float, float]:
     """Median optimiser steps/s of ``study.trial.train_step`` over ``repeats`` windows, each of
-    ≥ ``min_steps`` steps and (steps doubled until) ≥ ``min_seconds``, after ``warmup`` steps."""
+    ≥ ``min_steps`` steps and (steps doubled until) ≥ ``min_seconds``, after ``warmup`` steps; and
+    the seconds of the warm-up (with compile, mostly compiling)."""
     from study.trial import train_step
 
     sums: dict = {}
@@ -109,25 +111,26 @@ def steps_per_second(run, step_fn, *, warmup: int, min_steps: int, min_seconds: 
         sync(run.device)
         return time.perf_counter() - start
 
-    window(warmup)
+    warmup_seconds = window(warmup)
     n, seconds = min_steps, window(min_steps)
     while seconds < min_seconds:
         n *= 2
         seconds = window(n)
     rates = [n / seconds] + [n / window(n) for _ in range(repeats - 1)]
-    return statistics.median(rates)
+    return statistics.median(rates), warmup_seconds
 
 
 def training_rate(model_type: str, batch: int, device: torch.device, name: str, timing: dict,
-                  compile_backend: str | None = None, threads: int = 1) -> tuple[float, str]:
-    """Training img/s of ``model_type`` at ``batch`` and precision ``name``, and the path taken."""
+                  compile_backend: str | None = None, threads: int = 1) -> tuple[float, str, float]:
+    """Training img/s of ``model_type`` at ``batch`` and precision ``name``, the path taken, and
+    the warm-up seconds (the first steps, where compiling happens)."""
     run = setup_run(model_type, batch, device, name, threads=threads)
     with precision(run, name, compile_backend) as (step_fn, via):
-        rate = steps_per_second(run, step_fn, **timing) * batch
+        steps, warmup_seconds = steps_per_second(run, step_fn, **timing)
     del run, step_fn
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return rate, via
+    return steps * batch, via, warmup_seconds
 
 
 def batch_production(batch: int, device: torch.device, model_type: str, timing: dict, threads: int = 1) -> dict:
@@ -141,7 +144,7 @@ def batch_production(batch: int, device: torch.device, model_type: str, timing: 
         run.data.train_batch(batch, run.generator)
     sync(device)
     batch_ms = 1e3 * (time.perf_counter() - start) / n
-    step_ms = 1e3 / steps_per_second(run, run.model, **timing)
+    step_ms = 1e3 / steps_per_second(run, run.model, **timing)[0]
     return {"batch": batch, "on": str(x.device), "expected": str(run.device), "batch_ms": batch_ms,
             "step_ms": step_ms, "share": batch_ms / step_ms}
 
