@@ -1,5 +1,5 @@
 """The security properties of the cluster configs, read from the files as `ray up` and `kubectl
-apply` would read them: Ray's token auth on everywhere, the KubeRay
+apply` would read them (cluster/SECURITY.md): Ray's token auth on everywhere, the KubeRay
 NetworkPolicies and ingress, the AWS launcher's own group, private subnets and required name."""
 
 import os
@@ -171,3 +171,23 @@ def test_every_manifest_pod_is_covered_by_a_policy_beyond_the_default_deny():
     assert {d["kind"] for d in all_kube_docs()} >= {"NetworkPolicy", "Ingress"}
     assert list(each(all_kube_docs(), "hostNetwork")) == []
 
+
+def test_security_md_names_tests_that_exist():
+    """Every test cluster/SECURITY.md cites (`file.py`, `file.py::name` or a bare `test_…` name) is
+    a test file or function of tests/cluster/."""
+    here = os.path.dirname(__file__)
+    sources = {}
+    for name in os.listdir(here):
+        if name.endswith(".py"):
+            with open(os.path.join(here, name)) as handle:
+                sources[name] = handle.read()
+    with open(os.path.join(CLUSTER, "SECURITY.md")) as handle:
+        refs = re.findall(r"`(test_\w+(?:\.py)?(?:::\w+)?)`", handle.read())
+    assert len(refs) >= 10
+    for ref in refs:
+        name, _, func = ref.partition("::")
+        if not name.endswith(".py"):
+            name, func = None, name
+        assert name is None or name in sources, ref
+        texts = [sources[name]] if name else sources.values()
+        assert not func or any(f"def {func}(" in text for text in texts), ref
