@@ -55,14 +55,15 @@ def completed_trials(uri, name):
 @pytest.mark.skipif(UNAVAILABLE is not None, reason=f"network namespaces unavailable: {UNAVAILABLE}")
 def test_up_job_submit_down_with_postgres_behind_auth(monkeypatch):
     """`up --netns --backend postgres --auth` (a head and two workers, each in its own network
-    namespace) with the login in the environment: `status` sees every node, a job without the
+    namespace) with the login in the environment: `status` sees every node, every socket of the
+    cluster listens inside the namespaces (none on the host's network), a job without the
     Ray token is refused (Jobs API, `ray job submit`, a driver joining the GCS), the study
     submitted from the host with the token but without the MLflow login runs its trials on the
     workers, which reach MLflow on the head's subnet address with the nodes' login, nothing prints
     or records a password, and `down` stops every process it started (none is left listening) and
-    deletes the namespaces and the token. (The default `up` differs only in
-    binding everything to the one shared 127.0.0.1 and in the store URI it gives
-    cluster.mlflow_server; tests/cluster/test_faults.py runs studies against a SQLite-backed
+    deletes the namespaces and the token. (The default `up` differs in running every node on the
+    host's own network — tests/cluster/test_local_exposure.py checks what that exposes — and in
+    the store URI it gives cluster.mlflow_server; tests/cluster/test_faults.py runs studies against a SQLite-backed
     MLflow server; tests/cluster/test_netns.py checks the namespaces' isolation itself.)"""
     from analysis.runs import load_runs
 
@@ -87,7 +88,9 @@ def test_up_job_submit_down_with_postgres_behind_auth(monkeypatch):
         assert state["mlflow"].startswith(f"http://{head}:") and state["gcs_address"].startswith(f"{head}:")
         assert "PostgreSQL on 127.0.0.1" in up.stdout and "MLflow login:   user ci-admin" in up.stdout
         pids, namespaces = local.own_pids(state), netns.identities(state["netns"])
-        assert processes.listening(pids)  # seen inside the nodes' namespaces too
+        host_net = os.stat("/proc/self/ns/net").st_ino
+        listening = processes.listening(pids)  # read inside the nodes' namespaces
+        assert listening and all(os.stat(f"/proc/{pid}/ns/net").st_ino != host_net for pid, _ in listening)
         assert_refused_without_token(state)
         output = up.stdout + up.stderr + submit_tiny_study(state, "pgstudy", insider_env(state))
         children = completed_trials(state["mlflow"], "pgstudy")
