@@ -32,7 +32,7 @@ def submit_tiny_study(state, name, env):
          "--runtime-env", os.path.join(REPO, "cluster", "runtime_env.yaml"), "--",
          "python", "-m", "study.run", "--name", name, "--root", os.path.join(state["root"], "runs"),
          "--tracking-uri", state["mlflow"], "--num-trials", "2", "--max-concurrent", "2",
-         "--objectives", "recon_error,blur", "--set", "trial.steps=40", "--set", "trial.report_every=20",
+         "--objectives", "recon_error,recon_mse", "--set", "trial.steps=40", "--set", "trial.report_every=20",
          "--set", "trial.checkpoint_every=20", "--set", "trial.metrics=recon", "--set", "trial.eval_size=64",
          "--set", "trial.kl_warmup_steps=0"],
         capture_output=True, text=True, timeout=600, env=env)
