@@ -291,14 +291,6 @@ def numeric_values(values: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
 
 
-def without_secrets(values: Mapping[str, Any], secrets) -> dict[str, Any]:
-    """``values`` without the keys named in ``secrets``, at every level of nesting: what may be
-    logged as params of a study or a trial (a token passed through the config never is)."""
-    hidden = set(secrets)
-    return {k: without_secrets(v, hidden) if isinstance(v, Mapping) else v
-            for k, v in values.items() if k not in hidden}
-
-
 def default_tracking_uri(root: str = "betasweep-runs") -> str:
     """$MLFLOW_TRACKING_URI if set, else the embedded SQLite store ``<root>/mlflow.db``."""
     env = os.environ.get("MLFLOW_TRACKING_URI")

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from analysis.paging import search_all_runs
+from analysis.redaction import redact_uri, without_secrets
 from analysis.schema import Role, RunState, StudyStatus, Tag, TrialStatus, run_state
 from study.tracking.buffer import BUFFER_FILE, replay_buffer
 from study.tracking.client import _client, _experiment_id, _log_params, _unreachable, git_sha
@@ -31,7 +32,7 @@ def start_study_run(tracking_uri: str, experiment: str, study_name: str, params:
     client = _client(tracking_uri)
     exp_id = _experiment_id(client, tracking_uri, experiment)
     all_tags = {Tag.STUDY: study_name, Tag.ROLE: str(Role.STUDY), Tag.GIT_SHA: git_sha(),
-                Tag.STUDY_STATUS: str(StudyStatus.RUNNING), **{k: str(v) for k, v in tags.items()}}
+                Tag.STUDY_STATUS: str(StudyStatus.RUNNING), **without_secrets({k: str(v) for k, v in tags.items()}, ())}
     if Tag.DATASET in all_tags:
         all_tags[Tag.DATASET] = dataset_record_name(all_tags[Tag.DATASET], data_root)
     run = client.create_run(exp_id, run_name=study_name, tags=all_tags)
@@ -112,7 +113,7 @@ def sync_study(tracking_uri: str, study_dir: str, timeout: float = 300.0, interv
             except Exception as exc:
                 if not _unreachable(exc) or time.time() >= deadline:
                     raise
-                log.warning("MLflow at %s did not answer (%s); retrying the sync in %.0fs", tracking_uri,
+                log.warning("MLflow at %s did not answer (%s); retrying the sync in %.0fs", redact_uri(tracking_uri),
                             type(exc).__name__, interval)
                 time.sleep(interval)
     return sent
