@@ -47,6 +47,7 @@ class RunState(StrEnum):
     RUNNING = "RUNNING"
     FINISHED = "FINISHED"
     FAILED = "FAILED"
+    KILLED = "KILLED"
 
 
 def run_state(status: str) -> RunState:
@@ -96,6 +97,9 @@ class Tag:
     HYPERPARAMETERS = "hyperparameters"
     """Child: the model type's searched hyperparameters as JSON, name → figure label (e.g.
     ``{"beta": "β"}``); their values are the run's params of those names."""
+    DUPLICATE_OF = "duplicate_of"
+    """Child: a duplicate run (a creation the client gave up on) taken out of its study, and the
+    run kept for its trial."""
     PARENT_RUN = "mlflow.parentRunId"
     """Child: MLflow's own nesting tag, the parent run's id."""
 

@@ -10,10 +10,13 @@ nodes (separate raylets with their own CPUs), and a lean MLflow server (``cluste
 job execution off, artifacts served over HTTP with ``--artifacts-destination``; one process on
 SQLite, four on PostgreSQL). Its
 store is SQLite (``--backend sqlite``, the default) or a PostgreSQL server of its own
-(``--backend postgres``, :mod:`cluster.postgres`); ``--auth`` puts it behind MLflow's basic auth,
-with the credentials from ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` (or generated
-into ``<root>/mlflow-auth.env``, 0600) handed to the Ray nodes' environment as a cluster's
-pods get them from a Secret. It waits until all nodes are alive and MLflow answers ``/health``,
+(``--backend postgres``, :mod:`cluster.postgres`); ``--auth`` puts it behind MLflow's basic auth
+with two logins (:mod:`cluster.mlflow_users`): the admin's (``MLFLOW_AUTH_ADMIN_*``, else generated
+into ``<root>/mlflow-admin.env``), which only the MLflow server gets, and the trials' own
+(``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``, else ``<root>/mlflow-auth.env``; both
+files 0600): no admin, EDIT on the study experiment, handed to the Ray nodes' environment as a
+cluster's pods get it from a Secret. The nodes get no server secret (admin, database). The root
+is 0700. It waits until all nodes are alive and MLflow answers ``/health``,
 writes its bookkeeping (ports, PIDs, paths; never a password) to ``<root>/local-cluster.json`` and
 prints the commands to use it. ``down`` stops only what ``up`` started: the Ray processes of this
 cluster's own temp dir, the MLflow server's process group and PostgreSQL by its PID (never ``ray
@@ -26,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -34,11 +36,10 @@ import time
 import urllib.parse
 import urllib.request
 
-from cluster import netns, postgres, processes, ray_nodes
+from cluster import mlflow_users, netns, postgres, processes, ray_nodes
 from cluster.ray_nodes import alive_nodes, free_port
 
 STATE = "local-cluster.json"
-CREDENTIALS = "mlflow-auth.env"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Server settings from the caller's environment that must not leak into this cluster's server.
 _SERVER_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_BACKEND_STORE_URI", "MLFLOW_AUTH_DATABASE_URI",
@@ -47,7 +48,8 @@ _SERVER_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_BACKEND_STORE_URI", "MLFLOW_AUTH_
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
+    """The Ray nodes' environment: the caller's, without the MLflow server's settings and secrets."""
+    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARS and not k.startswith("POSTGRES_")}
     env.setdefault("RAY_AUTH_MODE", "disabled")
     env.pop("RAY_ADDRESS", None)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
@@ -63,22 +65,6 @@ def mlflow_healthy(url: str) -> bool:
         return False
 
 
-def credentials(root: str) -> tuple[dict[str, str], str]:
-    """The MLflow login for ``--auth`` and where it came from: ``MLFLOW_TRACKING_USERNAME`` /
-    ``MLFLOW_TRACKING_PASSWORD`` from the environment, else ``<root>/mlflow-auth.env`` (0600),
-    generated on the first ``up`` and reused after (the auth store keeps the first password)."""
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    if user and password:
-        return {"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password}, "environment"
-    path = os.path.join(root, CREDENTIALS)
-    if not os.path.exists(path):
-        postgres.write_private(path, f"MLFLOW_TRACKING_USERNAME=betasweep\n"
-                                     f"MLFLOW_TRACKING_PASSWORD={secrets.token_urlsafe(24)}\n")
-    with open(path) as handle:
-        pairs = dict(line.rstrip("\n").split("=", 1) for line in handle if "=" in line)
-    return pairs, path
-
-
 def _save(state: dict) -> None:
     with open(os.path.join(state["root"], STATE), "w") as handle:
         json.dump(state, handle, indent=1)
@@ -91,6 +77,8 @@ def start_mlflow(state: dict, env: dict) -> subprocess.Popen:
     root = state["root"]
     env = {k: v for k, v in env.items() if k not in _SERVER_VARS and not k.startswith("POSTGRES_")}
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    if state["auth"]:  # the admin: the server's alone
+        env.update(mlflow_users.login(root, "admin")[0])
     if state["backend"] == "postgres":
         env.update(postgres.connection_env(state["postgres"]))
     else:
@@ -126,11 +114,13 @@ def _new_state(root: str, workers: int, cpus_per_worker: int, backend: str, auth
 
 
 def up(root: str, workers: int = 2, cpus_per_worker: int = 1, timeout: float = 180,
-       backend: str = "sqlite", auth: bool = False, isolate: bool = False, subnet: str | None = None) -> dict:
+       backend: str = "sqlite", auth: bool = False, isolate: bool = False, subnet: str | None = None,
+       experiment: str = "betasweep") -> dict:
     """Start [namespaces +] [PostgreSQL +] head + workers + MLflow; returns the bookkeeping (also
     written to root before anything starts, so that ``down`` undoes a partial ``up``)."""
     root = os.path.abspath(root)
     os.makedirs(root, exist_ok=True)
+    os.chmod(root, 0o700)  # stores, logins, logs: the owner's (PostgreSQL's user may pass through: 0701)
     if os.path.exists(os.path.join(root, STATE)):
         raise RuntimeError(f"a local cluster is already recorded in {root}; run `down` first")
     state = _new_state(root, workers, cpus_per_worker, backend, auth, isolate, subnet)
@@ -141,7 +131,7 @@ def up(root: str, workers: int = 2, cpus_per_worker: int = 1, timeout: float = 1
         if state["netns"]:
             netns.create(state["netns"])
         if auth:
-            login, state["credentials"] = credentials(root)
+            login, state["credentials"] = mlflow_users.login(root, "trials")
             state["mlflow_user"] = login["MLFLOW_TRACKING_USERNAME"]
             env.update(login)  # the nodes' environment: every job driver and trial inherits it
         env["MLFLOW_TRACKING_URI"] = state["mlflow"]  # where the nodes' drivers and trials log by default
@@ -155,6 +145,8 @@ def up(root: str, workers: int = 2, cpus_per_worker: int = 1, timeout: float = 1
         state["mlflow_pid"] = server.pid
         _save(state)
         _wait_healthy(state, server, timeout)
+        if auth:
+            mlflow_users.provision(state["mlflow"], mlflow_users.login(root, "admin")[0], login, experiment)
     except BaseException:
         down(root)
         raise
@@ -223,7 +215,8 @@ def commands(state: dict) -> str:
                      f"{pg['user']}, data {pg['data_dir']}; passwords in {pg['passfile']}, mode 0600)")
     if state.get("auth"):
         source = state["credentials"]
-        lines.append(f"MLflow login:   user {state['mlflow_user']} (basic auth); the Ray nodes have it in their "
+        lines.append(f"MLflow login:   user {state['mlflow_user']} (basic auth, EDIT on the study experiment; the "
+                     "admin's login is the server's only); the Ray nodes have it in their "
                      "environment" + ("" if source == "environment" else
                                       f"; for your shell: set -a; . {source}; set +a"))
     if state.get("netns"):
@@ -269,11 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subnet", default=os.environ.get("BETASWEEP_NETNS_SUBNET"),
                         help="With --netns: the subnet (default $BETASWEEP_NETNS_SUBNET, else the first "
                              f"/24 of {netns.POOL} the host does not use).")
+    parser.add_argument("--experiment", default="betasweep",
+                        help="With --auth: the MLflow experiment the trials' login may edit (default betasweep).")
     args = parser.parse_args(argv)
     if args.command == "up":
         try:
             state = up(args.root, args.workers, args.cpus_per_worker, backend=args.backend, auth=args.auth,
-                       isolate=args.netns, subnet=args.subnet)
+                       isolate=args.netns, subnet=args.subnet, experiment=args.experiment)
         except RuntimeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

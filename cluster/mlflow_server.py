@@ -13,13 +13,16 @@ together open at most ``$MLFLOW_SERVER_DB_CONNECTIONS`` (80) database connection
   ``PGPASSFILE``), so it appears on no command line and in no log. The driver is named
   (``postgresql+psycopg2``): SQLAlchemy ≥ 2.1 would pick psycopg 3 for a bare ``postgresql://``.
 * ``--auth``: MLflow's basic-auth app. The admin comes from ``MLFLOW_AUTH_ADMIN_USERNAME`` /
-  ``MLFLOW_AUTH_ADMIN_PASSWORD``, else from the clients' own ``MLFLOW_TRACKING_USERNAME`` /
-  ``MLFLOW_TRACKING_PASSWORD`` (one pair of variables, one Secret, for server and trials). The
-  users live in ``$POSTGRES_AUTH_DB`` (mlflow_auth, created when missing) next to a PostgreSQL
-  store, in ``<name>-auth.db`` next to a SQLite one, or at ``$MLFLOW_AUTH_DATABASE_URI``. The
-  config file it writes (``--auth-config``) holds no secret. The app's CSRF key is
+  ``MLFLOW_AUTH_ADMIN_PASSWORD``, which only the server (and :mod:`cluster.mlflow_users`, which
+  gives the trials a login of their own) may hold; the trials' ``MLFLOW_TRACKING_USERNAME`` must
+  be another user. The users live in ``$POSTGRES_AUTH_DB`` (mlflow_auth, created when missing)
+  next to a PostgreSQL store, in ``<name>-auth.db`` next to a SQLite one, or at
+  ``$MLFLOW_AUTH_DATABASE_URI``. The config file it writes (``--auth-config``) names that
+  database, so it is written 0600. The app's CSRF key is
   ``$MLFLOW_FLASK_SERVER_SECRET_KEY``, else a random one per start (fine for one server; several
   replicas must share one).
+* Files it creates are its own: it runs with umask 077, and a SQLite store (and its users' store)
+  already there is made 0600.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import os
 import secrets
 import sys
 import urllib.parse
+
+from cluster.postgres import write_private
 
 AUTH_INI = """[mlflow]
 default_permission = {permission}
@@ -93,12 +98,14 @@ def auth_database_uri(env: dict, backend: str) -> str:
 
 
 def admin_credentials(env: dict) -> tuple[str, str]:
-    """The admin's (username, password): MLFLOW_AUTH_ADMIN_*, else MLFLOW_TRACKING_*."""
-    user = env.get("MLFLOW_AUTH_ADMIN_USERNAME") or env.get("MLFLOW_TRACKING_USERNAME")
-    password = env.get("MLFLOW_AUTH_ADMIN_PASSWORD") or env.get("MLFLOW_TRACKING_PASSWORD")
+    """The admin's (username, password) from MLFLOW_AUTH_ADMIN_*; never the trials' login."""
+    user, password = env.get("MLFLOW_AUTH_ADMIN_USERNAME"), env.get("MLFLOW_AUTH_ADMIN_PASSWORD")
     if not user or not password:
-        raise SystemExit("error: --auth needs MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
-                         "(or MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD) in the environment")
+        raise SystemExit("error: --auth needs MLFLOW_AUTH_ADMIN_USERNAME and MLFLOW_AUTH_ADMIN_PASSWORD "
+                         "in the environment (the trials log in as another user: cluster.mlflow_users)")
+    if env.get("MLFLOW_TRACKING_USERNAME") == user:
+        raise SystemExit(f"error: the trials' login MLFLOW_TRACKING_USERNAME={user} is the MLflow admin; "
+                         "give the admin and the trials different users")
     if len(password) < 12:
         raise SystemExit("error: the MLflow password must have at least 12 characters (MLflow's rule)")
     return user, password
@@ -147,8 +154,8 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
         auth_db = auth_database_uri(env, backend)
         if auth_db.startswith("postgresql"):
             ensure_database(auth_db, env)
-        with open(args.auth_config, "w") as handle:
-            handle.write(AUTH_INI.format(permission=args.default_permission, database_uri=auth_db, admin=user))
+        write_private(args.auth_config, AUTH_INI.format(permission=args.default_permission, database_uri=auth_db,
+                                                        admin=user))
         env.update(MLFLOW_AUTH_CONFIG_PATH=os.path.abspath(args.auth_config), MLFLOW_AUTH_ADMIN_USERNAME=user,
                    MLFLOW_AUTH_ADMIN_PASSWORD=password)
         env.setdefault("MLFLOW_FLASK_SERVER_SECRET_KEY", secrets.token_urlsafe(32))
@@ -184,9 +191,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def private_stores(env: dict) -> None:
+    """From now on, files this server creates are its own (umask 077: the SQLite stores, local
+    artifacts); SQLite stores created before are made 0600."""
+    os.umask(0o077)
+    backend = backend_store_uri(env)
+    users = env.get("MLFLOW_AUTH_DATABASE_URI") or (auth_database_uri(env, backend) if backend.startswith("sqlite")
+                                                    else "")
+    for uri in (backend, users):
+        path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else None
+        if path and os.path.exists(path):
+            os.chmod(path, 0o600)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cmd, env = server_env(args, dict(os.environ))
+    private_stores(env)
     sys.stdout.flush()
     os.execve(cmd[0], cmd, env)
     return 1  # not reached: exec replaced this process

@@ -12,7 +12,7 @@ from analysis.paging import search_all_runs
 from analysis.redaction import redact_uri, without_secrets
 from analysis.schema import Role, RunState, StudyStatus, Tag, TrialStatus, run_state
 from study.tracking.buffer import BUFFER_FILE, replay_buffer
-from study.tracking.client import _client, _experiment_id, _log_params, _unreachable, git_sha
+from study.tracking.client import _client, _experiment_id, _log_params, _unreachable, git_sha, refused
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,9 @@ def remove_duplicate_runs(tracking_uri: str, parent_run_id: str) -> list[str]:
     A run creation the client gave up on (a read timeout: MLflow's client then sends it again)
     may still have been carried out by a slow server, leaving a second, empty run for the trial.
     The run kept is the one the trial logged to (the most metrics and params; the older on a tie);
-    the others are deleted (MLflow's soft delete: they leave the listings)."""
+    the others are deleted (MLflow's soft delete: they leave the listings) or, by a login that may
+    not delete runs (the trials' own behind basic auth: EDIT on the experiment), detached from the
+    study (:func:`detach_duplicate`)."""
     client = _client(tracking_uri)
     parent = client.get_run(parent_run_id)
     runs = search_all_runs(client, [parent.info.experiment_id], f"tags.{Tag.PARENT_RUN} = '{parent_run_id}'")
@@ -138,11 +140,25 @@ def remove_duplicate_runs(tracking_uri: str, parent_run_id: str) -> list[str]:
             continue
         group.sort(key=lambda r: (-len(r.data.metrics) - len(r.data.params), r.info.start_time))
         for extra in group[1:]:
-            client.delete_run(extra.info.run_id)
+            try:
+                client.delete_run(extra.info.run_id)
+            except Exception as exc:
+                if not refused(exc):
+                    raise
+                detach_duplicate(client, extra.info.run_id, group[0].info.run_id)
             removed.append(extra.info.run_id)
     if removed:
         log.warning("deleted %d duplicate child run(s) left by run creations the client gave up on", len(removed))
     return removed
+
+
+def detach_duplicate(client, run_id: str, kept: str) -> None:
+    """Take a duplicate child run out of its study without deleting it: no parent or study tag (the
+    listings select by them), ``duplicate_of`` the kept run, ended as killed."""
+    client.set_tag(run_id, Tag.DUPLICATE_OF, kept)
+    for tag in (Tag.PARENT_RUN, Tag.STUDY):
+        client.delete_tag(run_id, tag)
+    client.set_terminated(run_id, str(RunState.KILLED))
 
 
 def close_abandoned(tracking_uri: str, parent_run_id: str) -> list[str]:

@@ -68,8 +68,8 @@ def test_kuberay_manifests():
 
 def test_runtime_env_and_dockerfile():
     env = load("runtime_env.yaml")
-    assert {".venv", ".git", "betasweep-runs", "*.db", "betasweep-cluster", "*.pgpass", "mlflow-auth.env"} <= set(
-        env["excludes"])
+    assert {".venv", ".git", "betasweep-runs", "*.db", "betasweep-cluster", "*.pgpass", "mlflow-auth.env",
+            "mlflow-admin.env"} <= set(env["excludes"])
     assert env["env_vars"]["RAY_AUTH_MODE"] == "disabled"
     assert "MLFLOW_TRACKING_URI" not in env["env_vars"]  # the nodes know where MLflow is
     with open(os.path.join(CLUSTER, "Dockerfile")) as handle:
