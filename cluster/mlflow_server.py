@@ -23,6 +23,9 @@ together open at most ``$MLFLOW_SERVER_DB_CONNECTIONS`` (80) database connection
   replicas must share one).
 * Files it creates are its own: it runs with umask 077, and a SQLite store (and its users' store)
   already there is made 0600.
+* Request bodies (artifact uploads) are capped at ``--max-upload-mb`` (else
+  ``$MLFLOW_SERVER_MAX_UPLOAD_MB``, else 32 MiB): the server runs :mod:`cluster.mlflow_app`, MLflow's
+  app behind that cap.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import secrets
 import sys
 import urllib.parse
 
+from cluster import mlflow_app
 from cluster.postgres import write_private
 
 AUTH_INI = """[mlflow]
@@ -144,9 +148,15 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
         budget = _whole(env.get("MLFLOW_SERVER_DB_CONNECTIONS"), "$MLFLOW_SERVER_DB_CONNECTIONS", DB_CONNECTIONS)
         for name, value in pool_settings(workers, 3 if args.auth else 2, budget).items():
             env.setdefault(name, value)  # a value set by hand wins
+    if args.max_upload_mb is not None:
+        env["MLFLOW_SERVER_MAX_UPLOAD_MB"] = str(args.max_upload_mb)
+    mlflow_app.max_upload_bytes(env)  # a bad value fails here, not in every server process
+    here = os.path.dirname(mlflow_app.PLUGIN_DIR)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (mlflow_app.PLUGIN_DIR, os.path.dirname(here),
+                                                    env.get("PYTHONPATH")) if p)
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", args.host, "--port", str(args.port),
            "--workers", str(workers), "--backend-store-uri", backend,
-           "--artifacts-destination", args.artifacts_destination]
+           "--artifacts-destination", args.artifacts_destination, "--app-name", mlflow_app.APP_NAME]
     if args.allowed_hosts:
         cmd += ["--allowed-hosts", args.allowed_hosts]
     if args.auth:
@@ -159,7 +169,7 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
         env.update(MLFLOW_AUTH_CONFIG_PATH=os.path.abspath(args.auth_config), MLFLOW_AUTH_ADMIN_USERNAME=user,
                    MLFLOW_AUTH_ADMIN_PASSWORD=password)
         env.setdefault("MLFLOW_FLASK_SERVER_SECRET_KEY", secrets.token_urlsafe(32))
-        cmd += ["--app-name", "basic-auth"]
+        env[mlflow_app.AUTH_VAR] = "1"
     return cmd, env
 
 
@@ -186,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--auth", action="store_true", help="Serve behind MLflow's basic-auth app.")
     parser.add_argument("--auth-config", default="mlflow-auth.ini",
                         help="Where to write the basic-auth config file (no secret in it).")
+    parser.add_argument("--max-upload-mb", type=float, default=None,
+                        help="Largest request body (artifact upload) in MiB (default $MLFLOW_SERVER_MAX_UPLOAD_MB, "
+                             f"else {mlflow_app.DEFAULT_MAX_UPLOAD_MB}; 0 = no limit).")
     parser.add_argument("--default-permission", default="READ",
                         help="What users other than the admin may do by default (MLflow's default: READ).")
     return parser
@@ -208,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cmd, env = server_env(args, dict(os.environ))
     private_stores(env)
+    if args.auth:
+        mlflow_app.bootstrap_auth(env)
     sys.stdout.flush()
     os.execve(cmd[0], cmd, env)
     return 1  # not reached: exec replaced this process

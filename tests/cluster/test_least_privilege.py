@@ -2,13 +2,14 @@
 Ray nodes get it and nothing of the server's (admin, stores); it logs runs and artifacts in the
 study experiment but cannot create users, raise itself to admin or delete the experiment (a
 duplicate run it cannot delete is taken out of its study instead). The stores, the auth config
-and the logins are 0600 under a 0700 root."""
+and the logins are 0600 under a 0700 root, and the server refuses an oversized upload."""
 
 import os
 import shutil
 import tempfile
 
 import pytest
+import requests
 from mlflow.tracking import MlflowClient
 
 from analysis.schema import Tag, TrialStatus
@@ -87,3 +88,19 @@ def test_the_trials_login_logs_runs_but_administers_nothing(cluster, monkeypatch
     assert tracking.close_abandoned(uri, parent) == []
     as_user(monkeypatch, admin)  # the refusals above were the user's rights, not the server's
     assert AuthServiceClient(uri).get_user("betasweep").is_admin is False
+
+
+def test_an_oversized_upload_is_refused(cluster):
+    state, trials, _ = cluster
+    auth = (trials["MLFLOW_TRACKING_USERNAME"], trials["MLFLOW_TRACKING_PASSWORD"])
+    found = requests.get(f"{state['mlflow']}/api/2.0/mlflow/experiments/get-by-name", auth=auth, timeout=30,
+                         params={"experiment_name": "betasweep"})
+    experiment = found.json()["experiment"]["experiment_id"]
+    url = f"{state['mlflow']}/api/2.0/mlflow-artifacts/artifacts/{experiment}/probe/"
+    big = requests.put(url + "big.bin", data=b"\0" * (64 * 1024 * 1024), auth=auth, timeout=60)
+    assert big.status_code == 413, big.text[:200]
+    chunked = requests.put(url + "chunked.bin", data=(b"\0" * 2**20 for _ in range(40)), auth=auth, timeout=60)
+    assert chunked.status_code == 413
+    assert requests.put(url + "small.bin", data=b"\0" * 1024, auth=auth, timeout=60).status_code == 200
+    stored = os.path.join(state["root"], "mlartifacts", experiment, "probe")
+    assert sorted(os.listdir(stored)) == ["small.bin"]

@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from cluster import local, mlflow_server, mlflow_users, postgres, processes
+from cluster import local, mlflow_app, mlflow_server, mlflow_users, postgres, processes
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -26,7 +26,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def server_args(**kw):
     base = {"host": "127.0.0.1", "port": 5000, "artifacts_destination": "/tmp/art", "allowed_hosts": None,
             "auth": False, "auth_config": os.path.join(tempfile.gettempdir(), "bsw-test-auth.ini"),
-            "default_permission": "READ", "workers": None}
+            "default_permission": "READ", "workers": None, "max_upload_mb": None}
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -85,7 +85,7 @@ def test_auth_settings_from_the_environment(tmp_path):
     env = {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path}/mlflow.db", "MLFLOW_AUTH_ADMIN_USERNAME": "ops",
            "MLFLOW_AUTH_ADMIN_PASSWORD": "a-long-password-42", "MLFLOW_TRACKING_USERNAME": "trials"}
     cmd, out = mlflow_server.server_env(server_args(auth=True, auth_config=ini), env)
-    assert cmd[-2:] == ["--app-name", "basic-auth"]
+    assert cmd[-2:] == ["--app-name", "betasweep"] and out["BETASWEEP_MLFLOW_AUTH"] == "1"
     assert out["MLFLOW_AUTH_ADMIN_USERNAME"] == "ops" and out["MLFLOW_AUTH_CONFIG_PATH"] == ini
     text = open(ini).read()
     assert f"database_uri = sqlite:///{tmp_path}/mlflow-auth.db" in text and "a-long-password-42" not in text
@@ -99,6 +99,20 @@ def test_auth_settings_from_the_environment(tmp_path):
         mlflow_server.server_env(args, trials_only)
     with pytest.raises(SystemExit, match="is the MLflow admin"):
         mlflow_server.server_env(args, {**env, "MLFLOW_TRACKING_USERNAME": "ops"})
+
+
+def test_the_server_runs_our_app_with_the_upload_cap(tmp_path):
+    env = {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path}/m.db", "PYTHONPATH": "/elsewhere"}
+    cmd, out = mlflow_server.server_env(server_args(max_upload_mb=8), env)
+    assert cmd[-2:] == ["--app-name", "betasweep"] and out["MLFLOW_SERVER_MAX_UPLOAD_MB"] == "8"
+    assert mlflow_app.max_upload_bytes(out) == 8 * 2**20 and "BETASWEEP_MLFLOW_AUTH" not in out
+    assert out["PYTHONPATH"].split(os.pathsep) == [mlflow_app.PLUGIN_DIR, REPO, "/elsewhere"]
+    found = subprocess.run([sys.executable, "-c", "import importlib.metadata as m; "
+                            "print([e.value for e in m.entry_points(group='mlflow.app') if e.name == 'betasweep'])"],
+                           env={**os.environ, "PYTHONPATH": out["PYTHONPATH"]}, capture_output=True, text=True)
+    assert found.stdout.strip() == "['cluster.mlflow_app:create_app']", found.stderr
+    with pytest.raises(SystemExit, match="MLFLOW_SERVER_MAX_UPLOAD_MB"):
+        mlflow_server.server_env(server_args(), {**env, "MLFLOW_SERVER_MAX_UPLOAD_MB": "lots"})
 
 
 def test_dry_run_prints_no_credential():
