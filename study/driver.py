@@ -21,6 +21,7 @@ from analysis.redaction import redact, redact_uri, without_secrets
 from analysis.schema import Artifact, StudyStatus, Tag, default_tracking_uri
 from study.config import ConfigError, StudyConfig, check_cluster_resources
 from study.preflight import check_storage_reachable, ensure_ray, quiet_console
+from study.trust import check_study_folder
 
 log = logging.getLogger("betasweep")
 
@@ -43,6 +44,8 @@ def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
     quiet_console()
     tune_path = os.path.join(config.study_dir, TUNE_DIR)
     tracking_uri = resolve_tracking_uri(config)
+    if resume:
+        check_study_folder(config.study_dir)  # what Tuner.restore unpickles: see study.trust
     if resume and not tune.Tuner.can_restore(tune_path):
         raise ConfigError(f"resume: no restorable study state in {tune_path}; "
                           f"check --root and the study name, or start a new study without --resume")
@@ -71,7 +74,8 @@ def _prepare_cluster_and_folder(config: StudyConfig) -> None:
 def save_config(config: StudyConfig) -> str:
     """``<study>/config.yaml``, what ``--resume`` reads: redacted (its ``secrets:`` fields and URI
     passwords are ``***``; a resumed study is given them again)."""
-    os.makedirs(config.study_dir, exist_ok=True)
+    os.makedirs(config.study_dir, mode=0o700, exist_ok=True)
+    os.chmod(config.study_dir, 0o700)  # its saved state is loaded at --resume: the user's alone (study.trust)
     path = os.path.join(config.study_dir, CONFIG_FILE)
     with open(path, "w") as handle:
         yaml.safe_dump(redact(config.to_dict(), config.secrets), handle, sort_keys=False)
