@@ -43,7 +43,7 @@ def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
     if isinstance(value, Mapping):
         return {k: (REDACTED if k in hidden and v is not None else redact(v, hidden)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [redact(v, hidden) for v in value]
+        return type(value)(redact(v, hidden) for v in value)
     return redact_uri(value) if isinstance(value, str) else value
 
 

@@ -31,6 +31,7 @@ def test_fields_are_redacted_in_files_and_left_out_of_params():
     assert config["trial"]["data_root"] == "/mnt/key-3"  # the input is left alone
     assert redacted_paths(written) == ["token", "tracking_uri", "trial.data_root"]  # what --resume asks again
     assert redacted_paths({"a": "plain ***", "b": "sqlite:///x"}) == []
+    assert without_secrets({"estimate_at": (10, 30)}, ()) == {"estimate_at": (10, 30)}  # logged as before
 
 
 def test_links_and_hints_carry_no_login():
