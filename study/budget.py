@@ -66,13 +66,21 @@ def estimate_lines(config: StudyConfig, path: str = DEFAULT_TABLE) -> list[str]:
         total_hours += hours * n
         lines.append(f"#   {model_type:<14} {n:>7g} trials × {hours:8.2f} h "
                      f"({ips:,.0f} img/s on {measured_on}, batch {t.batch_size})")
-    head = [f"# time estimate (training only, at the throughput in {os.path.relpath(path)}):"]
+    head = [f"# time estimate (training only, {t.architecture} network, at the throughput in "
+            f"{os.path.relpath(path)}):"]
     if measured_on != device:
         head.append(f"#   no {device} throughput measured yet: figures below are for a {unit}; measure "
                     f"the cluster's with python benchmarks/throughput.py --device {device} --save {path}")
     tail = [f"#   total {total_hours:,.1f} trial-hours = {total_hours * share:,.1f} {unit}-hours at "
-            f"{share:g} {unit}(s) per trial"]
+            f"{share:g} {unit}(s) per trial" if lines else "#   no estimate: no model type of this study measured"]
     if missing:
-        tail.append(f"#   not measured for {', '.join(missing)} ({t.architecture}, batch {t.batch_size}): "
-                    "left out of the total")
+        tail.append(_missing_line(t, missing, measured_on, path, partial=bool(lines)))
     return head + lines + tail
+
+
+def _missing_line(t, missing: list[str], device: str, path: str, partial: bool) -> str:
+    """What is not in the table, whether it is left out of a total, and the command that measures it."""
+    return (f"#   not measured for {', '.join(missing)} ({t.architecture}, batch {t.batch_size})"
+            f"{': left out of the total' if partial else ''}; measure with python benchmarks/throughput.py "
+            f"--device {device} --architectures {t.architecture} --batches {t.batch_size} "
+            f"--models {','.join(missing)} --save {path}")

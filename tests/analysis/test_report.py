@@ -195,3 +195,12 @@ def test_names_and_links_from_run_data_stay_in_the_report(study, tmp_path, monke
     page = open(written["report.html"]).read()
     assert "javascript:" not in page.replace("[x](javascript:alert(1))", "")  # shown as text, never a link
     assert 'href="javascript' not in page.lower()
+
+
+def test_a_single_objective_study_gets_its_report(study, tmp_path):
+    """One objective: the seed-spread figure and the front are drawn on that objective alone."""
+    several_seeds = pd.concat([study, study.assign(seed=1, run_id=study["run_id"] + "s1",
+                                                   recon_error=study["recon_error"] + 3.0)], ignore_index=True)
+    written = report.write_report(several_seeds, {"recon_error": "min"}, str(tmp_path / "out"), study="s")
+    assert "seed_spread" in written and "report.md" in written
+    assert "a0" in open(written["report.md"]).read()  # the best trial on the one objective
