@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from analysis.redaction import redact_uri
 from analysis.schema import METRICS, Artifact, default_tracking_uri, metric_direction
 
 #: Direction of a metric the catalogue does not know (a hand-made column): larger is better.
@@ -72,7 +73,7 @@ def _udr(args, uri: str) -> None:
     write_back(scores, df, uri)
     print(scores[["trial_id", "group", "udr"]].to_string(index=False))
     print(f"wrote udr to {len(scores)} trial runs of {args.study}; draw it with: python -m analysis pareto "
-          f"--study {args.study} --y udr --tracking-uri {uri}")
+          f"--study {args.study} --y udr --tracking-uri {redact_uri(uri)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             table = list_studies(uri, args.experiment)
-            print(table.to_string(index=False) if len(table) else f"no studies at {uri}")
+            print(table.to_string(index=False) if len(table) else f"no studies at {redact_uri(uri)}")
             return 0
         if args.command == "udr":
             _udr(args, uri)

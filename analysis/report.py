@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 import pandas as pd
@@ -164,9 +165,16 @@ PANEL_CHOICE = ("one panel per model type, each from the knee of that type's own
                 "with the smallest sum of the objectives normalised over that front)")
 
 
+def safe_name(text) -> str:
+    """One path component from run data (a run's ``model_type``, which whoever can write runs
+    chooses): letters, digits, ``.``, ``-`` and ``_`` only, never ``.`` or ``..`` — so
+    ``../../x`` cannot lead a download out of the report's folder."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip(".") or "_"
+
+
 def _download_images(picks: pd.DataFrame, tracking_uri: str, out_dir: str, artifact: str) -> dict[str, str | None]:
     """Per chosen trial (one per model type), its logged image at ``artifact`` (e.g.
-    :attr:`Artifact.SAMPLES`; None if absent)."""
+    :attr:`Artifact.SAMPLES`; None if absent), downloaded to ``images/<model type>`` (:func:`safe_name`)."""
     import mlflow
 
     found: dict[str, str | None] = {}
@@ -174,7 +182,7 @@ def _download_images(picks: pd.DataFrame, tracking_uri: str, out_dir: str, artif
         try:
             path = mlflow.artifacts.download_artifacts(run_id=row["run_id"], artifact_path=artifact,
                                                        dst_path=os.path.join(out_dir, Artifact.IMAGES_DIR,
-                                                                             str(row["model_type"])),
+                                                                             safe_name(row["model_type"])),
                                                        tracking_uri=tracking_uri)
         except Exception:
             path = None

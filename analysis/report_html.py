@@ -23,6 +23,8 @@ _IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>[^)]+)\)$")
 _LINK = re.compile(r"\[(?P<text>[^\]]+)\]\((?P<url>[^)\s]+)\)")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _CODE = re.compile(r"`([^`]+)`")
+#: The links the report writes: to the MLflow server (http/https) or within the page.
+_SAFE_URL = re.compile(r"^(https?://|#)", re.IGNORECASE)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em;
@@ -42,6 +44,8 @@ def inline(text: str) -> str:
     """Escape ``text`` and turn its ``**bold**``, ```code``` and ``[text](url)`` into HTML."""
     out, last = [], 0
     for match in _LINK.finditer(text):  # links first: their URLs must not be touched by the rest
+        if not _SAFE_URL.match(match["url"]):  # text from run data: no javascript:/data: links
+            continue
         out.append(_emphasis(text[last:match.start()]))
         url = html.escape(match["url"], quote=True)
         out.append(f'<a href="{url}">{_emphasis(match["text"])}</a>')

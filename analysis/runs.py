@@ -15,10 +15,13 @@ Example::
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
 from analysis.paging import search_all_runs
+from analysis.redaction import redact_uri
 from analysis.schema import Role, RunState, Tag, TrialStatus, default_tracking_uri
 
 __all__ = ["RunsError", "default_tracking_uri", "cast_param", "list_studies", "study_parent_run", "load_runs",
@@ -61,6 +64,7 @@ def mlflow_ui_url(tracking_uri: str | None, experiment_id, run_id: str | None = 
     """
     if not tracking_uri or not tracking_uri.startswith(("http://", "https://")):
         return None
+    tracking_uri = re.sub(r"^(https?://)[^/@]*@", r"\1", tracking_uri)  # a link carries no login
     path = f"#/experiments/{experiment_id}"
     if run_id:
         path += f"/runs/{run_id}"
@@ -75,7 +79,7 @@ def browse_hint(tracking_uri: str, experiment_id) -> str:
     url = mlflow_ui_url(tracking_uri, experiment_id)
     if url:
         return f"open {url}"
-    return (f"mlflow ui --backend-store-uri {tracking_uri}, then open "
+    return (f"mlflow ui --backend-store-uri {redact_uri(tracking_uri)}, then open "
             f"{mlflow_ui_url(MLFLOW_UI_DEFAULT, experiment_id)}")
 
 
@@ -132,7 +136,8 @@ def study_parent_run(study: str, tracking_uri: str | None = None, experiment: st
     client = _client(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        raise RunsError(f"experiment: no MLflow experiment {experiment!r} at {tracking_uri or default_tracking_uri()}")
+        raise RunsError(f"experiment: no MLflow experiment {experiment!r} at "
+                        f"{redact_uri(tracking_uri or default_tracking_uri())}")
     runs = client.search_runs([exp.experiment_id], f"tags.{Tag.STUDY} = '{study}' and {_PARENT_QUERY}",
                               max_results=1)
     if not runs:
@@ -151,7 +156,8 @@ def load_runs(study: str | None = None, *, tracking_uri: str | None = None, expe
     client = _client(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        raise RunsError(f"experiment: no MLflow experiment {experiment!r} at {tracking_uri or default_tracking_uri()}")
+        raise RunsError(f"experiment: no MLflow experiment {experiment!r} at "
+                        f"{redact_uri(tracking_uri or default_tracking_uri())}")
     if study is not None and parent_run_id is None:
         parent_run_id = study_parent_run(study, tracking_uri, experiment)
     query = f"tags.{Tag.PARENT_RUN} = '{parent_run_id}'" if parent_run_id else ""

@@ -47,6 +47,7 @@ class RunState(StrEnum):
     RUNNING = "RUNNING"
     FINISHED = "FINISHED"
     FAILED = "FAILED"
+    KILLED = "KILLED"
 
 
 def run_state(status: str) -> RunState:
@@ -96,6 +97,9 @@ class Tag:
     HYPERPARAMETERS = "hyperparameters"
     """Child: the model type's searched hyperparameters as JSON, name → figure label (e.g.
     ``{"beta": "β"}``); their values are the run's params of those names."""
+    DUPLICATE_OF = "duplicate_of"
+    """Child: a duplicate run (a creation the client gave up on) taken out of its study, and the
+    run kept for its trial."""
     PARENT_RUN = "mlflow.parentRunId"
     """Child: MLflow's own nesting tag, the parent run's id."""
 
@@ -289,14 +293,6 @@ def numeric_values(values: Mapping[str, Any]) -> dict[str, float]:
     """The entries that are numbers, as floats: what MLflow records as metrics and Tune as results
     (strings such as ``metric_preset`` become tags instead)."""
     return {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
-
-
-def without_secrets(values: Mapping[str, Any], secrets) -> dict[str, Any]:
-    """``values`` without the keys named in ``secrets``, at every level of nesting: what may be
-    logged as params of a study or a trial (a token passed through the config never is)."""
-    hidden = set(secrets)
-    return {k: without_secrets(v, hidden) if isinstance(v, Mapping) else v
-            for k, v in values.items() if k not in hidden}
 
 
 def default_tracking_uri(root: str = "betasweep-runs") -> str:

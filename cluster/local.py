@@ -9,19 +9,21 @@ the isolated mode: each node in a network namespace of its own on a private subn
 bound to the head's 127.0.0.1 out of the workers' reach: Ray and MLflow bind the head's subnet
 address, which the host reaches over its own.
 
-``up`` starts a Ray head (``--num-cpus 0``: it only schedules, like a cluster head), N worker
-nodes (separate raylets with their own CPUs), and a lean MLflow server (``cluster.mlflow_server``:
-job execution off, artifacts served over HTTP with ``--artifacts-destination``; one process on
-SQLite, four on PostgreSQL). Its store is SQLite (``--backend sqlite``, the default) or a
-PostgreSQL server of its own (``--backend postgres``, :mod:`cluster.postgres`); ``--auth`` puts it
-behind MLflow's basic auth, with the credentials from ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` (or
-generated into ``<root>/mlflow-auth.env``, 0600) handed to the Ray nodes' environment as a
-cluster's pods get them from a Secret. It waits until all nodes are alive and MLflow answers
-``/health``, writes its bookkeeping (ports, PIDs, sessions, paths; never a password) to
-``<root>/local-cluster.json`` and prints the commands to use it. ``down`` stops only what ``up``
-started: every process of the sessions its ``ray start``s ran in (agents and the client server
-too), the MLflow server's process group and PostgreSQL by its PID (never ``ray stop``, which would
-kill every Ray process on the host), then deletes the namespaces and the token. ``status`` reports them.
+``up`` starts a Ray head (``--num-cpus 0``: it only schedules), N worker nodes (raylets with their
+own CPUs), and a lean MLflow server (``cluster.mlflow_server``: job execution off, artifacts over
+HTTP; one process on SQLite, four on PostgreSQL). Its store is SQLite (``--backend sqlite``, the
+default) or a PostgreSQL server of its own (``--backend postgres``, :mod:`cluster.postgres`);
+``--auth`` puts it behind MLflow's basic auth with two logins (:mod:`cluster.mlflow_users`): the
+admin's (``MLFLOW_AUTH_ADMIN_*``, else generated into ``<root>/mlflow-admin.env``), the MLflow
+server's alone, and the trials' (``MLFLOW_TRACKING_USERNAME``/``PASSWORD``, else
+``<root>/mlflow-auth.env``; both 0600): no admin, EDIT on the study experiment, in the Ray nodes'
+environment as a cluster's pods get it from a Secret. The nodes get no server secret (admin,
+database); the root is 0700. It waits until all nodes are alive and MLflow answers ``/health``,
+writes its bookkeeping (ports, PIDs, sessions, paths; never a password) to
+``<root>/local-cluster.json`` and prints how to use it. ``down`` stops only what ``up`` started:
+every process of its ``ray start``s' sessions, the MLflow server's process group and PostgreSQL by
+its PID (never ``ray stop``, which would kill every Ray process on the host), then deletes the
+namespaces and the token. ``status`` reports them.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -37,16 +38,22 @@ import time
 import urllib.parse
 import urllib.request
 
-from cluster import netns, postgres, processes, ray_nodes
+from cluster import mlflow_users, netns, postgres, processes, ray_nodes
 from cluster.ray_nodes import alive_nodes, free_port
 
 STATE = "local-cluster.json"
-CREDENTIALS = "mlflow-auth.env"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Server settings from the caller's environment that must not leak into this cluster's server.
 _SERVER_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_BACKEND_STORE_URI", "MLFLOW_AUTH_DATABASE_URI",
                 "MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_AUTH_CONFIG_PATH",
                 "POSTGRES_PASSWORD", "PGPASSWORD")
+
+
+def _node_env(state: dict) -> dict[str, str]:
+    """The Ray nodes' environment (:func:`cluster.ray_nodes.environment`: this cluster's token, no
+    other cluster's address), without the MLflow server's settings and secrets."""
+    return {k: v for k, v in ray_nodes.environment(state).items()
+            if k not in _SERVER_VARS and not k.startswith("POSTGRES_")}
 
 
 def mlflow_healthy(url: str) -> bool:
@@ -56,22 +63,6 @@ def mlflow_healthy(url: str) -> bool:
             return resp.status == 200
     except Exception:
         return False
-
-
-def credentials(root: str) -> tuple[dict[str, str], str]:
-    """The MLflow login for ``--auth`` and where it came from: ``MLFLOW_TRACKING_USERNAME`` /
-    ``MLFLOW_TRACKING_PASSWORD`` from the environment, else ``<root>/mlflow-auth.env`` (0600),
-    generated on the first ``up`` and reused after (the auth store keeps the first password)."""
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    if user and password:
-        return {"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password}, "environment"
-    path = os.path.join(root, CREDENTIALS)
-    if not os.path.exists(path):
-        postgres.write_private(path, f"MLFLOW_TRACKING_USERNAME=betasweep\n"
-                                     f"MLFLOW_TRACKING_PASSWORD={secrets.token_urlsafe(24)}\n")
-    with open(path) as handle:
-        pairs = dict(line.rstrip("\n").split("=", 1) for line in handle if "=" in line)
-    return pairs, path
 
 
 def _save(state: dict) -> None:
@@ -86,6 +77,8 @@ def start_mlflow(state: dict, env: dict) -> subprocess.Popen:
     root = state["root"]
     env = {k: v for k, v in env.items() if k not in _SERVER_VARS and not k.startswith(("POSTGRES_", "RAY_AUTH"))}
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    if state["auth"]:  # the admin: the server's alone
+        env.update(mlflow_users.login(root, "admin")[0])
     if state["backend"] == "postgres":
         env.update(postgres.connection_env(state["postgres"]))
     else:
@@ -121,23 +114,25 @@ def _new_state(root: str, workers: int, cpus_per_worker: int, backend: str, auth
 
 
 def up(root: str, workers: int = 2, cpus_per_worker: int = 1, timeout: float = 180,
-       backend: str = "sqlite", auth: bool = False, isolate: bool = False, subnet: str | None = None) -> dict:
+       backend: str = "sqlite", auth: bool = False, isolate: bool = False, subnet: str | None = None,
+       experiment: str = "betasweep") -> dict:
     """Start [namespaces +] [PostgreSQL +] head + workers + MLflow; returns the bookkeeping (also
     written to root before anything starts, so that ``down`` undoes a partial ``up``)."""
     root = os.path.abspath(root)
     os.makedirs(root, exist_ok=True)
+    os.chmod(root, 0o700)  # stores, logins, logs: the owner's (PostgreSQL's user may pass through: 0701)
     if os.path.exists(os.path.join(root, STATE)):
         raise RuntimeError(f"a local cluster is already recorded in {root}; run `down` first")
     state = _new_state(root, workers, cpus_per_worker, backend, auth, isolate, subnet)
     _save(state)
     ray_nodes.write_token(state)
-    env = ray_nodes.environment(state)
+    env = _node_env(state)
     head_ns = ray_nodes.node(state, "head")[0]
     try:
         if state["netns"]:
             netns.create(state["netns"])
         if auth:
-            login, state["credentials"] = credentials(root)
+            login, state["credentials"] = mlflow_users.login(root, "trials")
             state["mlflow_user"] = login["MLFLOW_TRACKING_USERNAME"]
             env.update(login)  # the nodes' environment: every job driver and trial inherits it
         env["MLFLOW_TRACKING_URI"] = state["mlflow"]  # where the nodes' drivers and trials log by default
@@ -151,6 +146,8 @@ def up(root: str, workers: int = 2, cpus_per_worker: int = 1, timeout: float = 1
         state["mlflow_pid"] = server.pid
         _save(state)
         _wait_healthy(state, server, timeout)
+        if auth:
+            mlflow_users.provision(state["mlflow"], mlflow_users.login(root, "admin")[0], login, experiment)
     except BaseException:
         down(root)
         raise
@@ -222,7 +219,8 @@ def commands(state: dict) -> str:
                      f"{pg['user']}, data {pg['data_dir']}; passwords in {pg['passfile']}, mode 0600)")
     if state.get("auth"):
         source = state["credentials"]
-        lines.append(f"MLflow login:   user {state['mlflow_user']} (basic auth); the Ray nodes have it in their "
+        lines.append(f"MLflow login:   user {state['mlflow_user']} (basic auth, EDIT on the study experiment; the "
+                     "admin's login is the server's only); the Ray nodes have it in their "
                      "environment" + ("" if source == "environment" else
                                       f"; for your shell: set -a; . {source}; set +a"))
     if state.get("netns"):
@@ -270,11 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subnet", default=os.environ.get("BETASWEEP_NETNS_SUBNET"),
                         help="With --netns: the subnet (default $BETASWEEP_NETNS_SUBNET, else the first "
                              f"/24 of {netns.POOL} the host does not use).")
+    parser.add_argument("--experiment", default="betasweep",
+                        help="With --auth: the MLflow experiment the trials' login may edit (default betasweep).")
     args = parser.parse_args(argv)
     if args.command == "up":
         try:
             state = up(args.root, args.workers, args.cpus_per_worker, backend=args.backend, auth=args.auth,
-                       isolate=args.netns, subnet=args.subnet)
+                       isolate=args.netns, subnet=args.subnet, experiment=args.experiment)
         except RuntimeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

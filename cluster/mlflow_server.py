@@ -13,13 +13,19 @@ together open at most ``$MLFLOW_SERVER_DB_CONNECTIONS`` (80) database connection
   ``PGPASSFILE``), so it appears on no command line and in no log. The driver is named
   (``postgresql+psycopg2``): SQLAlchemy ≥ 2.1 would pick psycopg 3 for a bare ``postgresql://``.
 * ``--auth``: MLflow's basic-auth app. The admin comes from ``MLFLOW_AUTH_ADMIN_USERNAME`` /
-  ``MLFLOW_AUTH_ADMIN_PASSWORD``, else from the clients' own ``MLFLOW_TRACKING_USERNAME`` /
-  ``MLFLOW_TRACKING_PASSWORD`` (one pair of variables, one Secret, for server and trials). The
-  users live in ``$POSTGRES_AUTH_DB`` (mlflow_auth, created when missing) next to a PostgreSQL
-  store, in ``<name>-auth.db`` next to a SQLite one, or at ``$MLFLOW_AUTH_DATABASE_URI``. The
-  config file it writes (``--auth-config``) holds no secret. The app's CSRF key is
+  ``MLFLOW_AUTH_ADMIN_PASSWORD``, which only the server (and :mod:`cluster.mlflow_users`, which
+  gives the trials a login of their own) may hold; the trials' ``MLFLOW_TRACKING_USERNAME`` must
+  be another user. The users live in ``$POSTGRES_AUTH_DB`` (mlflow_auth, created when missing)
+  next to a PostgreSQL store, in ``<name>-auth.db`` next to a SQLite one, or at
+  ``$MLFLOW_AUTH_DATABASE_URI``. The config file it writes (``--auth-config``) names that
+  database, so it is written 0600. The app's CSRF key is
   ``$MLFLOW_FLASK_SERVER_SECRET_KEY``, else a random one per start (fine for one server; several
   replicas must share one).
+* Files it creates are its own: it runs with umask 077, and a SQLite store (and its users' store)
+  already there is made 0600.
+* Request bodies (artifact uploads) are capped at ``--max-upload-mb`` (else
+  ``$MLFLOW_SERVER_MAX_UPLOAD_MB``, else 32 MiB): the server runs :mod:`cluster.mlflow_app`, MLflow's
+  app behind that cap.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ import os
 import secrets
 import sys
 import urllib.parse
+
+from cluster import mlflow_app
+from cluster.postgres import write_private
 
 AUTH_INI = """[mlflow]
 default_permission = {permission}
@@ -93,12 +102,14 @@ def auth_database_uri(env: dict, backend: str) -> str:
 
 
 def admin_credentials(env: dict) -> tuple[str, str]:
-    """The admin's (username, password): MLFLOW_AUTH_ADMIN_*, else MLFLOW_TRACKING_*."""
-    user = env.get("MLFLOW_AUTH_ADMIN_USERNAME") or env.get("MLFLOW_TRACKING_USERNAME")
-    password = env.get("MLFLOW_AUTH_ADMIN_PASSWORD") or env.get("MLFLOW_TRACKING_PASSWORD")
+    """The admin's (username, password) from MLFLOW_AUTH_ADMIN_*; never the trials' login."""
+    user, password = env.get("MLFLOW_AUTH_ADMIN_USERNAME"), env.get("MLFLOW_AUTH_ADMIN_PASSWORD")
     if not user or not password:
-        raise SystemExit("error: --auth needs MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
-                         "(or MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD) in the environment")
+        raise SystemExit("error: --auth needs MLFLOW_AUTH_ADMIN_USERNAME and MLFLOW_AUTH_ADMIN_PASSWORD "
+                         "in the environment (the trials log in as another user: cluster.mlflow_users)")
+    if env.get("MLFLOW_TRACKING_USERNAME") == user:
+        raise SystemExit(f"error: the trials' login MLFLOW_TRACKING_USERNAME={user} is the MLflow admin; "
+                         "give the admin and the trials different users")
     if len(password) < 12:
         raise SystemExit("error: the MLflow password must have at least 12 characters (MLflow's rule)")
     return user, password
@@ -137,9 +148,15 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
         budget = _whole(env.get("MLFLOW_SERVER_DB_CONNECTIONS"), "$MLFLOW_SERVER_DB_CONNECTIONS", DB_CONNECTIONS)
         for name, value in pool_settings(workers, 3 if args.auth else 2, budget).items():
             env.setdefault(name, value)  # a value set by hand wins
+    if args.max_upload_mb is not None:
+        env["MLFLOW_SERVER_MAX_UPLOAD_MB"] = str(args.max_upload_mb)
+    mlflow_app.max_upload_bytes(env)  # a bad value fails here, not in every server process
+    here = os.path.dirname(mlflow_app.PLUGIN_DIR)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (mlflow_app.PLUGIN_DIR, os.path.dirname(here),
+                                                    env.get("PYTHONPATH")) if p)
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", args.host, "--port", str(args.port),
            "--workers", str(workers), "--backend-store-uri", backend,
-           "--artifacts-destination", args.artifacts_destination]
+           "--artifacts-destination", args.artifacts_destination, "--app-name", mlflow_app.APP_NAME]
     if args.allowed_hosts:
         cmd += ["--allowed-hosts", args.allowed_hosts]
     if args.auth:
@@ -147,12 +164,12 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
         auth_db = auth_database_uri(env, backend)
         if auth_db.startswith("postgresql"):
             ensure_database(auth_db, env)
-        with open(args.auth_config, "w") as handle:
-            handle.write(AUTH_INI.format(permission=args.default_permission, database_uri=auth_db, admin=user))
+        write_private(args.auth_config, AUTH_INI.format(permission=args.default_permission, database_uri=auth_db,
+                                                        admin=user))
         env.update(MLFLOW_AUTH_CONFIG_PATH=os.path.abspath(args.auth_config), MLFLOW_AUTH_ADMIN_USERNAME=user,
                    MLFLOW_AUTH_ADMIN_PASSWORD=password)
         env.setdefault("MLFLOW_FLASK_SERVER_SECRET_KEY", secrets.token_urlsafe(32))
-        cmd += ["--app-name", "basic-auth"]
+        env[mlflow_app.AUTH_VAR] = "1"
     return cmd, env
 
 
@@ -179,14 +196,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--auth", action="store_true", help="Serve behind MLflow's basic-auth app.")
     parser.add_argument("--auth-config", default="mlflow-auth.ini",
                         help="Where to write the basic-auth config file (no secret in it).")
+    parser.add_argument("--max-upload-mb", type=float, default=None,
+                        help="Largest request body (artifact upload) in MiB (default $MLFLOW_SERVER_MAX_UPLOAD_MB, "
+                             f"else {mlflow_app.DEFAULT_MAX_UPLOAD_MB}; 0 = no limit).")
     parser.add_argument("--default-permission", default="READ",
                         help="What users other than the admin may do by default (MLflow's default: READ).")
     return parser
 
 
+def private_stores(env: dict) -> None:
+    """From now on, files this server creates are its own (umask 077: the SQLite stores, local
+    artifacts); SQLite stores created before are made 0600."""
+    os.umask(0o077)
+    backend = backend_store_uri(env)
+    users = env.get("MLFLOW_AUTH_DATABASE_URI") or (auth_database_uri(env, backend) if backend.startswith("sqlite")
+                                                    else "")
+    for uri in (backend, users):
+        path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else None
+        if path and os.path.exists(path):
+            os.chmod(path, 0o600)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cmd, env = server_env(args, dict(os.environ))
+    private_stores(env)
+    if args.auth:
+        mlflow_app.bootstrap_auth(env)
     sys.stdout.flush()
     os.execve(cmd[0], cmd, env)
     return 1  # not reached: exec replaced this process

@@ -1,6 +1,7 @@
 """A trial's resumable checkpoints: a folder with the weights, the optimiser moments, the step and
 every RNG stream (``state.pt``), and a JSON side (``meta.json``: step, trial config, model config
-and the caller's extra state such as the trial's MLflow run id).
+and the caller's extra state such as the trial's MLflow run id). The meta's trial config is
+redacted (:func:`analysis.redaction.redact`: the study's ``secrets:`` fields, URI passwords).
 
 Resuming from a checkpoint continues exactly where it was written: same weights, same optimiser
 state, same minibatch stream (tests check the resumed run equals the uninterrupted one).
@@ -15,16 +16,19 @@ from typing import Any
 
 import torch
 
+from analysis.redaction import redact
+
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
 
 
 def save_checkpoint(path: str, model, optimizer, step: int, generator: torch.Generator,
-                    config, extra: dict[str, Any] | None = None, auxiliary_optimizer=None) -> str:
+                    config, extra: dict[str, Any] | None = None, auxiliary_optimizer=None,
+                    secrets: tuple[str, ...] = ()) -> str:
     """Write a resumable checkpoint directory: weights, optimiser(s), step and every RNG state.
     ``config`` is the trial's (dataclass) config, stored in the meta for whoever scores it later;
     ``auxiliary_optimizer`` that of a model's auxiliary network (FactorVAE's discriminator, whose
-    weights are part of the model's state)."""
+    weights are part of the model's state); ``secrets`` the config fields redacted from the meta."""
     os.makedirs(path, exist_ok=True)
     state = {
         "model": model.state_dict(),
@@ -38,7 +42,7 @@ def save_checkpoint(path: str, model, optimizer, step: int, generator: torch.Gen
     if torch.cuda.is_available():
         state["cuda_rng"] = torch.cuda.get_rng_state_all()
     torch.save(state, os.path.join(path, STATE_FILE))
-    meta = {"step": step, "config": dataclasses.asdict(config), "extra": extra or {},
+    meta = {"step": step, "config": redact(dataclasses.asdict(config), secrets), "extra": extra or {},
             "model_config": getattr(model, "config", {})}
     with open(os.path.join(path, META_FILE), "w") as handle:
         json.dump(meta, handle, indent=1, default=str)

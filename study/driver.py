@@ -17,9 +17,11 @@ from typing import Any
 
 import yaml
 
-from analysis.schema import Artifact, StudyStatus, Tag, default_tracking_uri, without_secrets
+from analysis.redaction import redact, redact_uri, without_secrets
+from analysis.schema import Artifact, StudyStatus, Tag, default_tracking_uri
 from study.config import ConfigError, StudyConfig, check_cluster_resources
 from study.preflight import check_storage_reachable, ensure_ray, quiet_console
+from study.trust import check_study_folder
 
 log = logging.getLogger("betasweep")
 
@@ -42,6 +44,8 @@ def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
     quiet_console()
     tune_path = os.path.join(config.study_dir, TUNE_DIR)
     tracking_uri = resolve_tracking_uri(config)
+    if resume:
+        check_study_folder(config.study_dir)  # what Tuner.restore unpickles: see study.trust
     if resume and not tune.Tuner.can_restore(tune_path):
         raise ConfigError(f"resume: no restorable study state in {tune_path}; "
                           f"check --root and the study name, or start a new study without --resume")
@@ -64,9 +68,18 @@ def _prepare_cluster_and_folder(config: StudyConfig) -> None:
     ensure_ray(config)
     check_cluster_resources(config, ray.cluster_resources())
     check_storage_reachable(config.study_dir)
-    os.makedirs(config.study_dir, exist_ok=True)
-    with open(os.path.join(config.study_dir, CONFIG_FILE), "w") as handle:
-        yaml.safe_dump(config.to_dict(), handle, sort_keys=False)
+    save_config(config)
+
+
+def save_config(config: StudyConfig) -> str:
+    """``<study>/config.yaml``, what ``--resume`` reads: redacted (its ``secrets:`` fields and URI
+    passwords are ``***``; a resumed study is given them again)."""
+    os.makedirs(config.study_dir, mode=0o700, exist_ok=True)
+    os.chmod(config.study_dir, 0o700)  # its saved state is loaded at --resume: the user's alone (study.trust)
+    path = os.path.join(config.study_dir, CONFIG_FILE)
+    with open(path, "w") as handle:
+        yaml.safe_dump(redact(config.to_dict(), config.secrets), handle, sort_keys=False)
+    return path
 
 
 def _open_study_run(config: StudyConfig, tracking_uri: str, resume: bool) -> str:
@@ -83,7 +96,7 @@ def _open_study_run(config: StudyConfig, tracking_uri: str, resume: bool) -> str
         )
     tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.RUNNING)
     print(f"[betasweep] study {config.name}: {config.num_trials()} trials, objectives "
-          f"{config.objective_directions()}; MLflow parent run {parent_run_id} at {tracking_uri}",
+          f"{config.objective_directions()}; MLflow parent run {parent_run_id} at {redact_uri(tracking_uri)}",
           flush=True)
     return parent_run_id
 
@@ -185,12 +198,12 @@ def _finish(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dict[
     study_dir = config.study_dir
     try:
         if not tracking.wait_until_reachable(tracking_uri, timeout=config.tracking_wait):
-            raise ConnectionError(f"MLflow at {tracking_uri} is unreachable")
+            raise ConnectionError(f"MLflow at {redact_uri(tracking_uri)} is unreachable")
         replayed = tracking.sync_study(tracking_uri, study_dir, timeout=config.tracking_wait)
     except Exception as exc:
         if not tracking.unreachable(exc):
             raise
-        print(f"[betasweep] all trials ended but MLflow at {tracking_uri} did not take their records; they "
+        print(f"[betasweep] all trials ended but MLflow at {redact_uri(tracking_uri)} did not take their records; they "
               f"are kept in {study_dir}/tracking-buffer. When it answers, run: python -m "
               f"study.sync {study_dir} && python -m analysis pareto --study {config.name}", flush=True)
         return {"name": config.name, "parent_run_id": parent_run_id, "tracking_uri": tracking_uri,
@@ -256,5 +269,5 @@ def summarize(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dic
     experiment_id = MlflowClient(tracking_uri).get_run(parent_run_id).info.experiment_id
     print(f"[betasweep] browse: {browse_hint(tracking_uri, experiment_id)}\n"
           f"[betasweep] analyse: python -m analysis pareto --study {config.name} "
-          f"--tracking-uri {tracking_uri}", flush=True)
+          f"--tracking-uri {redact_uri(tracking_uri)}", flush=True)
     return summary

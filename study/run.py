@@ -5,7 +5,9 @@ The command line: preset, YAML, ``--set`` and flags → one validated
 :func:`study.driver.run_study` (the parent run, the Tuner, the summary).
 
 ``--resume NAME`` continues an interrupted study from its folder: unfinished trials resume from
-their checkpoints and their own MLflow child runs; nothing is lost or counted twice.
+their checkpoints and their own MLflow child runs; nothing is lost or counted twice. The saved
+``config.yaml`` holds no secret (its ``secrets:`` fields and URI passwords are redacted), so a
+resumed study is given those again (``--set trial.data_root=...``, ``--tracking-uri ...``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from analysis.redaction import redact, redact_uri, redacted_paths
 from study.config import (
     ConfigError,
     ResourcesConfig,
@@ -92,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 help=doc + (" Comma-separated." if kind == "list" else ""))
     parser.add_argument("--resume", metavar="NAME", default=None,
                         help="Continue the interrupted study NAME from its folder under --root "
-                             "(its saved config is used; other options are ignored).")
+                             "(its saved config is used; other options are ignored, except the values "
+                             "of its redacted secrets, which must be given again).")
     parser.add_argument("--list-models", action="store_true",
                         help="List the model types with their searched hyperparameters (range, paper grid) "
                              "and other settings, then exit.")
@@ -101,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> StudyConfig:
-    """Preset → --config → --set → flags, validated once at the end."""
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The --set and flag values as a nested mapping."""
     overrides: dict[str, Any] = {}
     for item in args.sets:
         if "=" not in item:
@@ -116,6 +120,12 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
         if kind == "list":
             value = [v.strip() for v in str(value).split(",") if v.strip()]
         overrides = set_dotted(overrides, path, value)
+    return overrides
+
+
+def config_from_args(args: argparse.Namespace) -> StudyConfig:
+    """Preset → --config → --set → flags, validated once at the end."""
+    overrides = _overrides(args)
     if "name" not in overrides:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         overrides["name"] = f"{args.preset or 'study'}-{stamp}"
@@ -123,19 +133,37 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
     return make_config(args.preset, args.config, overrides)
 
 
+def _unredacted(saved: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The saved config with each redacted value (a ``secrets:`` field, a URI's password) taken
+    from the --set / flag values given with --resume; a ConfigError names those still missing."""
+    missing = []
+    for path in redacted_paths(saved):
+        value: Any = given
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            missing.append(path)
+        else:
+            saved = set_dotted(saved, path, value)
+    if missing:
+        raise ConfigError(f"resume: {', '.join(missing)} redacted from the saved config (secrets are never "
+                          f"written); give them again, e.g. --set {missing[0]}=VALUE")
+    return saved
+
+
 def print_plan(config: StudyConfig, tracking_uri: str) -> None:
     """The resolved config, the search space and the time estimate (``--dry-run``)."""
     from study.budget import estimate_lines
     from study.space import describe
 
-    print(yaml.safe_dump(config.to_dict(), sort_keys=False).rstrip())
+    print(yaml.safe_dump(redact(config.to_dict(), config.secrets), sort_keys=False).rstrip())
     print("\n# search space")
     for line in describe(config.space):
         print("#   " + line)
     print(f"# trials: {config.num_trials()}; objectives: {config.objective_directions()}")
     for line in estimate_lines(config):
         print(line)
-    print(f"# study folder: {config.study_dir}\n# tracking: {tracking_uri}", flush=True)
+    print(f"# study folder: {config.study_dir}\n# tracking: {redact_uri(tracking_uri)}", flush=True)
 
 
 def list_models() -> list[str]:
@@ -169,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             if not os.path.isfile(saved):
                 raise ConfigError(f"resume: no study {args.resume!r} under {os.path.abspath(root)} "
                                   f"({saved} missing); check --root and the name")
-            config = from_dict(load_yaml(saved))
+            config = from_dict(_unredacted(load_yaml(saved), _overrides(args)))
         else:
             config = config_from_args(args)
         if args.dry_run:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import bisect
 import math
 import os
-import pickle
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 
 from analysis.pareto import promotion_order
+from study.trust import dump_private, load_trusted
 
 #: The scheduler's state file in Tune's driver staging directory (synced with the experiment).
 STATE_FILE = "mo_asha_state.pkl"
@@ -221,18 +221,13 @@ class MultiObjectiveASHA(FIFOScheduler):
 
     def save(self, checkpoint_path: str) -> None:
         """Pickle settings and rung records (everything but the state file's location) to
-        ``checkpoint_path``, atomically."""
-        state = {k: v for k, v in self.__dict__.items() if k != "_state_file"}
-        os.makedirs(os.path.dirname(os.path.abspath(checkpoint_path)), exist_ok=True)
-        tmp = f"{checkpoint_path}.tmp"
-        with open(tmp, "wb") as handle:
-            pickle.dump(state, handle)
-        os.replace(tmp, checkpoint_path)
+        ``checkpoint_path``, atomically, 0600 (:mod:`study.trust`)."""
+        dump_private({k: v for k, v in self.__dict__.items() if k != "_state_file"}, checkpoint_path)
 
     def restore(self, checkpoint_path: str) -> None:
-        """Replace settings and rung records with those :meth:`save` wrote."""
-        with open(checkpoint_path, "rb") as handle:
-            self.__dict__.update(pickle.load(handle))
+        """Replace settings and rung records with those :meth:`save` wrote (a file only its owner
+        may write: :mod:`study.trust`)."""
+        self.__dict__.update(load_trusted(checkpoint_path))
 
     def _persist(self) -> None:
         if self._state_file is not None:

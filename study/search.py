@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import pickle
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from ray.tune.search import Searcher
 from analysis.schema import FINAL_REPORT_KEY, Tag, TrialStatus
 from study import space as space_mod
 from study.config import SpaceConfig
+from study.trust import dump_private, load_trusted
 
 log = logging.getLogger(__name__)
 
@@ -254,16 +254,16 @@ class OptunaStudySearcher(Searcher):
 
     # -- persistence (Tune experiment state) ---------------------------------------------------
     def save(self, checkpoint_path: str) -> None:
-        """Pickle the bookkeeping (the Optuna study itself lives in its storage)."""
+        """Pickle the bookkeeping (the Optuna study itself lives in its storage), 0600
+        (:mod:`study.trust`)."""
         state = {"groups": self._groups, "trial_group": self._trial_group, "grid_next": self._grid_next,
                  "config_runs": self._config_runs}
-        with open(checkpoint_path, "wb") as handle:
-            pickle.dump(state, handle)
+        dump_private(state, checkpoint_path)
 
     def restore(self, checkpoint_path: str) -> None:
-        """Reload the bookkeeping, then fail Optuna trials left RUNNING with no Tune trial."""
-        with open(checkpoint_path, "rb") as handle:
-            state = pickle.load(handle)
+        """Reload the bookkeeping (a file only its owner may write: :mod:`study.trust`), then fail
+        Optuna trials left RUNNING with no Tune trial."""
+        state = load_trusted(checkpoint_path)
         self._groups = state["groups"]
         self._trial_group = state["trial_group"]
         self._grid_next = state["grid_next"]

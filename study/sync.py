@@ -13,6 +13,7 @@ import json
 import os
 import sys
 
+from analysis.redaction import redact_uri, redacted_paths
 from study.tracking.buffer import BUFFER_FILE, replay_buffer
 from study.tracking.client import _client
 
@@ -27,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Replay buffered MLflow calls of a study into MLflow.")
     parser.add_argument("folder", help="Study folder (<root>/<study>) or any folder holding buffers.")
     parser.add_argument("--tracking-uri", default=None,
-                        help="Where to send them (default: the URI each buffer recorded).")
+                        help="Where to send them (default: the URI each buffer recorded, unless its password "
+                             "was redacted).")
     args = parser.parse_args(argv)
     if not os.path.isdir(args.folder):
         print(f"error: folder: {args.folder!r} does not exist; pass the study folder", file=sys.stderr)
@@ -38,9 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         if uri is None:
             with open(os.path.join(buffer, BUFFER_FILE)) as handle:
                 uri = json.loads(handle.readline())["context"]["tracking_uri"]
+            if redacted_paths(uri):
+                print(f"error: {buffer} recorded {uri}, its password redacted; pass --tracking-uri "
+                      "(or the login in MLFLOW_TRACKING_USERNAME/PASSWORD and the URI without it)", file=sys.stderr)
+                return 2
         sent = replay_buffer(buffer, _client(uri))
         total += sent
-        print(f"{buffer}: sent {sent} call(s) to {uri}")
+        print(f"{buffer}: sent {sent} call(s) to {redact_uri(uri)}")
     print(f"sent {total} call(s) from {len(find_buffers(args.folder))} buffer(s)")
     return 0
 

@@ -18,7 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.schema import CATALOGUE, FINAL_REPORT_KEY, Tag, TrialStatus, numeric_values, without_secrets
+from analysis.redaction import without_secrets
+from analysis.schema import CATALOGUE, FINAL_REPORT_KEY, Tag, TrialStatus, numeric_values
 from study.config import TrialConfig, validate_trial
 from study.config.coercion import apply_overrides
 from study.search import OPTUNA_TRIAL, OVERRIDES
@@ -99,7 +100,7 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
 
         result = train_and_evaluate(trial, checkpoint_dir=ckpt_root, resume_from=resume_from,
                                     callback=report, extra_state={RUN_ID: run_id},
-                                    artifact_dir=os.path.join(ckpt_root, "artifacts"))
+                                    artifact_dir=os.path.join(ckpt_root, "artifacts"), secrets=context.secrets)
         # The final report repeats the last intermediate values (NaN before the first report): an
         # early-stopping scheduler sees it too, and Tune requires its metric in every result.
         final = {**latest, Tag.TRIAL_STATUS: str(result.status), FINAL_REPORT_KEY: 1, "step": float(result.step)}

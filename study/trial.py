@@ -96,6 +96,7 @@ class TrialRun:
     extra: dict[str, Any] = field(default_factory=dict)
     checkpoint_dir: str | None = None
     timings: Timings = field(default_factory=Timings)
+    secrets: tuple[str, ...] = ()
 
     def checkpoint(self) -> str | None:
         """Write a checkpoint of the current step (a fresh ``step_<n>`` folder); None = disabled."""
@@ -103,7 +104,7 @@ class TrialRun:
             return None
         return save_checkpoint(os.path.join(self.checkpoint_dir, f"step_{self.step:08d}"), self.model,
                                self.optimizer, self.step, self.generator, self.config, self.extra,
-                               auxiliary_optimizer=self.auxiliary_optimizer)
+                               auxiliary_optimizer=self.auxiliary_optimizer, secrets=self.secrets)
 
 
 def build_data(config: TrialConfig, device: torch.device):
@@ -141,7 +142,7 @@ def build_model_for(config: TrialConfig, data) -> torch.nn.Module:
 
 
 def setup(config: TrialConfig, *, checkpoint_dir: str | None = None, resume_from: str | None = None,
-          extra_state: dict[str, Any] | None = None, data=None) -> TrialRun:
+          extra_state: dict[str, Any] | None = None, data=None, secrets: tuple[str, ...] = ()) -> TrialRun:
     """Seed everything, build data/model/optimiser on the trial's device, maybe resume.
 
     First of all, flush-to-zero and the thread count (:func:`study.device.configure_cpu`): this is
@@ -161,7 +162,7 @@ def setup(config: TrialConfig, *, checkpoint_dir: str | None = None, resume_from
     optimizer = torch.optim.Adam(model.main_parameters(), lr=config.lr, foreach=True)
     run = TrialRun(config, device, data, model, optimizer, generator,
                    auxiliary_optimizer=model.auxiliary_optimizer(), extra=dict(extra_state or {}),
-                   checkpoint_dir=checkpoint_dir)
+                   checkpoint_dir=checkpoint_dir, secrets=tuple(secrets))
     if resume_from:
         run.step = load_checkpoint(resume_from, model, run.optimizer, generator, run.auxiliary_optimizer)
         run.extra = {**read_checkpoint_meta(resume_from).get("extra", {}), **run.extra}
@@ -262,6 +263,7 @@ def train_and_evaluate(
     extra_state: dict[str, Any] | None = None,
     data=None,
     artifact_dir: str | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> TrialResult:
     """Train ``config``'s model and score it.
 
@@ -277,6 +279,7 @@ def train_and_evaluate(
         data: a dataset object to reuse (else built from the config).
         artifact_dir: where a completed trial's figures, model file and UDR codes are written
             (:func:`write_artifacts`, :func:`write_udr_codes`); ``None`` = none are.
+        secrets: config fields redacted from the checkpoints' meta (the study's ``secrets:``).
 
     Returns:
         A :class:`TrialResult`; ``status`` is diverged if the loss became NaN/inf, else completed.
@@ -284,7 +287,7 @@ def train_and_evaluate(
     timings = Timings()
     with timings.phase("setup"):
         run = setup(config, checkpoint_dir=checkpoint_dir, resume_from=resume_from,
-                    extra_state=extra_state, data=data)
+                    extra_state=extra_state, data=data, secrets=secrets)
     run.timings = timings
     status, history, train_seconds = train(run, callback)
     result = TrialResult(status=status, step=run.step, history=history, train_seconds=train_seconds,

@@ -10,6 +10,8 @@ import subprocess
 import time
 from typing import Any
 
+from analysis.redaction import redact_uri
+
 log = logging.getLogger(__name__)
 
 
@@ -74,7 +76,7 @@ def git_sha() -> str:
 def _params(params: dict[str, Any]):
     from mlflow.entities import Param
 
-    return [Param(k, str(v)[:PARAM_MAX_LEN]) for k, v in params.items() if v is not None]
+    return [Param(k, redact_uri(str(v))[:PARAM_MAX_LEN]) for k, v in params.items() if v is not None]
 
 
 def _log_params(client, run_id: str, params: dict[str, Any]) -> None:
@@ -97,7 +99,7 @@ def wait_until_reachable(tracking_uri: str, timeout: float = 300.0, interval: fl
                 if not _unreachable(exc):
                     raise
                 return False
-            log.warning("MLflow at %s unreachable; retrying in %.0fs", tracking_uri, interval)
+            log.warning("MLflow at %s unreachable; retrying in %.0fs", redact_uri(tracking_uri), interval)
             time.sleep(interval)
 
 

@@ -9,9 +9,10 @@ import time
 from typing import Any
 
 from analysis.paging import search_all_runs
+from analysis.redaction import redact_uri, without_secrets
 from analysis.schema import Role, RunState, StudyStatus, Tag, TrialStatus, run_state
 from study.tracking.buffer import BUFFER_FILE, replay_buffer
-from study.tracking.client import _client, _experiment_id, _log_params, _unreachable, git_sha
+from study.tracking.client import _client, _experiment_id, _log_params, _unreachable, git_sha, refused
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def start_study_run(tracking_uri: str, experiment: str, study_name: str, params:
     client = _client(tracking_uri)
     exp_id = _experiment_id(client, tracking_uri, experiment)
     all_tags = {Tag.STUDY: study_name, Tag.ROLE: str(Role.STUDY), Tag.GIT_SHA: git_sha(),
-                Tag.STUDY_STATUS: str(StudyStatus.RUNNING), **{k: str(v) for k, v in tags.items()}}
+                Tag.STUDY_STATUS: str(StudyStatus.RUNNING), **without_secrets({k: str(v) for k, v in tags.items()}, ())}
     if Tag.DATASET in all_tags:
         all_tags[Tag.DATASET] = dataset_record_name(all_tags[Tag.DATASET], data_root)
     run = client.create_run(exp_id, run_name=study_name, tags=all_tags)
@@ -112,7 +113,7 @@ def sync_study(tracking_uri: str, study_dir: str, timeout: float = 300.0, interv
             except Exception as exc:
                 if not _unreachable(exc) or time.time() >= deadline:
                     raise
-                log.warning("MLflow at %s did not answer (%s); retrying the sync in %.0fs", tracking_uri,
+                log.warning("MLflow at %s did not answer (%s); retrying the sync in %.0fs", redact_uri(tracking_uri),
                             type(exc).__name__, interval)
                 time.sleep(interval)
     return sent
@@ -124,7 +125,9 @@ def remove_duplicate_runs(tracking_uri: str, parent_run_id: str) -> list[str]:
     A run creation the client gave up on (a read timeout: MLflow's client then sends it again)
     may still have been carried out by a slow server, leaving a second, empty run for the trial.
     The run kept is the one the trial logged to (the most metrics and params; the older on a tie);
-    the others are deleted (MLflow's soft delete: they leave the listings)."""
+    the others are deleted (MLflow's soft delete: they leave the listings) or, by a login that may
+    not delete runs (the trials' own behind basic auth: EDIT on the experiment), detached from the
+    study (:func:`detach_duplicate`)."""
     client = _client(tracking_uri)
     parent = client.get_run(parent_run_id)
     runs = search_all_runs(client, [parent.info.experiment_id], f"tags.{Tag.PARENT_RUN} = '{parent_run_id}'")
@@ -137,11 +140,25 @@ def remove_duplicate_runs(tracking_uri: str, parent_run_id: str) -> list[str]:
             continue
         group.sort(key=lambda r: (-len(r.data.metrics) - len(r.data.params), r.info.start_time))
         for extra in group[1:]:
-            client.delete_run(extra.info.run_id)
+            try:
+                client.delete_run(extra.info.run_id)
+            except Exception as exc:
+                if not refused(exc):
+                    raise
+                detach_duplicate(client, extra.info.run_id, group[0].info.run_id)
             removed.append(extra.info.run_id)
     if removed:
         log.warning("deleted %d duplicate child run(s) left by run creations the client gave up on", len(removed))
     return removed
+
+
+def detach_duplicate(client, run_id: str, kept: str) -> None:
+    """Take a duplicate child run out of its study without deleting it: no parent or study tag (the
+    listings select by them), ``duplicate_of`` the kept run, ended as killed."""
+    client.set_tag(run_id, Tag.DUPLICATE_OF, kept)
+    for tag in (Tag.PARENT_RUN, Tag.STUDY):
+        client.delete_tag(run_id, tag)
+    client.set_terminated(run_id, str(RunState.KILLED))
 
 
 def close_abandoned(tracking_uri: str, parent_run_id: str) -> list[str]:

@@ -19,7 +19,8 @@ import threading
 import time
 from typing import Any
 
-from analysis.schema import Role, Tag, TrialStatus, numeric_values, run_state, without_secrets
+from analysis.redaction import redact_uri, without_secrets
+from analysis.schema import Role, Tag, TrialStatus, numeric_values, run_state
 from study.tracking.buffer import ARTIFACTS_DIR, BUFFER_FILE, execute, pending, replay_buffer
 from study.tracking.client import _client, _unreachable
 from study.tracking.study_run import find_trial_run
@@ -110,7 +111,7 @@ class TrialTracker:
             os.makedirs(os.path.dirname(kept), exist_ok=True)
             shutil.copy2(entry["local_path"], kept)
             entry = {**entry, "local_path": kept}
-        entry.setdefault("context", {"tracking_uri": self.tracking_uri, "experiment": self.experiment,
+        entry.setdefault("context", {"tracking_uri": redact_uri(self.tracking_uri), "experiment": self.experiment,
                                      "parent_run_id": self.parent_run_id, Tag.STUDY: self.study_name,
                                      Tag.TRIAL_ID: self.trial_id})
         with open(os.path.join(self.buffer_dir, BUFFER_FILE), "a") as handle:
@@ -207,7 +208,7 @@ class TrialTracker:
                 Tag.TRIAL_STATUS: str(TrialStatus.RUNNING), Tag.PARENT_RUN: self.parent_run_id}
         if optuna_trial is not None:
             tags[Tag.OPTUNA_TRIAL] = str(optuna_trial)
-        tags.update(extra_tags or {})
+        tags = without_secrets({**tags, **(extra_tags or {})}, self.secrets)
         clean = without_secrets(params, self.secrets)
         if self.run_id is None:
             tags[Tag.ATTEMPTS] = "1"

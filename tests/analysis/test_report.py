@@ -170,6 +170,33 @@ def test_a_large_study_lists_its_front_then_the_best_and_says_where_the_rest_is(
     assert len(re.findall(r"\| (t\d\d) \|", small)) == 5 and "runs.csv" not in small
 
 
+def test_names_and_links_from_run_data_stay_in_the_report(study, tmp_path, monkeypatch):
+    """Whoever can write runs chooses ``model_type``: it cannot lead a download out of the report's
+    folder, nor put a script link into report.html."""
+    import os
+
+    import mlflow.artifacts
+
+    targets = []
+
+    def download(run_id, artifact_path, dst_path, tracking_uri):
+        targets.append(os.path.realpath(dst_path))
+        return fake_download(tmp_path)(run_id, artifact_path, dst_path, tracking_uri)
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", download)
+    study.loc[study["trial_id"] == "c0", "model_type"] = "../../../escaped"
+    study.loc[study["trial_id"] == "v1", "model_type"] = "[x](javascript:alert(1))"
+    out = tmp_path / "deep" / "out"
+    written = report.write_report(study, OBJ, str(out), study="s", tracking_uri="http://127.0.0.1:5999")
+    images = os.path.realpath(out / "images")
+    assert targets and all(t.startswith(images + os.sep) for t in targets)
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "deep" / "escaped").exists()
+    assert report.safe_name("../../etc/cron.d") == "_.._etc_cron.d" and report.safe_name("..") == "_"
+    page = open(written["report.html"]).read()
+    assert "javascript:" not in page.replace("[x](javascript:alert(1))", "")  # shown as text, never a link
+    assert 'href="javascript' not in page.lower()
+
+
 def test_a_single_objective_study_gets_its_report(study, tmp_path):
     """One objective: the seed-spread figure and the front are drawn on that objective alone."""
     several_seeds = pd.concat([study, study.assign(seed=1, run_id=study["run_id"] + "s1",

@@ -173,8 +173,8 @@ def test_every_manifest_pod_is_covered_by_a_policy_beyond_the_default_deny():
 
 
 def test_security_md_names_tests_that_exist():
-    """Every test cluster/SECURITY.md cites (`file.py`, `file.py::name` or a bare `test_…` name) is
-    a test file or function of tests/cluster/."""
+    """Every test cluster/SECURITY.md cites (`file.py`, `file.py::name` or a bare `test_…` name of
+    tests/cluster/, or `tests/<dir>/file.py[::name]`) is a test file or function that exists."""
     here = os.path.dirname(__file__)
     sources = {}
     for name in os.listdir(here):
@@ -182,12 +182,18 @@ def test_security_md_names_tests_that_exist():
             with open(os.path.join(here, name)) as handle:
                 sources[name] = handle.read()
     with open(os.path.join(CLUSTER, "SECURITY.md")) as handle:
-        refs = re.findall(r"`(test_\w+(?:\.py)?(?:::\w+)?)`", handle.read())
+        refs = re.findall(r"`((?:tests/\w+/)?test_\w+(?:\.py)?(?:::\w+)?)`", handle.read())
     assert len(refs) >= 10
     for ref in refs:
         name, _, func = ref.partition("::")
-        if not name.endswith(".py"):
-            name, func = None, name
-        assert name is None or name in sources, ref
-        texts = [sources[name]] if name else sources.values()
+        if name.startswith("tests/"):
+            path = os.path.join(here, "..", "..", name)
+            assert os.path.isfile(path), ref
+            with open(path) as handle:
+                texts = [handle.read()]
+        else:
+            if not name.endswith(".py"):
+                name, func = None, name
+            assert name is None or name in sources, ref
+            texts = [sources[name]] if name else sources.values()
         assert not func or any(f"def {func}(" in text for text in texts), ref

@@ -39,14 +39,14 @@ def test_launcher_yaml_validates_against_rays_schema():
     assert gpu_worker["min_workers"] == 0 and gpu_worker["node_config"]["InstanceType"].startswith("g")
     head_ray, server = config["head_start_ray_commands"][1:]
     assert "ray start --head" in head_ray and "--dashboard-host=127.0.0.1" in head_ray
-    # MLflow on the head's cluster address, behind basic auth, its store from ~/postgres.env
+    # MLflow on the head's cluster address, behind basic auth, its store and admin from ~/mlflow-server.env
     assert "python -m cluster.mlflow_server --auth --host $HEAD_IP" in server and "127.0.0.1 " not in server
-    assert ". ~/postgres.env" in server and "--artifacts-destination s3://" in server
+    assert ". ~/mlflow-server.env" in server and "--artifacts-destination s3://" in server
     # every node starts Ray with the login and the server's address; the database password stays out of Ray
     workers = " ".join(config["worker_start_ray_commands"])
     for start in (head_ray, workers):
         assert ". ~/mlflow-login.env" in start and "MLFLOW_TRACKING_URI=http://" in start
-        assert "postgres.env" not in start
+        assert "mlflow-server.env" not in start
     assert all(local.startswith("~/.betasweep/") for local in config["file_mounts"].values())
     assert any("[data,postgres,auth]" in c for c in config["setup_commands"])
 
@@ -75,7 +75,7 @@ def test_kuberay_manifests():
 def test_runtime_env_and_dockerfile():
     env = load("runtime_env.yaml")
     assert {".venv", ".git", "betasweep-runs", "*.db", "betasweep-cluster", "*.pgpass", "mlflow-auth.env",
-            "ray-token"} <= set(env["excludes"])
+            "mlflow-admin.env", "ray-token"} <= set(env["excludes"])
     assert "RAY_AUTH_MODE" not in env["env_vars"]  # a job neither carries the token nor turns auth off
     assert "MLFLOW_TRACKING_URI" not in env["env_vars"]  # the nodes know where MLflow is
     with open(os.path.join(CLUSTER, "Dockerfile")) as handle:
@@ -89,7 +89,7 @@ def test_runtime_env_and_dockerfile():
 
 
 KUBE = ["kuberay/base.yaml", "kuberay/network.yaml", "kuberay/postgres.yaml", "kuberay/mlflow.yaml",
-        "kuberay/raycluster.yaml", "kuberay/rayjob.yaml", "kuberay/ingress.yaml"]
+        "kuberay/raycluster.yaml", "kuberay/rayjob.yaml", "kuberay/ingress.yaml", "kuberay/serviceaccounts.yaml"]
 
 
 @pytest.mark.parametrize("name", ["aws-gpu.yaml", "runtime_env.yaml", *KUBE])
@@ -98,7 +98,8 @@ def test_no_credentials_in_configs(name):
         text = handle.read()
     for secret in ("aws_secret_access_key", "password:", "api_key"):
         assert secret not in text.lower()
-    assert not re.search(r"(?i)(?<![\w/.~-])\w*token\s*:\s*\S", text)  # a token as a key, with a value
+    keys = re.sub(r"(?i)\bautomountServiceAccountToken\s*:", "", text)  # a switch, not a token
+    assert not re.search(r"(?i)(?<![\w/.~-])\w*token\s*:\s*\S", keys)  # a token as a key, with a value
     # a password-like variable is only ever named or referenced ($VAR, "..."), never given a value
     for match in re.finditer(r"(?i)(password|secret_key)\w*\s*[=:]\s*([^\s,}]*)", text):
         assert match.group(2) in ("", "...") or match.group(2).startswith("$"), match.group(0)
@@ -178,3 +179,69 @@ def test_mlflow_on_postgres_behind_auth_for_every_ray_pod():
             env = env_of(group["template"]["spec"]["containers"][0])
             for var in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
                 assert env[var]["secretKeyRef"]["name"] == "betasweep-mlflow-login"
+
+
+SERVER_SECRETS = ("POSTGRES", "MLFLOW_AUTH_ADMIN", "mlflow-server.env", "secretsmanager")
+
+
+def policy(name):
+    with open(os.path.join(CLUSTER, "iam", name)) as handle:
+        return json.load(handle)["Statement"]
+
+
+def test_least_privilege_on_the_launcher():
+    """Head and workers: IAM roles of their own (workers: their bucket prefix only), IMDSv2
+    required, the server's secrets (database, admin) fetched by the head alone, never copied."""
+    config = load("aws-gpu.yaml")
+    head, worker = (config["available_node_types"][t]["node_config"] for t in ("head", "gpu_worker"))
+    assert head["IamInstanceProfile"]["Arn"].endswith("/betasweep-ray-head")
+    assert worker["IamInstanceProfile"]["Arn"].endswith("/betasweep-ray-worker")
+    for node in (head, worker):
+        assert node["MetadataOptions"]["HttpTokens"] == "required"
+        assert node["MetadataOptions"]["HttpPutResponseHopLimit"] == 1  # Ray's containers share the host network
+    assert sorted(config["file_mounts"]) == ["~/mlflow-login.env", "~/ray-token"]
+    server = config["head_start_ray_commands"][2]
+    assert "SecretId='betasweep/mlflow-server'" in server and "umask 077" in server
+    assert "python -m cluster.mlflow_users" in server
+    elsewhere = json.dumps({k: v for k, v in config.items() if k != "head_start_ray_commands"})
+    elsewhere += " ".join(config["head_start_ray_commands"][:2])
+    assert not [s for s in SERVER_SECRETS if s in elsewhere]
+    for name, prefix in (("worker-policy.json", "workers/"), ("mlflow-artifacts-policy.json", "mlflow-artifacts/")):
+        for statement in policy(name):  # S3 only, within the prefix
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all(a.startswith("s3:") for a in actions), actions
+            listed = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
+            scope = listed or [statement["Resource"].split(":::your-betasweep-bucket/", 1)[-1]]
+            assert all(p.startswith(prefix) for p in scope), statement
+    passes = [s for s in policy("head-policy.json") if "iam:PassRole" in s["Action"]]
+    assert len(passes) == 1 and all("betasweep-ray-worker" in r for r in passes[0]["Resource"])
+
+
+def test_least_privilege_on_kubernetes():
+    """The database password and the MLflow admin only in the pods that use them; the worker pods
+    run as their own service account (no API token, their own cloud role); the trials' login is
+    given its rights by the MLflow pod after each start."""
+    docs = {}
+    for name in KUBE:
+        with open(os.path.join(CLUSTER, name)) as handle:
+            docs[name] = [doc for doc in yaml.safe_load_all(handle) if doc]
+    readers = {}
+    for name, found in docs.items():
+        for ref in each(found, "secretKeyRef"):
+            readers.setdefault(ref["name"], set()).add(name)
+    assert readers["betasweep-postgres"] == {"kuberay/postgres.yaml", "kuberay/mlflow.yaml"}
+    assert readers["betasweep-mlflow-admin"] == {"kuberay/mlflow.yaml"}
+    accounts = {d["metadata"]["name"]: d for d in docs["kuberay/serviceaccounts.yaml"]}
+    assert all(a["automountServiceAccountToken"] is False for a in accounts.values())
+    roles = {a["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] for a in accounts.values()}
+    assert len(roles) == len(accounts)
+    cluster, job = docs["kuberay/raycluster.yaml"][0], docs["kuberay/rayjob.yaml"][0]
+    for spec in (cluster["spec"], job["spec"]["rayClusterSpec"]):
+        pod = spec["workerGroupSpecs"][0]["template"]["spec"]
+        assert pod["serviceAccountName"] == "betasweep-ray-worker" and pod["automountServiceAccountToken"] is False
+    deployment = next(d for d in docs["kuberay/mlflow.yaml"] if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "betasweep-mlflow" and pod["serviceAccountName"] in accounts
+    container = pod["containers"][0]
+    assert env_of(container)["MLFLOW_AUTH_ADMIN_PASSWORD"]["secretKeyRef"]["name"] == "betasweep-mlflow-admin"
+    assert container["lifecycle"]["postStart"]["exec"]["command"][:3] == ["python", "-m", "cluster.mlflow_users"]

@@ -68,7 +68,7 @@ def test_up_job_submit_down_with_postgres_behind_auth(monkeypatch):
     from analysis.runs import load_runs
 
     password = secrets.token_urlsafe(18)
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ci-admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ci-trials")  # the trials' login; the admin is generated
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
     root = tempfile.mkdtemp(prefix="bsw-pgc-", dir="/tmp")  # reachable by the postgres user
     cli = [sys.executable, "-m", "cluster.local"]
@@ -86,7 +86,7 @@ def test_up_job_submit_down_with_postgres_behind_auth(monkeypatch):
         assert "namespaces and uplink present: 5 of 5" in status.stdout, status.stdout
         head = state["netns"]["nodes"]["head"]["address"]
         assert state["mlflow"].startswith(f"http://{head}:") and state["gcs_address"].startswith(f"{head}:")
-        assert "PostgreSQL on 127.0.0.1" in up.stdout and "MLflow login:   user ci-admin" in up.stdout
+        assert "PostgreSQL on 127.0.0.1" in up.stdout and "MLflow login:   user ci-trials" in up.stdout
         pids, namespaces = local.own_pids(state), netns.identities(state["netns"])
         host_net = os.stat("/proc/self/ns/net").st_ino
         listening = processes.listening(pids)  # read inside the nodes' namespaces

@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from cluster import local, mlflow_server, postgres, processes
+from cluster import local, mlflow_app, mlflow_server, mlflow_users, postgres, processes
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -26,7 +26,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def server_args(**kw):
     base = {"host": "127.0.0.1", "port": 5000, "artifacts_destination": "/tmp/art", "allowed_hosts": None,
             "auth": False, "auth_config": os.path.join(tempfile.gettempdir(), "bsw-test-auth.ini"),
-            "default_permission": "READ", "workers": None}
+            "default_permission": "READ", "workers": None, "max_upload_mb": None}
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -82,17 +82,37 @@ def test_the_server_bounds_its_postgres_connections_and_leaves_sqlite_alone(tmp_
 
 def test_auth_settings_from_the_environment(tmp_path):
     ini = str(tmp_path / "auth.ini")
-    env = {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path}/mlflow.db", "MLFLOW_TRACKING_USERNAME": "ops",
-           "MLFLOW_TRACKING_PASSWORD": "a-long-password-42"}
+    env = {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path}/mlflow.db", "MLFLOW_AUTH_ADMIN_USERNAME": "ops",
+           "MLFLOW_AUTH_ADMIN_PASSWORD": "a-long-password-42", "MLFLOW_TRACKING_USERNAME": "trials"}
     cmd, out = mlflow_server.server_env(server_args(auth=True, auth_config=ini), env)
-    assert cmd[-2:] == ["--app-name", "basic-auth"]
+    assert cmd[-2:] == ["--app-name", "betasweep"] and out["BETASWEEP_MLFLOW_AUTH"] == "1"
     assert out["MLFLOW_AUTH_ADMIN_USERNAME"] == "ops" and out["MLFLOW_AUTH_CONFIG_PATH"] == ini
     text = open(ini).read()
     assert f"database_uri = sqlite:///{tmp_path}/mlflow-auth.db" in text and "a-long-password-42" not in text
+    assert os.stat(ini).st_mode & 0o777 == 0o600  # it names the users' database (a URI may hold a password)
+    args = server_args(auth=True, auth_config=ini)
     with pytest.raises(SystemExit, match="at least 12"):
-        mlflow_server.server_env(server_args(auth=True, auth_config=ini), {**env, "MLFLOW_TRACKING_PASSWORD": "short"})
-    with pytest.raises(SystemExit, match="MLFLOW_TRACKING_USERNAME"):
-        mlflow_server.server_env(server_args(auth=True, auth_config=ini), {"MLFLOW_BACKEND_STORE_URI": "sqlite:///x.db"})
+        mlflow_server.server_env(args, {**env, "MLFLOW_AUTH_ADMIN_PASSWORD": "short"})
+    trials_only = {"MLFLOW_BACKEND_STORE_URI": "sqlite:///x.db", "MLFLOW_TRACKING_USERNAME": "ops",
+                   "MLFLOW_TRACKING_PASSWORD": "a-long-pass-42"}
+    with pytest.raises(SystemExit, match="MLFLOW_AUTH_ADMIN_USERNAME"):  # the trials' login is never the admin's
+        mlflow_server.server_env(args, trials_only)
+    with pytest.raises(SystemExit, match="is the MLflow admin"):
+        mlflow_server.server_env(args, {**env, "MLFLOW_TRACKING_USERNAME": "ops"})
+
+
+def test_the_server_runs_our_app_with_the_upload_cap(tmp_path):
+    env = {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path}/m.db", "PYTHONPATH": "/elsewhere"}
+    cmd, out = mlflow_server.server_env(server_args(max_upload_mb=8), env)
+    assert cmd[-2:] == ["--app-name", "betasweep"] and out["MLFLOW_SERVER_MAX_UPLOAD_MB"] == "8"
+    assert mlflow_app.max_upload_bytes(out) == 8 * 2**20 and "BETASWEEP_MLFLOW_AUTH" not in out
+    assert out["PYTHONPATH"].split(os.pathsep) == [mlflow_app.PLUGIN_DIR, REPO, "/elsewhere"]
+    found = subprocess.run([sys.executable, "-c", "import importlib.metadata as m; "
+                            "print([e.value for e in m.entry_points(group='mlflow.app') if e.name == 'betasweep'])"],
+                           env={**os.environ, "PYTHONPATH": out["PYTHONPATH"]}, capture_output=True, text=True)
+    assert found.stdout.strip() == "['cluster.mlflow_app:create_app']", found.stderr
+    with pytest.raises(SystemExit, match="MLFLOW_SERVER_MAX_UPLOAD_MB"):
+        mlflow_server.server_env(server_args(), {**env, "MLFLOW_SERVER_MAX_UPLOAD_MB": "lots"})
 
 
 def test_dry_run_prints_no_credential():
@@ -129,8 +149,11 @@ def pg_root():
 
 @pytest.fixture
 def auth_server(pg_root, monkeypatch):
-    """PostgreSQL + MLflow behind basic auth on 127.0.0.1, the login in this process's environment."""
-    login = {"MLFLOW_TRACKING_USERNAME": "ci-admin", "MLFLOW_TRACKING_PASSWORD": secrets.token_urlsafe(18)}
+    """PostgreSQL + MLflow behind basic auth on 127.0.0.1, the trials' login (made by the admin, whose
+    login only the server has) in this process's environment."""
+    login = {"MLFLOW_TRACKING_USERNAME": "ci-trials", "MLFLOW_TRACKING_PASSWORD": secrets.token_urlsafe(18)}
+    monkeypatch.delenv("MLFLOW_AUTH_ADMIN_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_AUTH_ADMIN_PASSWORD", raising=False)
     for key, value in {**login, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}.items():
         monkeypatch.setenv(key, value)
     info = postgres.start(pg_root, local.free_port())
@@ -143,6 +166,7 @@ def auth_server(pg_root, monkeypatch):
         while not local.mlflow_healthy(state["mlflow"]):
             assert server.poll() is None and time.time() < deadline, open(f"{pg_root}/mlflow-server.log").read()
             time.sleep(1)
+        mlflow_users.provision(state["mlflow"], mlflow_users.login(pg_root, "admin")[0], login)
         yield state, login
     finally:
         processes.stop(processes.group_of(server.pid))
@@ -189,7 +213,7 @@ def test_postgres_store_behind_basic_auth(auth_server, monkeypatch):
 def assert_no_secret_leaked(state, secret_values):
     """No password in the root's files other than its two 0600 ones, nor on a command line."""
     root = state["root"]
-    private = {os.path.join(root, postgres.PASSFILE), os.path.join(root, local.CREDENTIALS)}
+    private = {os.path.join(root, postgres.PASSFILE), *(os.path.join(root, v[3]) for v in mlflow_users.LOGINS.values())}
     for path in private:
         if os.path.exists(path):
             assert os.stat(path).st_mode & 0o777 == 0o600
