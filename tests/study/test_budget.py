@@ -62,6 +62,22 @@ def test_estimate_says_what_is_missing(tmp_path):
     assert "no estimate: no model type of this study measured" in lines and "total" not in lines
 
 
+@pytest.mark.parametrize("preset", ["dsprites", "locatello"])
+def test_the_literature_presets_are_estimated_from_their_own_network(preset):
+    from models import MODELS
+    from study.budget import DEFAULT_TABLE
+
+    cfg = make_config(preset)
+    assert cfg.trial.architecture == "disentanglement_lib"
+    table = read_table(DEFAULT_TABLE)
+    assert all(("cpu", "disentanglement_lib", m, 64) in table for m in MODELS)
+    lines = "\n".join(estimate_lines(cfg))
+    assert "not measured" not in lines and "disentanglement_lib network" in lines
+    for model_type in trial_counts(cfg):
+        rate = table[("cpu", "disentanglement_lib", model_type, 64)]
+        assert f"({rate:,.0f} img/s on cpu, batch 64)" in lines
+
+
 @pytest.mark.parametrize("bad,where", [({"mode": "paper_grid", "model_types": ["nope"]}, "space.model_types")])
 def test_paper_grid_validates_its_types(bad, where):
     from study.config import ConfigError
