@@ -150,8 +150,10 @@ def resolve_precision(amp: Amp | str, device: torch.device, auto_bf16: bool = Tr
     return Precision.FP32
 
 
-def autocast(device: torch.device, precision: Precision | str):
-    """bf16 autocast of ``device`` when ``precision`` is bf16, else a no-op context."""
+def autocast(device: torch.device, precision: Precision | str | bool):
+    """bf16 autocast of ``device`` when ``precision`` is bf16 (or True), else a no-op context."""
+    if isinstance(precision, bool):
+        precision = Precision.BF16 if precision else Precision.FP32
     if Precision(precision) is Precision.BF16:
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()

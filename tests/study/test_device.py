@@ -38,6 +38,8 @@ def test_compile_is_ignored_on_cpu_and_autocast_follows_the_precision():
         assert model(torch.ones(1, 2)).dtype == torch.bfloat16
     with autocast(cpu, Precision.FP32):
         assert model(torch.ones(1, 2)).dtype == torch.float32
+    with autocast(cpu, True):  # a bool reads as bf16 / fp32
+        assert model(torch.ones(1, 2)).dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize("native", [True, False])
