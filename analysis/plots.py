@@ -251,8 +251,10 @@ def hypervolume_plot(df: pd.DataFrame, objectives: Mapping[str, str], study: str
 def seed_spread_plot(agg: pd.DataFrame, objectives: Mapping[str, str], study: str = "", out: str | None = None):
     """Seed means with ±1 std error bars in both objectives: is a difference between
     configurations larger than the spread over seeds? (One errorbar call per model type and
-    front membership, not per configuration: a 10,000-trial search has ~10,000 configurations.)"""
-    x, y = list(objectives)[:2]
+    front membership, not per configuration: a 10,000-trial search has ~10,000 configurations.)
+    With one objective it is drawn against itself: the spread along the diagonal."""
+    names = list(objectives)
+    x, y = names[0], names[1] if len(names) > 1 else names[0]
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     for mt, group in by_model(agg):
         colour, marker, _ = style(mt)

@@ -65,7 +65,7 @@ def start_server(backend: str, root: str, timeout: float = 180) -> Server:
         store_uri = postgres_uri(env, env["POSTGRES_DB"])
     else:
         store_uri = f"sqlite:///{os.path.join(root, 'mlflow.db')}"
-    proc = local.start_mlflow(state, local._env())
+    proc = local.start_mlflow(state, local.ray_nodes.environment(state))
     server = Server(backend, root, state["mlflow"], store_uri, proc.pid, state.get("postgres"))
     deadline = time.time() + timeout
     while not local.mlflow_healthy(server.url):

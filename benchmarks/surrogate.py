@@ -2,9 +2,9 @@
 
 Real 900-step trials take ~100 s each on this CPU, too slow to repeat a search twenty times, so
 ``benchmarks/search_efficiency.py`` replays searches against this model of them, built only from
-the repository's CSVs (``seed-dsprites.csv``: the grid's 30 per-trial scores; and
-``seed-dsprites-curves.csv``: their logged ``val_recon_error`` curves, exported from MLflow by
-``benchmarks/export_curves.py``). Pure numpy/scipy/pandas.
+the repository's CSVs (``seed-dsprites-20261126.csv``: the 2026-11-26 grid's 30 per-trial scores,
+scored with the previous blur; and ``seed-dsprites-curves.csv``: their logged ``val_recon_error``
+curves, exported from MLflow by ``benchmarks/export_curves.py``). Pure numpy/scipy/pandas.
 
 A trial is (model type, β, seed) → (blur ↓, MIG ↑). Assumptions, each the simplest the data allow:
 
@@ -50,7 +50,7 @@ import pandas as pd
 from scipy.interpolate import PchipInterpolator
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-SCORES_CSV = os.path.join(DATA, "seed-dsprites.csv")
+SCORES_CSV = os.path.join(DATA, "seed-dsprites-20261126.csv")  # the grid its curves came from (old blur)
 CURVES_CSV = os.path.join(DATA, "seed-dsprites-curves.csv")
 
 #: The objectives of the seed-dsprites study and their directions.

@@ -1,6 +1,7 @@
 """Training throughput (images/s) per architecture × model type × batch size, with achieved FLOP/s.
 
-Usage: python benchmarks/throughput.py [--quick] [--device cpu|cuda] [--threads N] [--save CSV]
+Usage: python benchmarks/throughput.py [--quick] [--architectures A,B] [--device cpu|cuda] [--threads N]
+       [--save CSV]
        python benchmarks/throughput.py --trained [--train-steps 3000 | --checkpoint DIR] [--late]
 
 The step timed is the trial's own training step (``study.trial.train_step``): a batch of procedural
@@ -31,6 +32,9 @@ from study.config import trial_from_dict
 from study.data import dsprites
 from study.device import configure_cpu
 from study.trial import setup, train_step
+
+#: Networks ~10× slower per image than Burgess's on a CPU: fewer steps per timing by default.
+SLOW_ARCHITECTURES = ("seed_report",)
 
 
 def matmul_peak(device: torch.device, n: int = 2048, reps: int = 10) -> float:
@@ -91,6 +95,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="Steps per timing.")
     parser.add_argument("--repeats", type=int, default=3, help="Timings per case (median reported).")
     parser.add_argument("--models", default=None, help="Comma-separated model types (default: all).")
+    parser.add_argument("--architectures", default=None,
+                        help=f"Comma-separated architectures (default: all: {', '.join(ARCHITECTURES)}).")
     parser.add_argument("--batches", default="64,256", help="Comma-separated batch sizes (default: 64,256).")
     parser.add_argument("--save", default=None, help="Append the rows to this CSV (device, architecture, "
                                                      "model_type, batch_size, images_per_second).")
@@ -115,12 +121,17 @@ def main() -> None:
     print(f"device {device}, torch threads {torch.get_num_threads()}, "
           f"peak (2048² fp32 matmul) {peak / 1e9:.1f} GFLOP/s", flush=True)
     archs = ["burgess"] if args.quick else list(ARCHITECTURES)
+    if args.architectures:
+        archs = args.architectures.split(",")
+        unknown = [a for a in archs if a not in ARCHITECTURES]
+        if unknown:
+            parser.error(f"--architectures: unknown {', '.join(unknown)}; choose from {', '.join(ARCHITECTURES)}")
     print("| arch | model | batch | img/s | GFLOP/s | % of peak |\n|---|---|---|---|---|---|", flush=True)
     model_types = args.models.split(",") if args.models else list(MODELS)
     rows = []
     for arch in archs:
         for batch in (int(b) for b in args.batches.split(",")):
-            steps = args.steps or max(3, (40 if arch == "burgess" else 4) * 64 // batch)
+            steps = args.steps or max(3, (4 if arch in SLOW_ARCHITECTURES else 40) * 64 // batch)
             for model_type in model_types:
                 ips, flops = measure(model_type, arch, batch, device, steps, args.repeats)
                 rows.append((device.type, arch, model_type, batch, round(ips, 1)))

@@ -1,24 +1,27 @@
 """``python -m cluster.local up|down|status``: a real multi-node Ray cluster and an MLflow server on
-one machine, all bound to 127.0.0.1 — to try ``ray job submit`` and a shared tracking server the
-way a real cluster is used, without one. With ``--netns`` each node runs in a network namespace of
-its own on a private subnet (:mod:`cluster.netns`), so that, as on a real cluster, a service bound
-to the head's 127.0.0.1 is out of the workers' reach: Ray and MLflow then bind the head's subnet
-address, and the host reaches them over its own address on that subnet.
+one machine — to try ``ray job submit`` and a shared tracking server the way a real cluster is
+used, without one. Ray's token authentication is on (a token of this cluster's own, 0600 in its
+root: :mod:`cluster.ray_nodes`). The dashboard, MLflow and PostgreSQL bind 127.0.0.1; Ray's GCS and
+raylets listen on all interfaces and its agents and client server on the host's routable address
+(Ray replaces ``--node-ip-address 127.0.0.1`` with it), guarded by the token only. ``--netns`` is
+the isolated mode: each node in a network namespace of its own on a private subnet
+(:mod:`cluster.netns`), nothing on the host's interfaces, and, as on a real cluster, a service
+bound to the head's 127.0.0.1 out of the workers' reach: Ray and MLflow bind the head's subnet
+address, which the host reaches over its own.
 
 ``up`` starts a Ray head (``--num-cpus 0``: it only schedules, like a cluster head), N worker
 nodes (separate raylets with their own CPUs), and a lean MLflow server (``cluster.mlflow_server``:
 job execution off, artifacts served over HTTP with ``--artifacts-destination``; one process on
-SQLite, four on PostgreSQL). Its
-store is SQLite (``--backend sqlite``, the default) or a PostgreSQL server of its own
-(``--backend postgres``, :mod:`cluster.postgres`); ``--auth`` puts it behind MLflow's basic auth,
-with the credentials from ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` (or generated
-into ``<root>/mlflow-auth.env``, 0600) handed to the Ray nodes' environment as a cluster's
-pods get them from a Secret. It waits until all nodes are alive and MLflow answers ``/health``,
-writes its bookkeeping (ports, PIDs, paths; never a password) to ``<root>/local-cluster.json`` and
-prints the commands to use it. ``down`` stops only what ``up`` started: the Ray processes of this
-cluster's own temp dir, the MLflow server's process group and PostgreSQL by its PID (never ``ray
-stop``, which would kill every Ray process on the host), then deletes the namespaces. ``status``
-reports them.
+SQLite, four on PostgreSQL). Its store is SQLite (``--backend sqlite``, the default) or a
+PostgreSQL server of its own (``--backend postgres``, :mod:`cluster.postgres`); ``--auth`` puts it
+behind MLflow's basic auth, with the credentials from ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` (or
+generated into ``<root>/mlflow-auth.env``, 0600) handed to the Ray nodes' environment as a
+cluster's pods get them from a Secret. It waits until all nodes are alive and MLflow answers
+``/health``, writes its bookkeeping (ports, PIDs, sessions, paths; never a password) to
+``<root>/local-cluster.json`` and prints the commands to use it. ``down`` stops only what ``up``
+started: every process of the sessions its ``ray start``s ran in (agents and the client server
+too), the MLflow server's process group and PostgreSQL by its PID (never ``ray stop``, which would
+kill every Ray process on the host), then deletes the namespaces and the token. ``status`` reports them.
 """
 
 from __future__ import annotations
@@ -44,14 +47,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SERVER_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_BACKEND_STORE_URI", "MLFLOW_AUTH_DATABASE_URI",
                 "MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_AUTH_CONFIG_PATH",
                 "POSTGRES_PASSWORD", "PGPASSWORD")
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("RAY_AUTH_MODE", "disabled")
-    env.pop("RAY_ADDRESS", None)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    return env
 
 
 def mlflow_healthy(url: str) -> bool:
@@ -89,7 +84,7 @@ def start_mlflow(state: dict, env: dict) -> subprocess.Popen:
     address with ``--netns``) with this cluster's store (and auth), in its own process group; the
     store's connection settings go through the environment, never a password."""
     root = state["root"]
-    env = {k: v for k, v in env.items() if k not in _SERVER_VARS and not k.startswith("POSTGRES_")}
+    env = {k: v for k, v in env.items() if k not in _SERVER_VARS and not k.startswith(("POSTGRES_", "RAY_AUTH"))}
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     if state["backend"] == "postgres":
         env.update(postgres.connection_env(state["postgres"]))
@@ -135,7 +130,8 @@ def up(root: str, workers: int = 2, cpus_per_worker: int = 1, timeout: float = 1
         raise RuntimeError(f"a local cluster is already recorded in {root}; run `down` first")
     state = _new_state(root, workers, cpus_per_worker, backend, auth, isolate, subnet)
     _save(state)
-    env = _env()
+    ray_nodes.write_token(state)
+    env = ray_nodes.environment(state)
     head_ns = ray_nodes.node(state, "head")[0]
     try:
         if state["netns"]:
@@ -149,7 +145,7 @@ def up(root: str, workers: int = 2, cpus_per_worker: int = 1, timeout: float = 1
             with netns.entered(head_ns):  # on the head's own loopback: only the MLflow server uses it
                 state["postgres"] = postgres.start(root, free_port())
             _save(state)
-        ray_nodes.start(state, env)
+        ray_nodes.start(state, env, _save)
         with netns.entered(head_ns):
             server = start_mlflow(state, env)
         state["mlflow_pid"] = server.pid
@@ -164,7 +160,7 @@ def up(root: str, workers: int = 2, cpus_per_worker: int = 1, timeout: float = 1
 def _wait_healthy(state: dict, server: subprocess.Popen, timeout: float) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if alive_nodes(state["dashboard"]) >= state["workers"] + 1 and mlflow_healthy(state["mlflow"]):
+        if alive_nodes(state) >= state["workers"] + 1 and mlflow_healthy(state["mlflow"]):
             return
         if server.poll() is not None:
             break
@@ -182,10 +178,10 @@ def read_state(root: str) -> dict | None:
 
 
 def own_pids(state: dict) -> list[int]:
-    """Every live process this cluster started: Ray's (by temp dir), the MLflow server's group,
-    PostgreSQL's (the postmaster and its backends) and, with ``--netns``, any process left in the
-    cluster's namespaces."""
-    pids = set(processes.with_marker(state["temp_dir"]))
+    """Every live process this cluster started: Ray's (the sessions of its ``ray start``s, and by
+    temp dir), the MLflow server's group, PostgreSQL's (the postmaster and its backends) and, with
+    ``--netns``, any process left in the cluster's namespaces."""
+    pids = set(processes.with_marker(state["temp_dir"])) | set(processes.in_sessions(state.get("ray_sessions", [])))
     pids.update(processes.group_of(state.get("mlflow_pid")))
     pids.update(processes.group_of(state.get("postgres", {}).get("pid")))
     if state.get("netns"):
@@ -194,22 +190,25 @@ def own_pids(state: dict) -> list[int]:
 
 
 def down(root: str, grace: float = 10.0) -> list[int]:
-    """Stop only this cluster's processes — Ray and MLflow (TERM, then KILL after ``grace`` s), then
-    PostgreSQL by its PID once nothing uses it — delete its namespaces, and return the PIDs. The
+    """Stop only this cluster's processes — Ray (every process of its sessions: agents, the client
+    server, workers too) and MLflow (TERM, then KILL after ``grace`` s), then PostgreSQL by its PID
+    once nothing uses it — delete its namespaces and its Ray token, and return the PIDs. The
     stores stay. Works on what a failed ``up`` left half-built."""
     state = read_state(root)
     if state is None:
         return []
     pids = own_pids(state)
     database = set(processes.group_of(state.get("postgres", {}).get("pid")))
-    processes.stop([p for p in pids if p not in database], grace=grace)
+    for _ in range(2):  # the second round: anything started while the first was stopping
+        processes.stop([p for p in own_pids(state) if p not in database], grace=grace)
     postgres.stop(state.get("postgres", {}))
+    left = [f"process {p}" for p in own_pids(state) if not processes.gone(p)]
     if state.get("netns"):
-        left = [p for p in netns.pids(state["netns"]) if not processes.gone(p)]
-        left = netns.destroy(state["netns"]) + [f"process {p}" for p in left]
-        if left:
-            raise RuntimeError(f"down left behind: {', '.join(left)} (bookkeeping kept in {root})")
+        left = netns.destroy(state["netns"]) + left
+    if left:
+        raise RuntimeError(f"down left behind: {', '.join(left)} (bookkeeping kept in {root})")
     shutil.rmtree(state["temp_dir"], ignore_errors=True)
+    ray_nodes.remove_token(state)
     os.remove(os.path.join(os.path.abspath(root), STATE))
     return pids
 
@@ -229,6 +228,8 @@ def commands(state: dict) -> str:
     if state.get("netns"):
         lines.append(netns.describe(state["netns"]))
     return "\n".join(lines + [
+        f"Ray token:      {ray_nodes.token_path(state)} (0600, deleted at down); every ray command against this "
+        f"cluster needs it: export {' '.join(f'{k}={v}' for k, v in ray_nodes.client_env(state).items())}",
         "Submit a study:",
         f"  ray job submit --address {state['dashboard']} --working-dir . "
         f"--runtime-env cluster/runtime_env.yaml -- \\",
@@ -247,7 +248,7 @@ def status(state: dict) -> str:
     if state.get("netns"):
         info = state["netns"]
         extra += f"; namespaces and uplink present: {len(netns.leftovers(info))} of {len(netns.namespaces(info)) + 1}"
-    return (f"ray nodes alive: {alive_nodes(state['dashboard'])} (expected {state['workers'] + 1}); "
+    return (f"ray nodes alive: {alive_nodes(state)} (expected {state['workers'] + 1}); "
             f"mlflow healthy: {mlflow_healthy(state['mlflow'])}{extra}; processes: {len(own_pids(state))}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 
 
@@ -42,6 +43,63 @@ def group_of(pid: int | None) -> list[int]:
         except OSError:
             continue
     return members
+
+
+def in_sessions(sids: list[int]) -> list[int]:
+    """The live members of the sessions ``sids`` (each ``ray start`` of a local cluster runs in
+    one of its own, and its daemons, agents and workers stay in it). The caller's own session is
+    never one of them."""
+    wanted = set(sids) - {0, 1, os.getsid(0)}
+    found = []
+    for pid in _pids():
+        try:
+            if os.getsid(pid) in wanted:
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def _address(field: str) -> str:
+    """``0100007F:1F90`` (/proc/net/tcp) → ``127.0.0.1:8080``; IPv6 as ``[::1]:8080``."""
+    host, port = field.split(":")
+    raw = bytes.fromhex(host)
+    if len(raw) == 4:
+        return f"{socket.inet_ntoa(raw[::-1])}:{int(port, 16)}"
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+    return f"[{socket.inet_ntop(socket.AF_INET6, raw)}]:{int(port, 16)}"
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    return inodes
+
+
+def listening(pids: list[int]) -> list[tuple[int, str]]:
+    """(pid, address) of every TCP socket in LISTEN state that one of ``pids`` holds, read from
+    /proc in each process's own network namespace (so ``--netns`` nodes are seen too)."""
+    found = set()
+    for pid in pids:
+        inodes = _socket_inodes(pid)
+        for name in ("tcp", "tcp6"):
+            try:
+                with open(f"/proc/{pid}/net/{name}") as handle:
+                    rows = [line.split() for line in handle.read().splitlines()[1:]]
+            except OSError:
+                continue
+            found.update((pid, _address(row[1])) for row in rows if row[3] == "0A" and row[9] in inodes)  # LISTEN
+    return sorted(found)
 
 
 def gone(pid: int) -> bool:

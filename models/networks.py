@@ -13,8 +13,9 @@ from torch import nn
 
 
 class BurgessEncoder(nn.Module):
-    """Burgess et al. 2018 ("Understanding disentangling in β-VAE"), the disentanglement_lib
-    standard: 4 × [conv 32, k4, s2, p1, ReLU] (64→4 px) → 512 → dense 256 → dense 256 → out."""
+    """Burgess et al. 2018's network ("Understanding disentangling in β-VAE"):
+    4 × [conv 32, k4, s2, p1, ReLU] (64→4 px) → 512 → dense 256 → dense 256 → out. Not
+    disentanglement_lib's network (that is :class:`DisentanglementLibEncoder`)."""
 
     def __init__(self, in_channels: int, out_features: int):
         super().__init__()
@@ -52,6 +53,49 @@ class BurgessDecoder(nn.Module):
 
     def forward(self, z):
         return self.deconv(self.dense(z).view(-1, 32, 4, 4))
+
+
+class DisentanglementLibEncoder(nn.Module):
+    """disentanglement_lib's ``conv_encoder`` (methods/shared/architectures.py), the network of
+    Locatello et al. 2019: conv 32 k4, 32 k4, 64 k2, 64 k2 (all s2, TF "same" padding, ReLU;
+    64→4 px) → 1024 → dense 256 ReLU → out (their separate means/log-variance heads as one layer)."""
+
+    def __init__(self, in_channels: int, out_features: int):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 4, 2, 1), nn.ReLU(inplace=True),  # "same" at k4 s2: pad 1
+            nn.Conv2d(32, 32, 4, 2, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(32, 64, 2, 2, 0), nn.ReLU(inplace=True),  # "same" at k2 s2: pad 0
+            nn.Conv2d(64, 64, 2, 2, 0), nn.ReLU(inplace=True),
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(nn.Linear(64 * 4 * 4, 256), nn.ReLU(inplace=True),
+                                  nn.Linear(256, out_features))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class DisentanglementLibDecoder(nn.Module):
+    """disentanglement_lib's ``deconv_decoder``: dense 256, dense 1024 (ReLU) → 64×4×4 →
+    transposed convs 64, 32, 32 (k4 s2 "same" = pad 1, ReLU) and C (k4 s2, no activation).
+    Channel-first reshape where TF's is channel-last: the same network up to a unit permutation."""
+
+    def __init__(self, latent_dim: int, out_channels: int):
+        super().__init__()
+        self.dense = nn.Sequential(
+            nn.Linear(latent_dim, 256), nn.ReLU(inplace=True),
+            nn.Linear(256, 64 * 4 * 4), nn.ReLU(inplace=True),
+        )
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(64, 64, 4, 2, 1), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(32, out_channels, 4, 2, 1),
+        )
+
+    def forward(self, z):
+        return self.deconv(self.dense(z).view(-1, 64, 4, 4))
 
 
 def _down(c_in: int, c_out: int) -> list[nn.Module]:
@@ -105,8 +149,11 @@ class SeedReportDecoder(nn.Module):
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
+#: Architecture name → (encoder, decoder): the one list of architectures (config validation,
+#: benchmarks and tests read it).
 ARCHITECTURES = {
     "burgess": (BurgessEncoder, BurgessDecoder),
+    "disentanglement_lib": (DisentanglementLibEncoder, DisentanglementLibDecoder),
     "seed_report": (SeedReportEncoder, SeedReportDecoder),
 }
 

@@ -90,12 +90,12 @@ def estimate_lines(config: StudyConfig, path: str = DEFAULT_TABLE) -> list[str]:
     unit = "GPU" if measured_on == "cuda" else "CPU"
     t = config.trial
     threads = t.num_threads or max(1, int(config.resources.cpus))
-    lines, total_hours, missing = [], 0.0, []
+    lines, total_hours, missing = [], 0.0, {}
     for model_type, n in trial_counts(config).items():
         precision = expected_precision(config, model_type, measured_on)
         found = lookup(table, measured_on, t.architecture, model_type, t.batch_size, precision, threads)
         if found is None:
-            missing.append(f"{model_type} ({precision})")
+            missing[model_type] = precision
             continue
         ips, row_threads = found
         hours = t.steps * t.batch_size / ips / 3600
@@ -103,20 +103,32 @@ def estimate_lines(config: StudyConfig, path: str = DEFAULT_TABLE) -> list[str]:
         at = f", {row_threads} thread{'s' * (row_threads != 1)}" if measured_on == "cpu" and row_threads else ""
         lines.append(f"#   {model_type:<14} {n:>7g} trials × {hours:8.2f} h "
                      f"({ips:,.0f} img/s on {measured_on}, {precision}{at}, batch {t.batch_size})")
-    head = [f"# time estimate (training only, at the throughput in {os.path.relpath(path)}):"]
+    head = [f"# time estimate (training only, {t.architecture} network, at the throughput in "
+            f"{os.path.relpath(path)}):"]
     if measured_on != device:
         head.append(f"#   no {device} throughput measured yet: figures below are for a {unit}; measure "
                     f"the cluster's with python benchmarks/throughput.py --device {device} --save {path}")
     concurrent = config.resources.max_concurrent
     tail = [f"#   total {total_hours:,.1f} trial-hours = {total_hours * share:,.1f} {unit}-hours at "
             f"{share:g} {unit}(s) per trial; {_duration(total_hours / concurrent)} wall at {concurrent} "
-            f"trial{'s' * (concurrent != 1)} at a time"]
+            f"trial{'s' * (concurrent != 1)} at a time" if lines
+            else "#   no estimate: no model type of this study measured"]
     if missing:
-        tail.append(f"#   not measured for {', '.join(missing)} ({t.architecture}, batch {t.batch_size}): "
-                    "left out of the total")
+        tail.append(_missing_line(t, missing, measured_on, threads, path, partial=bool(lines)))
     return head + lines + tail
 
 
 def _duration(hours: float) -> str:
     """``hours`` as e.g. "38 min" below two hours, else "12.5 h"."""
     return f"{hours * 60:.0f} min" if hours < 2 else f"{hours:,.1f} h"
+
+
+def _missing_line(t, missing: dict[str, Precision], device: str, threads: int, path: str, partial: bool) -> str:
+    """What is not in the table (model type → its precision), whether it is left out of a total,
+    and the command that measures it."""
+    precisions = sorted(set(map(str, missing.values())))
+    return (f"#   not measured for {', '.join(missing)} ({t.architecture}, batch {t.batch_size}, "
+            f"{'/'.join(precisions)})"
+            f"{': left out of the total' if partial else ''}; measure with python benchmarks/throughput.py "
+            f"--device {device} --architectures {t.architecture} --batches {t.batch_size} "
+            f"--models {','.join(missing)} --precisions {','.join(precisions)} --threads {threads} --save {path}")

@@ -19,7 +19,6 @@ from study.config.loading import (
     trial_from_dict,
 )
 from study.config.options import (
-    ARCHITECTURES,
     DATASET_RECORD_NAMES,
     DATASETS,
     DCI_METRICS,
@@ -64,7 +63,6 @@ __all__ = [
     "preset_names",
     "set_dotted",
     "trial_from_dict",
-    "ARCHITECTURES",
     "LIKELIHOODS",
     "DATASETS",
     "FOLDER_DATASETS",

@@ -1,4 +1,5 @@
-"""What config validation knows of model types: only what each model class declares.
+"""What config validation knows of model types (only what each model class declares) and of
+architectures (the names in ``models.networks.ARCHITECTURES``).
 
 The model classes (``models.MODELS``) are the single source of the type names, their hyperparameters
 (name, default range, paper grid: :mod:`models.hyperparameters`), their other settings (their
@@ -31,6 +32,13 @@ def check_model_type(name: str, path: str) -> type:
     if name not in classes:
         raise ConfigError(f"{path}: unknown model type {name!r}; choose one of {', '.join(classes)}")
     return classes[name]
+
+
+def architectures() -> tuple[str, ...]:
+    """Registered architecture names (``models.networks.ARCHITECTURES``, the one list)."""
+    from models.networks import ARCHITECTURES
+
+    return tuple(ARCHITECTURES)
 
 
 def check_model_params(params: Mapping[str, Mapping[str, Any]], where: str) -> None:

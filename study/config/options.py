@@ -14,7 +14,7 @@ from analysis import schema
 #: The seed report's four model types, the default search. Every registered model type (models.MODELS)
 #: is allowed; what each one is and which hyperparameters it has is declared by its class.
 SEED_MODEL_TYPES = ("ae", "vae", "beta_vae", "beta_tcvae")
-ARCHITECTURES = ("burgess", "seed_report")
+# Architectures are not listed here: validation reads models.networks.ARCHITECTURES (model_types.py).
 LIKELIHOODS = ("bernoulli", "gaussian")
 #: The procedural dSprites and its disentanglement_lib variants (rendered here, no files).
 DSPRITES_FAMILY = ("dsprites", "color-dsprites", "noisy-dsprites", "textured-dsprites")

@@ -35,7 +35,9 @@ class TrialConfig:
     seed: int = 0
     """Seed of the parameter init, the minibatch stream and the metrics."""
     architecture: str = "burgess"
-    """Encoder/decoder pair: burgess (Burgess et al. 2018) or seed_report."""
+    """Encoder/decoder pair (models.networks.ARCHITECTURES): burgess (Burgess et al. 2018),
+    disentanglement_lib (its conv_encoder/deconv_decoder, Locatello et al. 2019's network) or
+    seed_report."""
     dataset: str = "dsprites"
     """Dataset: dsprites or its variants color-dsprites, noisy-dsprites, textured-dsprites
     (procedural look-alikes, no files; recorded as <name>-procedural), or from the official files

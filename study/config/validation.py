@@ -12,6 +12,7 @@ from typing import Any
 from analysis.schema import ESTIMATE_PRESET, METRICS
 from study.config.coercion import apply_overrides
 from study.config.model_types import (
+    architectures,
     check_model_params,
     check_model_type,
     check_ranges,
@@ -19,7 +20,6 @@ from study.config.model_types import (
     probabilistic_types,
 )
 from study.config.options import (
-    ARCHITECTURES,
     DATASETS,
     FACTOR_DATASETS,
     FACTOR_METRICS,
@@ -56,7 +56,7 @@ def validate_trial(t: TrialConfig, where: str = "trial") -> None:
     """Check one trial config; raises :class:`ConfigError` naming the field and the fix."""
     check_model_type(t.model_type, f"{where}.model_type")
     check_model_params(t.model_params, where)
-    _one_of(t.architecture, ARCHITECTURES, f"{where}.architecture")
+    _one_of(t.architecture, architectures(), f"{where}.architecture")
     _one_of(t.dataset, DATASETS, f"{where}.dataset")
     if t.likelihood is not None:
         _one_of(t.likelihood, LIKELIHOODS, f"{where}.likelihood")

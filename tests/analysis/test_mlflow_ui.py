@@ -119,7 +119,7 @@ def served_study(tmp_path_factory):
             cfg = make_config("quick", overrides={
                 "name": STUDY, "root": str(root / "runs"), "tracking_uri": server,
                 "trial": {**TINY_TRIAL, "metrics": "recon"},
-                "search": {"objectives": ["recon_error", "blur"]},
+                "search": {"objectives": ["recon_error", "recon_mse"]},
                 "space": {"mode": "grid", "grid": GRID}})
             printed = io.StringIO()  # the lines the study prints for a person
             with contextlib.redirect_stdout(printed):

@@ -168,3 +168,12 @@ def test_a_large_study_lists_its_front_then_the_best_and_says_where_the_rest_is(
     assert sorted(listed) == sorted(expected)
     small = "\n".join(report.trials_lines(df.head(5), report.front_of(df.head(5), OBJ), OBJ, None))
     assert len(re.findall(r"\| (t\d\d) \|", small)) == 5 and "runs.csv" not in small
+
+
+def test_a_single_objective_study_gets_its_report(study, tmp_path):
+    """One objective: the seed-spread figure and the front are drawn on that objective alone."""
+    several_seeds = pd.concat([study, study.assign(seed=1, run_id=study["run_id"] + "s1",
+                                                   recon_error=study["recon_error"] + 3.0)], ignore_index=True)
+    written = report.write_report(several_seeds, {"recon_error": "min"}, str(tmp_path / "out"), study="s")
+    assert "seed_spread" in written and "report.md" in written
+    assert "a0" in open(written["report.md"]).read()  # the best trial on the one objective

@@ -14,15 +14,21 @@ CLUSTER = os.path.join(os.path.dirname(__file__), "..", "..", "cluster")
 
 
 def load(name):
+    """The first document of a config file (a Ray manifest's cluster; its NetworkPolicy follows)."""
     with open(os.path.join(CLUSTER, name)) as handle:
-        return yaml.safe_load(handle)
+        return next(yaml.safe_load_all(handle))
+
+
+def launcher_config():
+    """aws-gpu.yaml with the cluster name `ray up -n betasweep-ci` gives it (the file has none)."""
+    return {**load("aws-gpu.yaml"), "cluster_name": "betasweep-ci"}
 
 
 def test_launcher_yaml_validates_against_rays_schema():
     schema_path = os.path.join(os.path.dirname(ray.__file__), "autoscaler", "ray-schema.json")
     with open(schema_path) as handle:
         schema = json.load(handle)
-    config = load("aws-gpu.yaml")
+    config = launcher_config()
     jsonschema.validate(config, schema)
     from ray.autoscaler._private.util import prepare_config, validate_config
 
@@ -54,7 +60,7 @@ def test_kuberay_manifests():
     assert "python -m study.run" in job["spec"]["entrypoint"]
     assert job["spec"]["shutdownAfterJobFinishes"] is True
     env = yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"]
-    assert "MLFLOW_TRACKING_URI" in env and env["RAY_AUTH_MODE"] == "disabled"
+    assert "MLFLOW_TRACKING_URI" in env and "RAY_AUTH_MODE" not in env  # the pods' own setting holds
     for spec in (cluster["spec"], job["spec"]["rayClusterSpec"]):
         assert spec["enableInTreeAutoscaling"] is True
         assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
@@ -68,29 +74,31 @@ def test_kuberay_manifests():
 
 def test_runtime_env_and_dockerfile():
     env = load("runtime_env.yaml")
-    assert {".venv", ".git", "betasweep-runs", "*.db", "betasweep-cluster", "*.pgpass", "mlflow-auth.env"} <= set(
-        env["excludes"])
-    assert env["env_vars"]["RAY_AUTH_MODE"] == "disabled"
+    assert {".venv", ".git", "betasweep-runs", "*.db", "betasweep-cluster", "*.pgpass", "mlflow-auth.env",
+            "ray-token"} <= set(env["excludes"])
+    assert "RAY_AUTH_MODE" not in env["env_vars"]  # a job neither carries the token nor turns auth off
     assert "MLFLOW_TRACKING_URI" not in env["env_vars"]  # the nodes know where MLflow is
     with open(os.path.join(CLUSTER, "Dockerfile")) as handle:
         docker = handle.read()
     assert docker.startswith("#") and "FROM rayproject/ray:" in docker
     assert 'pip install --no-cache-dir -e ".[data,postgres,auth]"' in docker
     lowered = docker.lower()
-    for secret in ("password", "secret", "token", "aws_access_key", "api_key"):
+    for secret in ("password", "aws_access_key", "api_key", "ray_auth_token="):
         assert secret not in lowered
+    assert "ENV RAY_AUTH_MODE=token" in docker
 
 
-KUBE = ["kuberay/base.yaml", "kuberay/postgres.yaml", "kuberay/mlflow.yaml", "kuberay/raycluster.yaml",
-        "kuberay/rayjob.yaml"]
+KUBE = ["kuberay/base.yaml", "kuberay/network.yaml", "kuberay/postgres.yaml", "kuberay/mlflow.yaml",
+        "kuberay/raycluster.yaml", "kuberay/rayjob.yaml", "kuberay/ingress.yaml"]
 
 
 @pytest.mark.parametrize("name", ["aws-gpu.yaml", "runtime_env.yaml", *KUBE])
 def test_no_credentials_in_configs(name):
     with open(os.path.join(CLUSTER, name)) as handle:
         text = handle.read()
-    for secret in ("aws_secret_access_key", "password:", "token:", "api_key"):
+    for secret in ("aws_secret_access_key", "password:", "api_key"):
         assert secret not in text.lower()
+    assert not re.search(r"(?i)(?<![\w/.~-])\w*token\s*:\s*\S", text)  # a token as a key, with a value
     # a password-like variable is only ever named or referenced ($VAR, "..."), never given a value
     for match in re.finditer(r"(?i)(password|secret_key)\w*\s*[=:]\s*([^\s,}]*)", text):
         assert match.group(2) in ("", "...") or match.group(2).startswith("$"), match.group(0)

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def study_config(root, name, **trial):
     return make_config("quick", overrides={
         "name": name, "root": str(root), "trial": {**TINY_TRIAL, "metrics": "recon", "kl_warmup_steps": 0, **trial},
-        "search": {"num_trials": 3, "objectives": ["recon_error", "blur"], "sampler": "random"},
+        "search": {"num_trials": 3, "objectives": ["recon_error", "recon_mse"], "sampler": "random"},
         "resources": {"max_concurrent": 2, "max_failures": 3, "reuse_actors": False}})
 
 
@@ -121,7 +121,7 @@ def test_tracking_server_outage_loses_no_metric(isolated_env, monkeypatch):
     cfg = make_config("quick", overrides={
         "name": "outage", "root": str(root / "runs"), "tracking_uri": uri,
         "trial": {**TINY_TRIAL, "metrics": "recon", "kl_warmup_steps": 0, "steps": 160, "report_every": 20},
-        "search": {"num_trials": 2, "objectives": ["recon_error", "blur"], "sampler": "random"},
+        "search": {"num_trials": 2, "objectives": ["recon_error", "recon_mse"], "sampler": "random"},
         "resources": {"max_concurrent": 2}})
     thread, box = in_thread(run_study, cfg)
     try:

@@ -90,7 +90,7 @@ def test_down_after_a_failed_up_removes_namespaces_links_and_processes(tmp_path,
     deletes the namespaces, the uplink, and the bookkeeping."""
     seen = {}
 
-    def failing_ray(state, env):
+    def failing_ray(state, env, *_):
         seen.update(state)
         seen["proc"] = serve(state["netns"]["nodes"]["w0"]["ns"], "127.0.0.1")[0]
         raise RuntimeError("ray start (worker) failed: injected")

@@ -136,7 +136,7 @@ def auth_server(pg_root, monkeypatch):
     info = postgres.start(pg_root, local.free_port())
     state = {"root": pg_root, "backend": "postgres", "auth": True, "postgres": info,
              "mlflow": f"http://127.0.0.1:{local.free_port()}"}
-    server = local.start_mlflow(state, local._env())
+    server = local.start_mlflow(state, local.ray_nodes.environment(state))
     state["mlflow_pid"] = server.pid
     try:
         deadline = time.time() + 180

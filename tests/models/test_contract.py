@@ -1,4 +1,4 @@
-"""One contract every model type passes, for both architectures and 1 or 3 channels."""
+"""One contract every model type passes, on every architecture and with 1 or 3 channels."""
 
 import inspect
 

@@ -19,6 +19,18 @@ def test_dsprites_preset_is_the_literature_setting():
     cfg = C.make_config("dsprites")
     assert (cfg.trial.latent_dim, cfg.trial.batch_size, cfg.trial.lr) == (10, 64, 1e-4)
     assert cfg.trial.likelihood == "bernoulli" and cfg.trial.metrics == "full"
+    assert cfg.trial.architecture == "disentanglement_lib"  # Locatello et al.'s network
+
+
+def test_architectures_are_the_registered_networks():
+    from models.networks import ARCHITECTURES
+
+    assert "disentanglement_lib" in ARCHITECTURES
+    for name in ARCHITECTURES:
+        assert C.trial_from_dict({"architecture": name}).architecture == name
+    with pytest.raises(C.ConfigError, match="trial.architecture: unknown value 'dlib'; choose one of "
+                                            + ", ".join(ARCHITECTURES)):
+        C.trial_from_dict({"architecture": "dlib"})
 
 
 def test_seed_celeba_preset_is_the_seed_report(tmp_path):

@@ -79,7 +79,10 @@ def test_grid_study_with_a_diverging_trial(isolated_env):
             assert t.state == TrialState.FAIL and t.params == {"model_type": "vae", "nan_at_step": 10}
 
 
-@pytest.mark.parametrize("objectives", [["recon_error", "blur"], ["recon_error"]], ids=["mo-asha", "asha"])
+# Trials of 60-120 steps stay on dSprites' plateau: their outputs are the mean image, a collapsed model
+# whose blur is NaN (never a number in a front), so Optuna would record them FAIL. The plumbing tests
+# optimise objectives every trial has.
+@pytest.mark.parametrize("objectives", [["recon_error", "recon_mse"], ["recon_error"]], ids=["mo-asha", "asha"])
 def test_asha_stopped_trials_are_pruned_in_optuna(isolated_env, objectives):
     grid = [{"model_type": "ae"}, {"model_type": "beta_vae", "beta": 64.0},
             {"model_type": "beta_vae", "beta": 96.0}, {"model_type": "beta_tcvae", "beta": 64.0}]
@@ -98,7 +101,7 @@ def test_asha_stopped_trials_are_pruned_in_optuna(isolated_env, objectives):
         from mlflow.tracking import MlflowClient
 
         history = MlflowClient(summary["tracking_uri"]).get_metric_history(children[0].info.run_id,
-                                                                           "estimate/blur")
+                                                                           "estimate/recon_mse")
         assert [m.step for m in history] == [20, 40]
     for t in trials:
         child = children[t.number]
@@ -119,7 +122,7 @@ def test_killed_study_resumes_without_loss_or_duplicates(isolated_env):
             "--set", "trial.latent_dim=4", "--set", "trial.batch_size=32", "--set", "trial.steps=120",
             "--set", "trial.report_every=20", "--set", "trial.checkpoint_every=20", "--set", "trial.kl_warmup_steps=40",
             "--set", "trial.metrics=recon", "--set", "trial.eval_size=64", "--set", "trial.val_size=32",
-            "--objectives", "recon_error,blur"]
+            "--objectives", "recon_error,recon_mse"]
     log = open(isolated_env / "first.log", "w")
     first = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                              start_new_session=True)

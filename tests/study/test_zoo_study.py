@@ -27,7 +27,7 @@ def test_all_eight_model_types_train_score_and_get_a_udr(isolated_env, tmp_path)
     cfg = make_config("quick", overrides={
         "name": "zoo", "root": str(root), "trial": trial,
         "space": {"mode": "grid", "grid": [{"model_type": m} for m in ZOO], "seeds_per_config": 2},
-        "search": {"objectives": ["recon_error", "blur"]}})
+        "search": {"objectives": ["recon_error", "recon_mse"]}})
     uri = run_study(cfg)["tracking_uri"]
 
     children = child_runs(uri, "zoo")
