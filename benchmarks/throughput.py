@@ -8,7 +8,9 @@ Usage: python benchmarks/throughput.py [--quick] [--architectures A,B] [--device
 The step timed is the trial's own training step (``study.trial.train_step``): a batch of procedural
 dSprites generated on the device (one gather), forward, loss, backward, Adam (foreach), and for
 FactorVAE the discriminator's step on a second batch; ``fp32`` is ``amp: false``, ``bf16`` is
-``amp: true`` (the networks under bf16 autocast, the loss's fp32 islands). ``--save`` appends the
+``amp: true`` (the networks under bf16 autocast, the loss's fp32 islands), both with the trial's
+default channels-last convolution weights on the CPU; ``--nchw`` adds both without them
+(``channels_last: false``) for comparison. ``--save`` appends the
 rows to a CSV that ``python -m study.run --dry-run`` reads to estimate a study's device-hours
 (benchmarks/data/throughput.csv), by the precision and thread count a trial resolves. Per case the
 precisions are timed in alternated windows after warm-up steps (the median of ``--repeats``
@@ -99,14 +101,15 @@ def timed(steppers: dict, steps: int, repeats: int) -> dict[str, list[float]]:
 
 
 def measure(model_type: str, arch: str, batch: int, device, steps: int, repeats: int,
-            precisions=PRECISIONS) -> dict[str, tuple[float, float]]:
-    """precision → (images/s, FLOP/s) of the trial's step, the precisions alternated."""
+            precisions=PRECISIONS, nchw: bool = False) -> dict[str, tuple[float, float]]:
+    """Variant → (images/s, FLOP/s) of the trial's step, the variants alternated: each precision,
+    and with ``nchw`` each precision without channels-last weights ("fp32 nchw", "bf16 nchw")."""
     data = dsprites(device)
     runs = {}
-    for p in precisions:
+    for p in [*precisions, *(f"{p} nchw" for p in precisions if nchw)]:
         config = trial_from_dict({"model_type": model_type, "latent_dim": 10, "architecture": arch,
                                   "batch_size": batch, "steps": 10**6, "device": device.type,
-                                  "amp": p == "bf16"})
+                                  "amp": p.startswith("bf16"), "channels_last": not p.endswith("nchw")})
         runs[p] = setup(config, data=data)
         runs[p].model.train()
     seconds = timed({p: stepper(run) for p, run in runs.items()}, steps, repeats)
@@ -144,6 +147,8 @@ def main() -> None:
     parser.add_argument("--threads", default="2,1", help="Comma-separated torch thread counts, run from the "
                                                          "most to the fewest (default 2,1; 0 = torch's default).")
     parser.add_argument("--precisions", default="fp32,bf16", help="Comma-separated: fp32, bf16 (default both).")
+    parser.add_argument("--nchw", action="store_true", help="Also time each precision without channels-last "
+                                                            "weights (not saved).")
     parser.add_argument("--steps", type=int, default=None, help="Steps per timing.")
     parser.add_argument("--repeats", type=int, default=3, help="Timings per case (median reported).")
     parser.add_argument("--models", default=None, help="Comma-separated model types (default: all).")
@@ -194,20 +199,21 @@ def main() -> None:
         peaks = {p: matmul_peak(device, p) for p in precisions}
         print(f"\ndevice {device}, torch threads {threads}, flush-to-zero on {denormals_flushed():.0%} of them, "
               "peak (2048² matmul) " + ", ".join(f"{p} {v / 1e9:.1f} GFLOP/s" for p, v in peaks.items()), flush=True)
-        print("| arch | model | batch | threads | " + " | ".join(f"{p} img/s" for p in precisions)
+        variants = [*precisions, *(f"{p} nchw" for p in precisions if args.nchw)]
+        print("| arch | model | batch | threads | " + " | ".join(f"{p} img/s" for p in variants)
               + " | bf16/fp32 | " + " | ".join(f"{p} GFLOP/s (% of peak)" for p in precisions) + " |", flush=True)
-        print("|" + "---|" * (5 + 2 * len(precisions)), flush=True)
+        print("|" + "---|" * (5 + len(variants) + len(precisions)), flush=True)
         for arch in archs:
             for batch in (int(b) for b in args.batches.split(",")):
                 steps = args.steps or max(3, (4 if arch in SLOW_ARCHITECTURES else 40) * 64 // batch)
                 for model_type in model_types:
-                    result = measure(model_type, arch, batch, device, steps, args.repeats, precisions)
-                    rows += [(device.type, arch, model_type, batch, p, threads, round(ips, 1))
-                             for p, (ips, _) in result.items()]
+                    result = measure(model_type, arch, batch, device, steps, args.repeats, precisions, args.nchw)
+                    rows += [(device.type, arch, model_type, batch, p, threads, round(result[p][0], 1))
+                             for p in precisions]
                     ratio = (f"{result['bf16'][0] / result['fp32'][0]:.2f}×"
                              if {"fp32", "bf16"} <= set(result) else "–")
                     print(f"| {arch} | {model_type} | {batch} | {threads} | "
-                          + " | ".join(f"{result[p][0]:.0f}" for p in precisions) + f" | {ratio} | "
+                          + " | ".join(f"{result[p][0]:.0f}" for p in variants) + f" | {ratio} | "
                           + " | ".join(f"{result[p][1] / 1e9:.1f} ({100 * result[p][1] / peaks[p]:.0f}%)"
                                        for p in precisions) + " |", flush=True)
     if args.save:

@@ -159,6 +159,14 @@ def autocast(device: torch.device, precision: Precision | str | bool):
     return contextlib.nullcontext()
 
 
+def use_channels_last(model: torch.nn.Module, enabled: bool, device: torch.device) -> torch.nn.Module:
+    """``model`` with its 4-d (convolution) weights in channels-last format on the CPU when ``enabled``
+    (faster oneDNN kernels there, in fp32 and bf16); unchanged on other devices (not measured)."""
+    if enabled and device.type == "cpu":
+        return model.to(memory_format=torch.channels_last)
+    return model
+
+
 def maybe_compile(model: torch.nn.Module, enabled: bool, device: torch.device):
     """The callable for the forward pass: ``torch.compile(model)`` on CUDA when enabled, else the
     model (on CPU compilation costs more than it saves for these small networks)."""

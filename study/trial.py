@@ -158,14 +158,14 @@ def setup(config: TrialConfig, *, checkpoint_dir: str | None = None, resume_from
     First of all, flush-to-zero and the thread count (:func:`study.device.configure_cpu`): this is
     the thread that trains (the main thread from the command line, Tune's runner thread in a Ray
     worker), so its intra-op pool has not started yet and all of its threads inherit the flag."""
-    from study.device import configure_cpu, select_device
+    from study.device import configure_cpu, select_device, use_channels_last
 
     configure_cpu(config.num_threads, config.flush_denormal)
     device = select_device(config.gpus, config.device)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % (2**32))
     data = data if data is not None else build_data(config, device)
-    model = build_model_for(config, data).to(device)
+    model = use_channels_last(build_model_for(config, data).to(device), config.channels_last, device)
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
     # A model with an auxiliary network (FactorVAE's discriminator) trains it with its own optimiser.

@@ -95,6 +95,10 @@ class TrialConfig:
     """bf16 autocast of the networks (the loss's delicate terms stay fp32): auto = on CPUs with native
     bf16 (AVX512-BF16 or AMX) and CUDA GPUs with bf16 support, unless the model type keeps fp32;
     true = always; false = fp32. Recorded on the run as tag precision (bf16 or fp32)."""
+    channels_last: bool = True
+    """Convolution weights in channels-last (NHWC) memory format on the CPU, where oneDNN's kernels
+    run faster in it (this machine, 1 thread, Burgess VAE: fp32 +25%, bf16 +45%; benchmarks/README.md);
+    ignored on CUDA (not measured there). The arithmetic is the same."""
     compile: bool = False
     """torch.compile the model on CUDA (ignored with a logged note on CPU)."""
     estimate_at: tuple[int, ...] = ()

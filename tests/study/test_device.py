@@ -9,7 +9,14 @@ import torch
 from analysis.schema import Precision
 from study import device as device_module
 from study.config import Amp
-from study.device import assigned_gpu_ids, autocast, maybe_compile, resolve_precision, select_device
+from study.device import (
+    assigned_gpu_ids,
+    autocast,
+    maybe_compile,
+    resolve_precision,
+    select_device,
+    use_channels_last,
+)
 
 
 def test_no_gpu_requested_never_grabs_one(monkeypatch):
@@ -40,6 +47,16 @@ def test_compile_is_ignored_on_cpu_and_autocast_follows_the_precision():
         assert model(torch.ones(1, 2)).dtype == torch.float32
     with autocast(cpu, True):  # a bool reads as bf16 / fp32
         assert model(torch.ones(1, 2)).dtype == torch.bfloat16
+
+
+def test_channels_last_on_cpu_only():
+    conv = torch.nn.Conv2d(2, 4, 3)
+    assert use_channels_last(conv, True, torch.device("cpu")).weight.is_contiguous(memory_format=torch.channels_last)
+    plain = torch.nn.Conv2d(2, 4, 3)
+    assert not use_channels_last(plain, False, torch.device("cpu")).weight.is_contiguous(
+        memory_format=torch.channels_last)
+    assert use_channels_last(plain, True, torch.device("cuda", 0)) is plain  # not measured on CUDA: untouched
+    assert not plain.weight.is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.parametrize("native", [True, False])

@@ -146,6 +146,17 @@ def test_the_trial_trains_in_the_resolved_precision(monkeypatch, amp, native, ex
     assert result.status == COMPLETED and result.precision == expected
 
 
+def test_conv_weights_are_channels_last_on_cpu_unless_turned_off():
+    from study.trial import setup
+
+    def layouts(config):
+        convs = [m.weight for m in setup(config).model.modules()  # 1 input channel: both layouts at once
+                 if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and m.weight.shape[1] > 1]
+        return {w.is_contiguous(memory_format=torch.channels_last) for w in convs}
+
+    assert layouts(tiny()) == {True} and layouts(tiny(channels_last=False)) == {False}
+
+
 def test_a_model_type_can_keep_fp32_under_auto(monkeypatch):
     from models import MODELS
     from study import device
