@@ -60,6 +60,15 @@ def run_state(status: str) -> RunState:
     return RunState.FAILED
 
 
+class Precision(StrEnum):
+    """The arithmetic a trial trained in (tag ``precision``), resolved from ``trial.amp`` on its node."""
+
+    FP32 = "fp32"
+    """float32 throughout."""
+    BF16 = "bf16"
+    """The networks under bfloat16 autocast; the loss's delicate terms in float32 (models.precision)."""
+
+
 class Role(StrEnum):
     """Values of tag ``role``: the study's parent run, or a trial's nested child run."""
 
@@ -92,6 +101,8 @@ class Tag:
     """Child: how many times the trial's run was started (restarts resume the same run)."""
     METRIC_PRESET = "metric_preset"
     """Child: the metric preset that scored the trial."""
+    PRECISION = "precision"
+    """Child: a :class:`Precision`, what the trial trained in (``trial.amp`` resolved on its node)."""
     METRIC_CODES = "metric_codes"
     """Child: where the factor metrics read codes from (pool, grid or live)."""
     HYPERPARAMETERS = "hyperparameters"

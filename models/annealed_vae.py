@@ -23,6 +23,7 @@ import torch
 
 from models.base import GaussianVAE
 from models.hyperparameters import HyperParameter
+from models.precision import fp32_island
 from models.registry import register
 
 
@@ -69,6 +70,7 @@ class AnnealedVAE(GaussianVAE):
         """C(t) = min(C_max, C_max · t / T) at the current ``train_step`` t, a scalar tensor."""
         return (self.c_max * self.train_step.to(dtype) / self.iteration_threshold).clamp(max=self.c_max)
 
+    @fp32_island
     def regularizer(self, out, kl):
         c = self.capacity(kl.dtype)
         reg = self.gamma * (kl.mean() - c).abs()

@@ -17,6 +17,7 @@ from models.estimators import gaussian_kl
 from models.hyperparameters import HyperParameter
 from models.likelihoods import get_likelihood
 from models.networks import build_networks
+from models.precision import fp32_island
 
 
 class ModelOutput(NamedTuple):
@@ -62,6 +63,9 @@ class LatentModel(nn.Module):
     """The objective's searched knobs, each a constructor keyword (see :mod:`models.hyperparameters`)."""
     probabilistic: ClassVar[bool] = True
     """Has an encoder distribution q(z|x) and a prior (a KL term); False for the deterministic AE."""
+    bf16_under_auto: ClassVar[bool] = True
+    """``trial.amp: auto`` may train this type in bf16 (False: its bf16 scores disagreed with fp32's,
+    benchmarks/bf16_science.py, so auto keeps it in fp32)."""
 
     @classmethod
     def trial_defaults(cls, steps: int) -> dict[str, Any]:
@@ -163,6 +167,7 @@ class GaussianVAE(LatentModel):
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar
 
+    @fp32_island
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor, noise_scale: float = 1.0) -> torch.Tensor:
         """z = μ + s·σ·ε, ε ~ N(0, I) (Kingma & Welling 2014); s = 1 except during a warm-up."""
         return mu + noise_scale * torch.exp(0.5 * logvar) * torch.randn_like(mu)

@@ -15,6 +15,7 @@ the VAE's up to estimator noise.
 from models.base import GaussianVAE
 from models.estimators import ESTIMATORS, log_density_gaussian, minibatch_log_qz
 from models.hyperparameters import HyperParameter
+from models.precision import fp32_island
 from models.registry import register
 
 
@@ -42,6 +43,7 @@ class BetaTCVAE(GaussianVAE):
         self.config.update(beta=self.beta, alpha=self.alpha, gamma=self.gamma,
                            dataset_size=self.dataset_size, tc_estimator=tc_estimator)
 
+    @fp32_island
     def decomposition(self, out):
         """Per-sample (MI, TC, dwKL), each shape (B,)."""
         log_qz_x = log_density_gaussian(out.z, out.mu, out.logvar).sum(1)

@@ -24,6 +24,7 @@ import torch
 
 from models.base import GaussianVAE
 from models.hyperparameters import HyperParameter
+from models.precision import fp32_island
 from models.registry import register
 
 LAMBDA_OD = HyperParameter(
@@ -61,6 +62,7 @@ class DIPVAE(GaussianVAE):
         """The (D, D) covariance matrix the penalty pushes towards the identity."""
         raise NotImplementedError
 
+    @fp32_island
     def dip_terms(self, out) -> tuple[torch.Tensor, torch.Tensor]:
         """(Σ_{i≠j} Cov_ij², Σ_i (Cov_ii − 1)²), the unweighted off-diagonal and diagonal penalties."""
         cov = self.code_covariance(out)

@@ -51,15 +51,19 @@ import math
 
 import torch
 
+from models.precision import fp32_island
+
 LOG_2PI = math.log(2.0 * math.pi)
 ESTIMATORS = ("mss", "mws")
 
 
+@fp32_island
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(μ, σ²) ‖ N(0, 1)) per dimension, closed form: ½(μ² + σ² − log σ² − 1). Shape of μ."""
     return 0.5 * (mu.square() + logvar.exp() - logvar - 1.0)
 
 
+@fp32_island
 def log_density_gaussian(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """Elementwise log N(z; μ, σ²) (broadcasting), i.e. −½(log 2π + log σ² + (z−μ)²/σ²)."""
     return -0.5 * (LOG_2PI + logvar + (z - mu).square() * torch.exp(-logvar))
@@ -84,6 +88,7 @@ def log_importance_weights(batch_size: int, dataset_size: int, method: str = "ms
     return w.log().to(dtype)
 
 
+@fp32_island
 def minibatch_log_qz(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
                      method: str = "mss") -> tuple[torch.Tensor, torch.Tensor]:
     """Minibatch estimates of log q(z_i) and Σ_d log q(z_id) for each sample i, shapes (M,), (M,).

@@ -29,6 +29,7 @@ from torch import nn
 
 from models.base import GaussianVAE, LossOutput, ModelOutput
 from models.hyperparameters import HyperParameter
+from models.precision import fp32_island
 from models.registry import register
 
 JOINT, PRODUCT = 0, 1
@@ -53,6 +54,23 @@ def build_discriminator(latent_dim: int, layers: int = 6, units: int = 1000) -> 
     return nn.Sequential(*modules)
 
 
+@fp32_island
+def _output_layer(layer: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """The discriminator's output layer in float32: its logits are the TC estimate."""
+    return layer(hidden)
+
+
+@fp32_island
+def discriminator_loss(logits_joint: torch.Tensor, logits_product: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """½·CE(joint logits, joint) + ½·CE(product logits, product), and the accuracy, in float32."""
+    joint = torch.full((len(logits_joint),), JOINT, dtype=torch.long, device=logits_joint.device)
+    product = torch.full((len(logits_product),), PRODUCT, dtype=torch.long, device=logits_product.device)
+    loss = 0.5 * (F.cross_entropy(logits_joint, joint) + F.cross_entropy(logits_product, product))
+    accuracy = 0.5 * ((logits_joint.argmax(1) == JOINT).float().mean()
+                      + (logits_product.argmax(1) == PRODUCT).float().mean())
+    return loss, accuracy
+
+
 @register("factor_vae")
 class FactorVAE(GaussianVAE):
     """ELBO + γ·TC with TC from a discriminator trained on a second batch each step."""
@@ -73,9 +91,16 @@ class FactorVAE(GaussianVAE):
         self.discriminator = build_discriminator(self.latent_dim)
         self.config["gamma"] = self.gamma
 
+    def discriminator_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """D's logits (B, 2): hidden layers under the caller's autocast (bf16 when on), output layer in fp32."""
+        *hidden, output = self.discriminator
+        for layer in hidden:
+            z = layer(z)
+        return _output_layer(output, z)
+
     def tc_per_image(self, z: torch.Tensor) -> torch.Tensor:
         """The discriminator's TC estimate per code, l₀(z) − l₁(z) = log D(z) − log(1 − D(z)), (B,)."""
-        logits = self.discriminator(z)
+        logits = self.discriminator_logits(z)
         return logits[:, JOINT] - logits[:, PRODUCT]
 
     def regularizer(self, out, kl):
@@ -103,11 +128,6 @@ class FactorVAE(GaussianVAE):
         with torch.no_grad():
             mu2, logvar2 = self.encode(x2)
             z_product = permute_dims(self.reparameterize(mu2, logvar2, noise_scale))
-        logits_joint = self.discriminator(out.z.detach())
-        logits_product = self.discriminator(z_product)
-        joint = torch.full((len(logits_joint),), JOINT, dtype=torch.long, device=logits_joint.device)
-        product = torch.full((len(logits_product),), PRODUCT, dtype=torch.long, device=logits_product.device)
-        loss = 0.5 * (F.cross_entropy(logits_joint, joint) + F.cross_entropy(logits_product, product))
-        accuracy = 0.5 * ((logits_joint.argmax(1) == JOINT).float().mean()
-                          + (logits_product.argmax(1) == PRODUCT).float().mean())
+        loss, accuracy = discriminator_loss(self.discriminator_logits(out.z.detach()),
+                                            self.discriminator_logits(z_product))
         return LossOutput(loss, {"disc_loss": loss.detach(), "disc_accuracy": accuracy.detach()})

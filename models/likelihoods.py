@@ -11,6 +11,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from models.precision import fp32_island
+
 
 class Bernoulli:
     """p(x|z) = Bernoulli(sigmoid(logits)); for binary images (dSprites, MNIST).
@@ -21,6 +23,7 @@ class Bernoulli:
     name = "bernoulli"
 
     @staticmethod
+    @fp32_island
     def nll(x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(raw, x, reduction="none").flatten(1).sum(1)
 
@@ -47,6 +50,7 @@ class Gaussian:
             raise ValueError(f"gaussian_variance: must be a finite number > 0, got {variance}")
         self.variance = variance
 
+    @fp32_island
     def nll(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         return (x - raw).square().flatten(1).sum(1) / (2.0 * self.variance)  # σ² = ½: exactly the SSE
 

@@ -1,5 +1,5 @@
-"""Where a trial runs: one function decides the device; CPU threads and flush-to-zero; AMP and
-torch.compile switches.
+"""Where a trial runs: one function decides the device; CPU threads and flush-to-zero; the
+precision (bf16 autocast or fp32) and torch.compile switches.
 
 Ray gives a trial that asked for GPUs a ``CUDA_VISIBLE_DEVICES`` listing exactly its GPU(s), so
 inside the trial the assigned GPU is ``cuda:0``. A trial that asked for no GPU gets no
@@ -17,15 +17,26 @@ torch's intra-op pool (libgomp, one pool per thread that starts parallel work) c
 thread that creates its workers, once: set after the pool has started, it reaches the calling
 thread only (half the work with two threads). :func:`configure_cpu` is therefore the first thing
 a trial does in the thread that trains, and :func:`denormals_flushed` observes the effect.
+
+Precision (:func:`resolve_precision`): ``trial.amp: auto`` trains in bf16 where the hardware does
+bf16 arithmetic natively — x86 CPUs with AVX512-BF16 or AMX (:func:`cpu_has_native_bf16`; ~2× the
+fp32 step on this project's AMD EPYC, benchmarks/README.md) and CUDA GPUs with bf16 — and in fp32
+elsewhere (emulated bf16 is slower than fp32) and for a model type whose bf16 scores disagreed
+with fp32 (``bf16_under_auto`` of its class). Only the networks run in bf16: the loss's delicate
+terms are fp32 islands (:mod:`models.precision`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 
 import torch
+
+from analysis.schema import Precision
+from study.config.options import Amp
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +104,67 @@ def assigned_gpu_ids() -> list[str]:
     return [v for v in visible.split(",") if v.strip()]
 
 
-def autocast(device: torch.device, amp: bool):
-    """bf16 autocast on CUDA when ``amp``; on CPU a no-op (bf16 is not accelerated here)."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if amp:
-        log.info("amp: bf16 autocast is only used on CUDA; ignored on %s", device)
+#: /proc/cpuinfo flags of native bf16 arithmetic (x86): AVX512-BF16 (e.g. AMD Zen 4, Intel Cooper
+#: Lake) and AMX-BF16 (Intel Sapphire Rapids and later).
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU does bf16 arithmetic natively (AVX512-BF16 or AMX).
+
+    Asks torch's own probe (cpuinfo: CPUID, and for AMX whether the OS enabled its state) when this
+    torch has it, else the kernel's flags in /proc/cpuinfo; False where neither answers (ARM's
+    bf16 extensions are not counted: force them with ``amp: true``)."""
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if all(callable(p) for p in probes):
+        try:
+            return any(bool(p()) for p in probes)
+        except Exception:  # a torch build without the probe's backend: fall back to the flags
+            pass
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = {flag for line in handle if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    except OSError:
+        return False
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+def resolve_precision(amp: Amp | str, device: torch.device, auto_bf16: bool = True) -> Precision:
+    """What a trial on ``device`` trains in: ``amp`` false → fp32, true → bf16; auto → bf16 on a CPU
+    with native bf16 or a CUDA GPU that supports it, unless ``auto_bf16`` is False (the model type
+    keeps fp32), else fp32."""
+    amp = Amp(amp)
+    if amp is Amp.OFF:
+        return Precision.FP32
+    if amp is Amp.ON:
+        if device.type == "cpu" and not cpu_has_native_bf16():
+            log.warning("amp: true on a CPU without native bf16: emulated, likely slower than fp32")
+        return Precision.BF16
+    if not auto_bf16:
+        return Precision.FP32
+    if device.type == "cuda":
+        return Precision.BF16 if torch.cuda.is_bf16_supported() else Precision.FP32
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return Precision.BF16
+    return Precision.FP32
+
+
+def autocast(device: torch.device, precision: Precision | str | bool):
+    """bf16 autocast of ``device`` when ``precision`` is bf16 (or True), else a no-op context."""
+    if isinstance(precision, bool):
+        precision = Precision.BF16 if precision else Precision.FP32
+    if Precision(precision) is Precision.BF16:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def use_channels_last(model: torch.nn.Module, enabled: bool, device: torch.device) -> torch.nn.Module:
+    """``model`` with its 4-d (convolution) weights in channels-last format on the CPU when ``enabled``
+    (faster oneDNN kernels there, in fp32 and bf16); unchanged on other devices (not measured)."""
+    if enabled and device.type == "cpu":
+        return model.to(memory_format=torch.channels_last)
+    return model
 
 
 def maybe_compile(model: torch.nn.Module, enabled: bool, device: torch.device):

@@ -122,7 +122,7 @@ def _start(config: dict[str, Any], context: StudyContext):
     from ray import tune
 
     from study.tracking import TrialTracker
-    from study.trial import read_checkpoint_meta
+    from study.trial import precision_for, read_checkpoint_meta
 
     trial = trial_config(context, config[OVERRIDES])
     trial_id = tune.get_context().get_trial_id()
@@ -142,5 +142,6 @@ def _start(config: dict[str, Any], context: StudyContext):
         secrets=context.secrets,
     )
     run_id = tracker.start(logged_params(trial, context.secrets), optuna_trial=config.get(OPTUNA_TRIAL),
-                           extra_tags={Tag.HYPERPARAMETERS: hyperparameters_tag(trial)})
+                           extra_tags={Tag.HYPERPARAMETERS: hyperparameters_tag(trial),
+                                       Tag.PRECISION: str(precision_for(trial))})
     return tracker, trial, resume_from, run_id

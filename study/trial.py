@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from analysis.schema import TrialStatus, numeric_values
+from analysis.schema import Precision, TrialStatus, numeric_values
 from study.checkpoints import (
     load_checkpoint,
     load_checkpoint_model,
@@ -79,6 +79,7 @@ class TrialResult:
     checkpoint: str | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
     timings: Timings = field(default_factory=Timings)
+    precision: Precision = Precision.FP32
 
 
 @dataclass
@@ -97,6 +98,7 @@ class TrialRun:
     checkpoint_dir: str | None = None
     timings: Timings = field(default_factory=Timings)
     secrets: tuple[str, ...] = ()
+    precision: Precision = Precision.FP32
 
     def checkpoint(self) -> str | None:
         """Write a checkpoint of the current step (a fresh ``step_<n>`` folder); None = disabled."""
@@ -125,6 +127,15 @@ def model_settings_for(config: TrialConfig) -> dict[str, Any]:
             **config.own_params()}
 
 
+def precision_for(config: TrialConfig, device: torch.device | None = None) -> Precision:
+    """What the trial trains in: ``config.amp`` resolved on this node for its device and model type."""
+    from study.config.model_types import model_classes
+    from study.device import resolve_precision, select_device
+
+    device = device if device is not None else select_device(config.gpus, config.device)
+    return resolve_precision(config.amp, device, model_classes()[config.model_type].bf16_under_auto)
+
+
 def build_model_for(config: TrialConfig, data) -> torch.nn.Module:
     """The model the config names, sized for ``data`` (channels, N for β-TCVAE's estimator)."""
     from models import build_model
@@ -148,21 +159,23 @@ def setup(config: TrialConfig, *, checkpoint_dir: str | None = None, resume_from
     First of all, flush-to-zero and the thread count (:func:`study.device.configure_cpu`): this is
     the thread that trains (the main thread from the command line, Tune's runner thread in a Ray
     worker), so its intra-op pool has not started yet and all of its threads inherit the flag."""
-    from study.device import configure_cpu, select_device
+    from study.device import configure_cpu, select_device, use_channels_last
 
     configure_cpu(config.num_threads, config.flush_denormal)
     device = select_device(config.gpus, config.device)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % (2**32))
     data = data if data is not None else build_data(config, device)
-    model = build_model_for(config, data).to(device)
+    model = use_channels_last(build_model_for(config, data).to(device), config.channels_last, device)
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
     # A model with an auxiliary network (FactorVAE's discriminator) trains it with its own optimiser.
     optimizer = torch.optim.Adam(model.main_parameters(), lr=config.lr, foreach=True)
     run = TrialRun(config, device, data, model, optimizer, generator,
                    auxiliary_optimizer=model.auxiliary_optimizer(), extra=dict(extra_state or {}),
-                   checkpoint_dir=checkpoint_dir, secrets=tuple(secrets))
+                   checkpoint_dir=checkpoint_dir, secrets=tuple(secrets),
+                   precision=precision_for(config, device))
+    log.info("training in %s (amp %s) on %s", run.precision, config.amp, device)
     if resume_from:
         run.step = load_checkpoint(resume_from, model, run.optimizer, generator, run.auxiliary_optimizer)
         run.extra = {**read_checkpoint_meta(resume_from).get("extra", {}), **run.extra}
@@ -179,7 +192,7 @@ def train_step(run: TrialRun, step_fn, sums: dict[str, torch.Tensor]) -> None:
     config = run.config
     x = run.data.train_batch(config.batch_size, run.generator)
     reg_weight = min(1.0, run.step / config.kl_warmup_steps) if config.kl_warmup_steps else 1.0
-    with autocast(run.device, config.amp):
+    with autocast(run.device, run.precision):
         out = step_fn(x, noise_scale=reg_weight)
         lo = run.model.loss(x, out, reg_weight=reg_weight)
     loss = lo.loss
@@ -191,7 +204,7 @@ def train_step(run: TrialRun, step_fn, sums: dict[str, torch.Tensor]) -> None:
     terms = dict(lo.terms)
     if run.auxiliary_optimizer is not None:
         x2 = run.data.train_batch(config.batch_size, run.generator) if run.model.needs_second_batch else x
-        with autocast(run.device, config.amp):
+        with autocast(run.device, run.precision):
             aux = run.model.auxiliary_loss(out, x2, noise_scale=reg_weight)
         run.auxiliary_optimizer.zero_grad(set_to_none=True)
         aux.loss.backward()
@@ -291,7 +304,8 @@ def train_and_evaluate(
     run.timings = timings
     status, history, train_seconds = train(run, callback)
     result = TrialResult(status=status, step=run.step, history=history, train_seconds=train_seconds,
-                         extra=run.extra, scores={"steps_done": float(run.step)}, timings=timings)
+                         extra=run.extra, scores={"steps_done": float(run.step)}, timings=timings,
+                         precision=run.precision)
     if status == COMPLETED:
         with timings.phase("scoring"):
             result.scores = {**score(run), "train_seconds": train_seconds}

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     result = train_and_evaluate(config, checkpoint_dir=args.checkpoint_dir,
                                 resume_from=args.resume_from, callback=progress,
                                 artifact_dir=args.artifact_dir)
-    rows = {"status": result.status, "steps": result.step}
+    rows = {"status": result.status, "steps": result.step, "precision": result.precision}
     rows.update({k: v for k, v in result.scores.items() if not k.startswith("kl_dim_")})
     print(format_table(rows), flush=True)
     return 0 if result.status == COMPLETED else 1

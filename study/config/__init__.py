@@ -40,6 +40,7 @@ from study.config.options import (
     SAMPLERS,
     SEARCH_MODES,
     SEED_MODEL_TYPES,
+    Amp,
     ConfigError,
     dataset_record_name,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "PRESET_METRICS",
     "METRIC_PRESETS",
     "INTERMEDIATE_METRICS",
+    "Amp",
     "ConfigError",
     "dataset_record_name",
     "ResourcesConfig",

@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from study.config.options import ConfigError
+from study.config.options import Amp, ConfigError
 from study.config.sections import ResourcesConfig, SearchConfig, SpaceConfig, StudyConfig, TrialConfig
 
+#: Fields typed by a choice enum (annotation → the enum): YAML booleans read as "true"/"false".
+_CHOICES = {"Amp": Amp}
 _SECTIONS = {"trial": TrialConfig, "space": SpaceConfig, "search": SearchConfig, "resources": ResourcesConfig}
 #: Fields of configs written before each model type declared its own hyperparameters, and where
 #: their settings live now (said in the error, so an old YAML file is fixed in one edit).
@@ -52,6 +54,8 @@ def _coerce(f: dataclasses.Field, value: Any, path: str) -> Any:
         if "None" in annotation:
             return None
         raise ConfigError(f"{path}: must not be null; remove it to use the default {default!r}")
+    if annotation in _CHOICES:
+        return _to_choice(_CHOICES[annotation], value, path)
     try:
         if annotation.startswith("Mapping"):
             return _nested_mapping(value, path)
@@ -91,6 +95,16 @@ def _nested_mapping(value: Any, path: str) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"{path}.{key}: expected a mapping of names to values, e.g. {{beta: 4}}")
         out[str(key)] = {str(k): tuple(v) if isinstance(v, list) else v for k, v in inner.items()}
     return out
+
+
+def _to_choice(choices: type, value: Any, path: str):
+    """A member of the StrEnum ``choices``; a YAML/CLI boolean is its lower-case spelling."""
+    text = str(value).strip().lower()
+    try:
+        return choices(text)
+    except ValueError:
+        raise ConfigError(f"{path}: unknown value {value!r}; choose one of "
+                          f"{', '.join(c.value for c in choices)}") from None
 
 
 def _to_int(value: Any) -> int:

@@ -7,6 +7,8 @@ place that says what each trial computes.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from analysis import schema
 
 #: The seed report's four model types, the default search. Every registered model type (models.MODELS)
@@ -37,6 +39,15 @@ DATASET_RECORD_NAMES: dict[str, str] = {
     name: f"{name}{schema.PROCEDURAL_SUFFIX}" if name in PROCEDURAL_DATASETS else name for name in DATASETS
 }
 SAMPLERS = ("tpe", "nsga2", "random")
+
+
+class Amp(StrEnum):
+    """``trial.amp``: bf16 autocast where it pays (auto), always (true) or never (false)."""
+
+    AUTO = "auto"
+    ON = "true"
+    OFF = "false"
+
 #: search: Optuna suggests; grid: the listed configurations; paper_grid: every model type with
 #: every value of its declared paper grid (Locatello et al. 2019) × every latent size.
 SEARCH_MODES = ("search", "grid", "paper_grid")

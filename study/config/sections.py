@@ -11,10 +11,11 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from itertools import pairwise
 from typing import Any
 
-from study.config.options import METRIC_DIRECTIONS, SEED_MODEL_TYPES
+from study.config.options import METRIC_DIRECTIONS, SEED_MODEL_TYPES, Amp
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,14 @@ class TrialConfig:
     models produce tiny gradients and optimiser moments that many x86 cores compute far slower;
     the scores do not change (benchmarks/README.md, "Trained weights and denormals"). false only
     to measure that."""
-    amp: bool = False
-    """bf16 autocast on CUDA (ignored with a logged note on CPU)."""
+    amp: Amp = Amp.AUTO
+    """bf16 autocast of the networks (the loss's delicate terms stay fp32): auto = on CPUs with native
+    bf16 (AVX512-BF16 or AMX) and CUDA GPUs with bf16 support, unless the model type keeps fp32;
+    true = always; false = fp32. Recorded on the run as tag precision (bf16 or fp32)."""
+    channels_last: bool = True
+    """Convolution weights in channels-last (NHWC) memory format on the CPU, where oneDNN's kernels
+    run faster in it (this machine, 1 thread, Burgess VAE: fp32 +25%, bf16 +45%; benchmarks/README.md);
+    ignored on CUDA (not measured there). The arithmetic is the same."""
     compile: bool = False
     """torch.compile the model on CUDA (ignored with a logged note on CPU)."""
     estimate_at: tuple[int, ...] = ()
@@ -240,6 +247,8 @@ class StudyConfig:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

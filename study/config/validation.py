@@ -34,6 +34,7 @@ from study.config.options import (
     PROBE_METRICS,
     SAMPLERS,
     SEARCH_MODES,
+    Amp,
     ConfigError,
 )
 from study.config.sections import StudyConfig, TrialConfig
@@ -61,6 +62,7 @@ def validate_trial(t: TrialConfig, where: str = "trial") -> None:
         _one_of(t.likelihood, LIKELIHOODS, f"{where}.likelihood")
     _one_of(t.metrics, METRIC_PRESETS, f"{where}.metrics")
     _one_of(t.device, ("auto", "cpu", "cuda"), f"{where}.device")
+    _one_of(t.amp, tuple(Amp), f"{where}.amp")
     _check(math.isfinite(t.gaussian_variance) and t.gaussian_variance > 0,
            f"{where}.gaussian_variance: must be a finite number > 0, got {t.gaussian_variance}; "
            f"use e.g. 0.5 (the summed squared error)")

@@ -56,7 +56,25 @@ def test_set_dotted_and_type_coercion():
     data = C.set_dotted({}, "trial.latent_dim", "12")
     data = C.set_dotted(data, "trial.amp", "true")
     cfg = C.make_config("quick", overrides=data)
-    assert cfg.trial.latent_dim == 12 and cfg.trial.amp is True
+    assert cfg.trial.latent_dim == 12 and cfg.trial.amp is C.Amp.ON
+
+
+@pytest.mark.parametrize("value,expected", [(True, "true"), (False, "false"), ("auto", "auto"), ("AUTO", "auto"),
+                                            ("true", "true"), ("False", "false")])
+def test_amp_reads_yaml_booleans_and_auto(value, expected):
+    cfg = C.make_config("quick", overrides={"trial": {"amp": value}})
+    assert cfg.trial.amp is C.Amp(expected)
+    assert C.make_config("quick").trial.amp is C.Amp.AUTO  # the default
+    text = yaml.safe_dump(cfg.to_dict())  # the study's config.yaml: plain strings, read back the same
+    assert C.from_dict(yaml.safe_load(text)).trial.amp is cfg.trial.amp
+
+
+@pytest.mark.parametrize("value", ["bf16", 1, "maybe", None])
+def test_a_bad_amp_names_the_field_and_the_choices(value):
+    with pytest.raises(C.ConfigError, match=r"trial\.amp: .*(choose one of auto, true, false|must not be null)"):
+        C.make_config("quick", overrides={"trial": {"amp": value}})
+    with pytest.raises(C.ConfigError, match=r"trial\.amp: unknown value True; choose one of auto, true, false"):
+        C.validate_trial(C.TrialConfig(amp=True))  # built in Python, unchecked by coercion
 
 
 BAD = [

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from analysis.schema import Artifact, TrialStatus
-from study.config import trial_from_dict
+from study.config import Amp, trial_from_dict
 from study.trial import COMPLETED, DIVERGED, load_checkpoint_model, main, read_checkpoint_meta, train_and_evaluate
 
 TINY = dict(model_type="beta_vae", beta=2.0, latent_dim=4, batch_size=32, lr=1e-3, steps=200,
@@ -83,6 +83,7 @@ def test_cli_prints_result_table(capsys, tmp_path):
     out = capsys.readouterr().out
     assert code == 0
     assert "status" in out and TrialStatus.COMPLETED in out and "recon_error" in out
+    assert any(line.split()[:1] == ["precision"] and line.split()[1] in ("bf16", "fp32") for line in out.splitlines())
     assert os.path.isdir(tmp_path / "step_00000020")
     for artifact in (Artifact.RECONSTRUCTIONS, Artifact.SAMPLES, Artifact.TRAVERSALS, "model/model.pt"):
         assert os.path.getsize(tmp_path / "art" / artifact) > 0, artifact
@@ -123,3 +124,46 @@ def test_every_model_type_resumes_to_the_same_state(model_type, tmp_path):
         assert "train/disc_loss" in full.history[-1]
     if model_type == "annealed_vae":
         assert int(full_model.train_step) == 40 and meta["model_config"]["iteration_threshold"] == 13
+
+
+@pytest.mark.parametrize("amp,native,expected", [("true", False, "bf16"), ("false", True, "fp32"),
+                                                 ("auto", True, "bf16"), ("auto", False, "fp32")])
+def test_the_trial_trains_in_the_resolved_precision(monkeypatch, amp, native, expected):
+    """amp resolves per node (auto: native bf16 here or not); the networks run in it, the result says it."""
+    from study import device
+    from study.trial import precision_for, setup, train_step
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: native)
+    config = trial_from_dict({**{k: v for k, v in TINY.items() if k != "beta"}, "model_type": "factor_vae",
+                              "amp": amp, "steps": 20, "report_every": 10})
+    assert precision_for(config) == expected
+    run = setup(config)
+    dtypes = []
+    run.model.decoder.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    train_step(run, run.model, {})
+    assert run.precision == expected and dtypes == [torch.bfloat16 if expected == "bf16" else torch.float32]
+    result = train_and_evaluate(config)
+    assert result.status == COMPLETED and result.precision == expected
+
+
+def test_conv_weights_are_channels_last_on_cpu_unless_turned_off():
+    from study.trial import setup
+
+    def layouts(config):
+        convs = [m.weight for m in setup(config).model.modules()  # 1 input channel: both layouts at once
+                 if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and m.weight.shape[1] > 1]
+        return {w.is_contiguous(memory_format=torch.channels_last) for w in convs}
+
+    assert layouts(tiny()) == {True} and layouts(tiny(channels_last=False)) == {False}
+
+
+def test_a_model_type_can_keep_fp32_under_auto(monkeypatch):
+    from models import MODELS
+    from study import device
+    from study.trial import precision_for
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(MODELS["vae"], "bf16_under_auto", False)
+    vae = trial_from_dict({"model_type": "vae"})
+    assert precision_for(vae) == "fp32" and precision_for(tiny()) == "bf16"
+    assert precision_for(vae.with_updates(amp=Amp.ON)) == "bf16"
