@@ -26,16 +26,8 @@ import numpy as np
 import torch
 
 from analysis.metrics._common import seed_from
-from analysis.metrics.beta_vae import beta_vae_score
 from analysis.metrics.codes import GridCodes, LiveCodes, PoolCodes, grid_size
-from analysis.metrics.dci import dci
-from analysis.metrics.factor_vae import factor_vae_score
-from analysis.metrics.irs import irs
-from analysis.metrics.mig import mig_with_se
-from analysis.metrics.modularity import modularity_explicitness
-from analysis.metrics.probe import linear_probe_with_se
 from analysis.metrics.reconstruction import reconstruction_scores
-from analysis.metrics.sap import sap_with_se
 from analysis.schema import ESTIMATE_PRESET, Tag
 from models.modes import evaluating
 
@@ -160,6 +152,13 @@ def _split(codes, num_train: int, num_test: int, rng):
 
 
 def _factor_metrics(data, represent, rng, p: MetricPreset) -> dict:
+    # scikit-learn and scipy only here: the recon preset never imports them (test_lazy_imports.py)
+    from analysis.metrics.beta_vae import beta_vae_score
+    from analysis.metrics.dci import dci
+    from analysis.metrics.factor_vae import factor_vae_score
+    from analysis.metrics.mig import mig_with_se
+    from analysis.metrics.sap import sap_with_se
+
     codes = code_source(data, represent, rng, p)
     out = {Tag.METRIC_CODES: codes.kind}
     b = beta_vae_score(codes, rng, p.batch_size, p.beta_vae_train, p.beta_vae_eval)
@@ -185,6 +184,9 @@ def _factor_metrics(data, represent, rng, p: MetricPreset) -> dict:
 
 def _modularity_and_irs(codes, rng, p: MetricPreset) -> dict:
     """Modularity and explicitness (Ridgeway & Mozer 2018) and IRS (Suter et al. 2019)."""
+    from analysis.metrics.irs import irs
+    from analysis.metrics.modularity import modularity_explicitness
+
     (train_f, train_c), (test_f, test_c) = _split(codes, p.modularity_train, p.modularity_test, rng)
     m = modularity_explicitness(train_c, train_f, test_c, test_f, rng=rng, num_resamples=p.bootstrap)
     factors, c = codes.sample(p.irs_points, rng)
@@ -196,6 +198,8 @@ def _modularity_and_irs(codes, rng, p: MetricPreset) -> dict:
 
 
 def _probe(data, represent, rng, p: MetricPreset) -> dict:
+    from analysis.metrics.probe import linear_probe_with_se
+
     images, labels = data.eval_set(p.probe_points, seed=1)
     codes = represent(images)
     half = len(codes) // 2
