@@ -20,22 +20,15 @@ computed at another size by accident.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from analysis.metrics._common import seed_from
-from analysis.metrics.beta_vae import beta_vae_score
 from analysis.metrics.codes import GridCodes, LiveCodes, PoolCodes, grid_size
-from analysis.metrics.dci import dci
-from analysis.metrics.factor_vae import factor_vae_score
-from analysis.metrics.irs import irs
-from analysis.metrics.mig import mig_with_se
-from analysis.metrics.modularity import modularity_explicitness
-from analysis.metrics.probe import linear_probe_with_se
 from analysis.metrics.reconstruction import reconstruction_scores
-from analysis.metrics.sap import sap_with_se
 from analysis.schema import ESTIMATE_PRESET, Tag
 from models.modes import evaluating
 
@@ -48,6 +41,7 @@ class MetricPreset:
     ``pool`` — ``pool_size`` grid points encoded once, every metric's draws resampled from them;
     ``grid`` — every grid point encoded once (exact; used when the grid has at most
     ``grid_limit`` points, else a pool of ``pool_size``); ``live`` — render and encode every draw.
+    ``encoding`` and ``encode_batch``: how the encoder runs (:func:`make_represent`).
     """
 
     name: str
@@ -71,6 +65,8 @@ class MetricPreset:
     pool_size: int = 0
     grid_limit: int = 2_000_000
     bootstrap: int = 100
+    encoding: str = "fp32"
+    encode_batch: int = 1024
 
     @property
     def disentanglement(self) -> bool:
@@ -82,7 +78,8 @@ PRESETS = {
                          factor_vae_train=10000, factor_vae_eval=5000, factor_vae_variance=10000,
                          mig_points=10000, dci_train=10000, dci_test=5000, sap_train=10000,
                          sap_test=5000, modularity_train=10000, modularity_test=5000, irs_points=10000,
-                         probe_points=10000, codes="grid", pool_size=100_000),
+                         probe_points=10000, codes="grid", pool_size=100_000, encoding="fp32-cl",
+                         encode_batch=4096),
     "fast": MetricPreset("fast", eval_size=1024, beta_vae_train=1000, beta_vae_eval=1000,
                          factor_vae_train=1000, factor_vae_eval=1000, factor_vae_variance=5000,
                          mig_points=10000, sap_train=1000, sap_test=1000, modularity_train=2000,
@@ -98,15 +95,30 @@ PRESETS = {
                              pool_size=2048, bootstrap=20),
 }
 
-def make_represent(model, batch_size: int = 1024):
-    """``represent(observations) -> np.ndarray``: the encoder mean, in batches, on the model's device."""
-    device = next(model.parameters()).device
+#: How ``make_represent`` runs the encoder: the model as it is; channels_last (the same products
+#: summed in another order: codes within ~1e-6); bf16 autocast + channels_last (codes within ~1e-2).
+ENCODINGS = ("fp32", "fp32-cl", "bf16-cl")
 
-    @torch.no_grad()
+
+def make_represent(model, batch_size: int = 1024, encoding: str = "fp32"):
+    """``represent(observations) -> np.ndarray``: the encoder mean, in batches, on the model's
+    device, run as ``encoding`` says (:data:`ENCODINGS`; the model itself is left as it is)."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding: {encoding!r} is not one of {', '.join(ENCODINGS)}")
+    device = next(model.parameters()).device
+    channels_last = encoding != "fp32"
+    if channels_last:
+        model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
     def represent(observations: torch.Tensor) -> np.ndarray:
         out = []
         for start in range(0, len(observations), batch_size):
-            mu, _ = model.encode(observations[start:start + batch_size].to(device))
+            x = observations[start:start + batch_size].to(device)
+            if channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=encoding.startswith("bf16")):
+                mu, _ = model.encode(x)
             out.append(mu.float().cpu().numpy())
         return np.concatenate(out)
 
@@ -114,7 +126,7 @@ def make_represent(model, batch_size: int = 1024):
 
 
 def score_model(model, data, rng, which: str = "fast", eval_images: torch.Tensor | None = None,
-                eval_labels=None) -> dict:
+                eval_labels=None, n_jobs: int | None = None) -> dict:
     """Score a trained model: reconstruction, blur and (with factors) the disentanglement suite.
 
     Returns stable names: the reconstruction scores of
@@ -123,6 +135,9 @@ def score_model(model, data, rng, which: str = "fast", eval_images: torch.Tensor
     and with the full preset dci_disentanglement, dci_completeness, dci_informativeness (test),
     dci_informativeness_train — each stochastic one with ``<name>_se`` — and metric_codes; for
     data without factors linear_probe_accuracy (with its SE); always metric_preset.
+
+    ``n_jobs``: independent fits run at once (DCI's per-factor trees); default the torch thread
+    count, i.e. the trial's CPU budget. The scores do not depend on it.
     """
     if which not in PRESETS:
         raise ValueError(f"metrics: unknown preset {which!r}; choose one of {', '.join(PRESETS)}")
@@ -136,9 +151,10 @@ def score_model(model, data, rng, which: str = "fast", eval_images: torch.Tensor
         scores[Tag.METRIC_PRESET] = preset.name
         if not preset.disentanglement:
             return scores
-        represent = make_represent(model)
+        represent = make_represent(model, preset.encode_batch, preset.encoding)
         if getattr(data, "has_factors", False):
-            scores.update(_factor_metrics(data, represent, rng, preset))
+            n_jobs = torch.get_num_threads() if n_jobs is None else n_jobs
+            scores.update(_factor_metrics(data, represent, rng, preset, n_jobs))
         elif eval_labels is not None:
             scores.update(_probe(data, represent, rng, preset))
         return scores
@@ -159,7 +175,17 @@ def _split(codes, num_train: int, num_test: int, rng):
     return (factors[:num_train], c[:num_train]), (factors[num_train:], c[num_train:])
 
 
-def _factor_metrics(data, represent, rng, p: MetricPreset) -> dict:
+def _factor_metrics(data, represent, rng, p: MetricPreset, n_jobs: int = 1) -> dict:
+    """The factor metrics in a fixed order on one stream. DCI's fits (the slow part) start in
+    ``n_jobs`` workers and the later metrics run meanwhile (:func:`analysis.metrics.dci.dci_start`);
+    the scores are those of running everything one after another."""
+    # scikit-learn and scipy only here: the recon preset never imports them (test_lazy_imports.py)
+    from analysis.metrics.beta_vae import beta_vae_score
+    from analysis.metrics.dci import dci_start
+    from analysis.metrics.factor_vae import factor_vae_score
+    from analysis.metrics.mig import mig_with_se
+    from analysis.metrics.sap import sap_with_se
+
     codes = code_source(data, represent, rng, p)
     out = {Tag.METRIC_CODES: codes.kind}
     b = beta_vae_score(codes, rng, p.batch_size, p.beta_vae_train, p.beta_vae_eval)
@@ -170,21 +196,27 @@ def _factor_metrics(data, represent, rng, p: MetricPreset) -> dict:
     out["factor_vae_active_dims"] = float(f["num_active_dims"])
     factors, c = codes.sample(p.mig_points, rng)
     out["mig"], out["mig_se"] = mig_with_se(c, factors, rng, num_resamples=p.bootstrap)
+    dci_scores = None
     if p.dci_train > 0:
         (train_f, train_c), (test_f, test_c) = _split(codes, p.dci_train, p.dci_test, rng)
-        d = dci(train_c, train_f, test_c, test_f, random_state=seed_from(rng), rng=rng)
+        dci_scores = dci_start(train_c, train_f, test_c, test_f, random_state=seed_from(rng), rng=rng, n_jobs=n_jobs)
+    (train_f, train_c), (test_f, test_c) = _split(codes, p.sap_train, p.sap_test, rng)
+    out["sap"], out["sap_se"] = sap_with_se(train_c, train_f, test_c, test_f, rng, p.bootstrap)
+    out.update(_modularity_and_irs(codes, rng, p))
+    if dci_scores is not None:
+        d = dci_scores()
         out["dci_disentanglement"], out["dci_completeness"] = d["disentanglement"], d["completeness"]
         out["dci_informativeness"] = d["informativeness_test"]
         out["dci_informativeness_se"] = d["informativeness_test_se"]
         out["dci_informativeness_train"] = d["informativeness_train"]
-    (train_f, train_c), (test_f, test_c) = _split(codes, p.sap_train, p.sap_test, rng)
-    out["sap"], out["sap_se"] = sap_with_se(train_c, train_f, test_c, test_f, rng, p.bootstrap)
-    out.update(_modularity_and_irs(codes, rng, p))
     return out
 
 
 def _modularity_and_irs(codes, rng, p: MetricPreset) -> dict:
     """Modularity and explicitness (Ridgeway & Mozer 2018) and IRS (Suter et al. 2019)."""
+    from analysis.metrics.irs import irs
+    from analysis.metrics.modularity import modularity_explicitness
+
     (train_f, train_c), (test_f, test_c) = _split(codes, p.modularity_train, p.modularity_test, rng)
     m = modularity_explicitness(train_c, train_f, test_c, test_f, rng=rng, num_resamples=p.bootstrap)
     factors, c = codes.sample(p.irs_points, rng)
@@ -196,6 +228,8 @@ def _modularity_and_irs(codes, rng, p: MetricPreset) -> dict:
 
 
 def _probe(data, represent, rng, p: MetricPreset) -> dict:
+    from analysis.metrics.probe import linear_probe_with_se
+
     images, labels = data.eval_set(p.probe_points, seed=1)
     codes = represent(images)
     half = len(codes) // 2

@@ -36,7 +36,19 @@ def bootstrap_se(statistic: Callable[[np.ndarray], float], n: int, rng, num_resa
     ``statistic`` receives an index array of length n (rows drawn with replacement) and returns
     the score recomputed on those rows.
     """
+    return se_over_resamples(statistic, resample_rows(n, rng, num_resamples))
+
+
+def resample_rows(n: int, rng, num_resamples: int = 100) -> list[np.ndarray]:
+    """The row sets of a bootstrap over ``n`` points, drawn now: ``bootstrap_se`` is
+    ``se_over_resamples(statistic, resample_rows(n, rng, B))`` and consumes ``rng`` the same way,
+    so a metric can draw its resamples before a slow fit finishes and the stream moves on as if
+    it had waited (the statistic never touches ``rng``)."""
     if num_resamples < 2 or n < 2:
         raise ValueError("bootstrap_se: needs at least 2 points and 2 resamples")
-    values = [statistic(integers(rng, n, n)) for _ in range(num_resamples)]
-    return float(np.std(values, ddof=1))
+    return [integers(rng, n, n) for _ in range(num_resamples)]
+
+
+def se_over_resamples(statistic: Callable[[np.ndarray], float], rows: list[np.ndarray]) -> float:
+    """Std (ddof 1) of ``statistic`` over row sets from :func:`resample_rows`."""
+    return float(np.std([statistic(r) for r in rows], ddof=1))

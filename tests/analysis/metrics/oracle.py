@@ -160,3 +160,27 @@ def udr_pair_loop(a, b, method="spearman"):
         row = [r[i, j] for j in range(d_b)]
         total += max(row) ** 2 / sum(row) if sum(row) > 0 else 0.0
     return total / (d_a + d_b)
+
+
+def dci_loop(codes_train, factors_train, codes_test, factors_test, random_state=0):
+    """DCI as disentanglement_lib's dci.py writes it: one GradientBoostingClassifier per factor in
+    turn, |importances| as the columns of R, D and C from the entropies of R's rows and columns;
+    returns (D, C, mean train accuracy, mean test accuracy)."""
+    import scipy.stats
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    importance = np.zeros((codes_train.shape[1], factors_train.shape[1]))
+    train_acc, test_acc = [], []
+    for i in range(factors_train.shape[1]):
+        model = GradientBoostingClassifier(random_state=random_state)
+        model.fit(codes_train, factors_train[:, i])
+        importance[:, i] = np.abs(model.feature_importances_)
+        train_acc.append(np.mean(model.predict(codes_train) == factors_train[:, i]))
+        test_acc.append(np.mean(model.predict(codes_test) == factors_test[:, i]))
+    per_code = 1.0 - scipy.stats.entropy(importance.T + 1e-11, base=importance.shape[1])
+    code_importance = importance.sum(axis=1) / importance.sum()
+    d = np.sum(per_code * code_importance)
+    per_factor = 1.0 - scipy.stats.entropy(importance + 1e-11, base=importance.shape[0])
+    factor_importance = importance.sum(axis=0) / importance.sum()
+    c = np.sum(per_factor * factor_importance)
+    return float(d), float(c), float(np.mean(train_acc)), float(np.mean(test_acc))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from study.data import DSprites, dsprites, get_dataset
-from study.data.dsprites import ORIENTATIONS, base_sprites
+from study.data.dsprites import ORIENTATIONS, SHIFTS, WINDOW, base_sprites
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,28 @@ def test_every_factor_tuple_renders_in_chunks(data):
         assert bool((images.flatten(1).sum(1) > 0).all())
         total += len(images)
     assert total == 737_280
+
+
+def pixel_by_pixel(factors):
+    """The definition, one pixel at a time: image pixel (row, col) is its sprite's window pixel
+    (row − shiftY, col − shiftX), black outside the window."""
+    sprites = base_sprites()
+    out = np.zeros((len(factors), 1, 64, 64), dtype=np.float32)
+    for n, (_, shape, scale, orientation, x, y) in enumerate(factors):
+        for row in range(64):
+            for col in range(64):
+                r, c = row - SHIFTS[y], col - SHIFTS[x]
+                if 0 <= r < WINDOW and 0 <= c < WINDOW:
+                    out[n, 0, row, col] = sprites[shape, scale, orientation, r, c]
+    return out
+
+
+def test_the_canvas_views_render_the_definition(data):
+    """Every position (x, y) at least once, plus random factors: the images equal the definition."""
+    rng = np.random.default_rng(3)
+    factors = data.sample_factors(1024 + 200, rng)
+    factors[:1024, 4], factors[:1024, 5] = np.divmod(np.arange(1024), 32)
+    assert np.array_equal(data.observations(factors).numpy(), pixel_by_pixel(factors))
 
 
 def test_no_wrap_around_at_the_borders(data):
