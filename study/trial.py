@@ -262,6 +262,7 @@ def train_and_evaluate(
     extra_state: dict[str, Any] | None = None,
     data=None,
     artifact_dir: str | None = None,
+    on_setup: Callable[[TrialRun], None] | None = None,
 ) -> TrialResult:
     """Train ``config``'s model and score it.
 
@@ -277,6 +278,8 @@ def train_and_evaluate(
         data: a dataset object to reuse (else built from the config).
         artifact_dir: where a completed trial's figures, model file and UDR codes are written
             (:func:`write_artifacts`, :func:`write_udr_codes`); ``None`` = none are.
+        on_setup: called with the :class:`TrialRun` once data and model are built (the trainable
+            records the dataset then).
 
     Returns:
         A :class:`TrialResult`; ``status`` is diverged if the loss became NaN/inf, else completed.
@@ -285,6 +288,8 @@ def train_and_evaluate(
     with timings.phase("setup"):
         run = setup(config, checkpoint_dir=checkpoint_dir, resume_from=resume_from,
                     extra_state=extra_state, data=data)
+        if on_setup is not None:
+            on_setup(run)
     run.timings = timings
     status, history, train_seconds = train(run, callback)
     result = TrialResult(status=status, step=run.step, history=history, train_seconds=train_seconds,
