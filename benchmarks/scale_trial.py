@@ -256,7 +256,7 @@ def run_calls(tracker, params: dict[str, Any], tags: dict[str, str], optuna_tria
         model_dir = write_logged_model(folder, shape, rng)
         call(tracker.log_artifacts, files)
         call(tracker.log_model, model_dir, {"model_type": overrides["model_type"]}, overrides["model_type"],
-             step=int(scores["steps_done"]))
+             step=int(scores["steps_done"]), tags=source_tags(TRIAL_SOURCE, COMMIT))
         call(tracker.log_final, scores)
         timings = {f"timing/{phase}_s": float(rng.random()) for phase in PHASES}
         call(tracker.log_metrics, timings, step=int(scores["steps_done"]), final=True)

@@ -109,7 +109,7 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
         with around.phase("final_logging"):
             if result.status == TrialStatus.COMPLETED:  # files first: scores, timings, status go as one batch
                 tracker.log_artifacts(result.artifacts)
-                _log_model(tracker, result, ckpt_root)
+                _log_model(tracker, result, ckpt_root, context.commit)
                 tracker.log_final(result.scores)
                 final.update(numeric_values(result.scores))
         timings = {**result.timings.metrics(), **around.metrics()}
@@ -132,11 +132,11 @@ def _log_dataset(tracker, run, context: StudyContext) -> None:
         log.warning("dataset not recorded as the run's input: %s", exc)
 
 
-def _log_model(tracker, result, folder: str) -> None:
+def _log_model(tracker, result, folder: str, commit: str) -> None:
     """The trained model (rebuilt from its model file) as the run's MLflow logged model."""
     from analysis.schema import Artifact
     from models import load_model
-    from study.tracking import logged_model_params, save_logged_model
+    from study.tracking import TRIAL_SOURCE, logged_model_params, save_logged_model, source_tags
 
     model_file = result.artifacts.get(f"{Artifact.MODEL_DIR}/{Artifact.MODEL_FILE}")
     if model_file is None:
@@ -147,7 +147,8 @@ def _log_model(tracker, result, folder: str) -> None:
     except Exception as exc:
         log.warning("model not logged in MLflow's format (model/model.pt is): %s", exc)
         return
-    tracker.log_model(path, logged_model_params(model), model.model_type, step=result.step)
+    tracker.log_model(path, logged_model_params(model), model.model_type, step=result.step,
+                      tags=source_tags(TRIAL_SOURCE, commit))
 
 
 def _start(config: dict[str, Any], context: StudyContext):

@@ -141,7 +141,8 @@ def send_logged_model(client, run_id: str, experiment_id: str, entry: dict[str, 
     model = _existing(client, experiment_id, run_id, name) if look_up else None
     if model is None:
         model = client.create_logged_model(experiment_id, name=name, source_run_id=run_id,
-                                           params=entry.get("params") or None, model_type=entry.get("model_type"))
+                                           tags=entry.get("tags") or None, params=entry.get("params") or None,
+                                           model_type=entry.get("model_type"))
     _stamp(local, model, run_id)
     repo = get_artifact_repository(model.artifact_location, tracking_uri=client.tracking_uri)
     repo.log_artifacts(local)  # straight to the location create returned: no get_logged_model first

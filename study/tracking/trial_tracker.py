@@ -286,11 +286,13 @@ class TrialTracker:
         """The dataset as the run's training input (:func:`study.tracking.records.dataset_record`)."""
         self._send("inputs", dataset=record)
 
-    def log_model(self, local_dir: str, params: dict[str, str], model_type: str, step: int = 0) -> None:
+    def log_model(self, local_dir: str, params: dict[str, str], model_type: str, step: int = 0,
+                  tags: dict[str, str] | None = None) -> None:
         """A model folder in MLflow format (:func:`study.tracking.records.save_logged_model`) as the
-        run's logged model :attr:`Artifact.LOGGED_MODEL`, output at ``step``."""
+        run's logged model :attr:`Artifact.LOGGED_MODEL`, output at ``step``; ``tags``: the model's
+        (its source, as the run's)."""
         self._send("model", local_path=local_dir, name=Artifact.LOGGED_MODEL, params=params,
-                   model_type=model_type, step=int(step))
+                   model_type=model_type, step=int(step), tags=tags or {})
 
     def finish(self, trial_status: TrialStatus) -> None:
         """Record how the trial ended and close the run (FINISHED unless it failed/diverged); wait

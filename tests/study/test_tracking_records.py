@@ -49,7 +49,8 @@ def a_trial(tracker, data, folder, model_type="beta_vae"):
     save_model(model, str(model_file))
     tracker.log_artifacts({f"{Artifact.MODEL_DIR}/{Artifact.MODEL_FILE}": str(model_file)})
     path = tracking.save_logged_model(load_model(str(model_file)), str(folder / "logged-model"))
-    tracker.log_model(path, tracking.logged_model_params(model), model_type, step=20)
+    tracker.log_model(path, tracking.logged_model_params(model), model_type, step=20,
+                      tags=tracking.source_tags(tracking.TRIAL_SOURCE, COMMIT))
     tracker.log_final({"recon_error": 1.5, Tag.METRIC_PRESET: "fast", "steps_done": 20.0})
     tracker.log_metrics({"timing/steps_s": 1.0}, 20, final=True)
     tracker.finish(TrialStatus.COMPLETED)
@@ -77,7 +78,7 @@ def check_records(uri, run_id, model):
     # the logged model: READY, the run's output, loads back as the module with its signature
     (logged,) = client.search_logged_models([run.info.experiment_id], f"source_run_id = '{run_id}'")
     assert logged.name == Artifact.LOGGED_MODEL and str(logged.status) == "READY"
-    assert logged.params["model_type"] == model.model_type
+    assert logged.params["model_type"] == model.model_type and logged.tags[Tag.SOURCE_COMMIT] == COMMIT
     assert [o.model_id for o in run.outputs.model_outputs] == [logged.model_id]
     mlflow.set_tracking_uri(uri)
     try:
