@@ -4,8 +4,9 @@ A trial's tracker writes every call here first (a slow or unreachable server nev
 training) and sends the lines in order from a background thread; ``python -m study.sync`` and the
 driver replay what is left. A per-buffer offset file records what was sent, a lock file lets one
 replay at a time run on a buffer (the trial's sender, a restarted attempt, the driver's sync), and
-an attempt file marks a run creation that was sent but not confirmed: a slow server may have
-created the run after the client gave up, so its replay looks the run up before creating another.
+an attempt file marks a run (or logged-model) creation that was sent but not confirmed: a slow
+server may have created it after the client gave up, so its replay looks it up before creating
+another. Consecutive metrics and tags lines of a run are sent as one ``log_batch``.
 """
 
 from __future__ import annotations
