@@ -134,8 +134,9 @@ def test_final_scores_timings_and_status_go_as_one_batch(uri, tmp_path, monkeypa
     with buffer.locked(t.buffer_dir):  # hold the sender back: the calls pile up as a slow server lets them
         t.log_final({"recon_error": 1.5, Tag.METRIC_PRESET: "fast", "steps_done": 20.0})
         t.log_metrics({"timing/steps_s": 2.0}, 20, final=True)
-        t._send("tags", tags={Tag.TRIAL_STATUS: str(TrialStatus.COMPLETED)})
-    t.finish(TrialStatus.COMPLETED)
+        t._send("tags", tags={Tag.TRIAL_STATUS: str(TrialStatus.COMPLETED)})  # what finish() sends
+        t._send("end", status="FINISHED")
+    assert t.wait_sent(30)
     assert len(batches) == 1, batches  # recon_error, steps_done, timing + the tags; then the end
     run = MlflowClient(uri).get_run(t.run_id)
     assert run.data.metrics == {"recon_error": 1.5, "steps_done": 20.0, "timing/steps_s": 2.0}
