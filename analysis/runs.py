@@ -45,14 +45,17 @@ class RunsError(ValueError):
 #: MLflow ≥ 3 opens an experiment on its GenAI pages ("Traces") unless the URL or the experiment's
 #: ``mlflow.experimentKind`` tag says otherwise; this query opens the runs table ("Model training").
 RUNS_VIEW_QUERY = "workflowType=machine_learning"
+#: The run page's tab of the ``system/`` metrics (CPU, memory, GPU).
+SYSTEM_METRICS_TAB = "system-metrics"
 #: Where ``mlflow ui`` serves by default (for stores that are not a server: SQLite, files).
 MLFLOW_UI_DEFAULT = "http://127.0.0.1:5000"
 
 
 def mlflow_ui_url(tracking_uri: str | None, experiment_id, run_id: str | None = None,
-                  artifact: str | None = None) -> str | None:
-    """Browser link to an experiment's runs table, or to one run: its overview, or with
-    ``artifact`` its artifacts tab ("") or one artifact shown ("images/traversals.png").
+                  artifact: str | None = None, tab: str | None = None) -> str | None:
+    """Browser link to an experiment's runs table, or to one run: its overview, with ``artifact``
+    its artifacts tab ("") or one artifact shown ("images/traversals.png"), with ``tab`` another
+    tab (:data:`SYSTEM_METRICS_TAB`).
 
     Every link opens the runs view (``?workflowType=machine_learning``), not MLflow 3's GenAI view,
     which the UI otherwise shows (from MLflow 3.x's UI the ``mlflow.experimentKind`` tag alone
@@ -70,6 +73,8 @@ def mlflow_ui_url(tracking_uri: str | None, experiment_id, run_id: str | None = 
         path += f"/runs/{run_id}"
         if artifact is not None:
             path += "/artifacts" + (f"/{artifact.strip('/')}" if artifact.strip("/") else "")
+        elif tab:
+            path += f"/{tab}"
     return f"{tracking_uri.rstrip('/')}/{path}?{RUNS_VIEW_QUERY}"
 
 

@@ -113,6 +113,12 @@ class Tag:
     run kept for its trial."""
     PARENT_RUN = "mlflow.parentRunId"
     """Child: MLflow's own nesting tag, the parent run's id."""
+    SOURCE_NAME = "mlflow.source.name"
+    """Parent and child: MLflow's source tag (the run page's Source): the module that made the run."""
+    SOURCE_TYPE = "mlflow.source.type"
+    """Parent and child: MLflow's source type, ``LOCAL``."""
+    SOURCE_COMMIT = "mlflow.source.git.commit"
+    """Parent and child: the code's commit (found once by the driver), shown beside the Source."""
 
 
 #: Every tag name a study writes, in the order of :class:`Tag`.
@@ -134,6 +140,9 @@ class Artifact:
     a prior, their mean KL per dim (``kl``): what ``python -m analysis udr`` compares across seeds."""
     MODEL_DIR = "model"
     MODEL_FILE = "model.pt"
+    LOGGED_MODEL = "model"
+    """The MLflow logged model of the same name (``mlflow.pytorch.load_model("runs:/<id>/model")``);
+    ``model/model.pt`` stays a run artifact for ``models.load_model``."""
     ANALYSIS_DIR = "analysis"
 
 
@@ -152,6 +161,10 @@ CURVE_PREFIX = "train/"
 ESTIMATE_PREFIX = "estimate/"
 #: Prefix of a trial's seconds per phase (``timing/steps_s``, ``timing/scoring_s``, …), logged at the end.
 TIMING_PREFIX = "timing/"
+#: Prefix of MLflow's system metrics (``system/cpu_utilization_percentage``, …: the run page's System
+#: metrics tab); the input context of the dataset a trial trains on.
+SYSTEM_PREFIX = "system/"
+DATASET_CONTEXT = "training"
 #: Numbers a trial logs that are bookkeeping, not scores (never objectives).
 BOOKKEEPING: tuple[str, ...] = ("step", "images_per_second", "train_seconds", "steps_done")
 

@@ -174,6 +174,9 @@ def load_part(args, folder: str, templates: dict) -> None:
                       f"({sync_seconds:.0f} s) | "
                       f"{len(duplicates)} | "
                       f"{lost_text(lost)} |", flush=True)
+                requests = len(out["request_seconds"])
+                print(f"<!-- load {backend} {clients}: {requests} requests in {out['wall_seconds']:.0f} s, "
+                      f"{requests / out['sent'].runs:.1f} per trial -->", flush=True)
             if args.fill_to and backend in args.fill_backends:
                 fill_and_analyse(args, server, root, templates)
         finally:

@@ -78,8 +78,10 @@ def start_server(backend: str, root: str, timeout: float = 180) -> Server:
 
 def count_records(server: Server, parent_run_id: str) -> dict[str, int]:
     """What the server holds for the study's child runs (not deleted): runs, finished runs, params,
-    metric points (its database) and artifact files (its artifact folder)."""
+    metric points besides system metrics, READY logged models, dataset inputs (its database) and
+    artifact files (its artifact folder); ``system``: the system-metric points."""
     import sqlalchemy as sa
+    from mlflow.entities import LoggedModelStatus
 
     child = "SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = :parent"
     engine = sa.create_engine(server.store_uri)
@@ -88,9 +90,16 @@ def count_records(server: Server, parent_run_id: str) -> dict[str, int]:
         active = f"SELECT run_uuid FROM runs WHERE lifecycle_stage = 'active' AND run_uuid IN ({child})"
         rows = conn.execute(sa.text(f"SELECT run_uuid, experiment_id, status FROM runs WHERE run_uuid IN ({active})"),
                             {"parent": parent_run_id}).fetchall()
-        for table in ("params", "metrics"):
-            counts[table] = conn.execute(sa.text(f"SELECT COUNT(*) FROM {table} WHERE run_uuid IN ({active})"),
-                                         {"parent": parent_run_id}).scalar()
+        queries = {
+            "params": f"SELECT COUNT(*) FROM params WHERE run_uuid IN ({active})",
+            "metrics": f"SELECT COUNT(*) FROM metrics WHERE key NOT LIKE 'system/%' AND run_uuid IN ({active})",
+            "system": f"SELECT COUNT(*) FROM metrics WHERE key LIKE 'system/%' AND run_uuid IN ({active})",
+            "models": f"SELECT COUNT(*) FROM logged_models WHERE status = {LoggedModelStatus.READY.to_int()} "
+                      f"AND source_run_id IN ({active})",
+            "inputs": "SELECT COUNT(*) FROM inputs WHERE source_type = 'DATASET' AND destination_type = 'RUN' "
+                      f"AND destination_id IN ({active})"}
+        for name, query in queries.items():
+            counts[name] = conn.execute(sa.text(query), {"parent": parent_run_id}).scalar()
     engine.dispose()
     counts["runs"] = len(rows)
     counts["finished"] = sum(status == "FINISHED" for _, _, status in rows)
@@ -103,7 +112,8 @@ def lost(sent: Sent, found: dict[str, int]) -> dict[str, int]:
     """Records asked for but absent (negative: more on the server than asked, i.e. duplicates)."""
     return {"runs": sent.runs - found["runs"], "unfinished": sent.runs - found["finished"],
             "params": sent.params - found["params"], "metrics": sent.metrics - found["metrics"],
-            "artifacts": sent.artifacts - found["artifacts"]}
+            "artifacts": sent.artifacts - found["artifacts"], "models": sent.models - found["models"],
+            "inputs": sent.inputs - found["inputs"]}
 
 
 def fill_direct(server: Server, parent: str, study: str, trials: int, templates: dict, shape: TrialShape,

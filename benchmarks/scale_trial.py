@@ -1,10 +1,12 @@
 """A trial that trains nothing but makes exactly the tracking calls a real trial makes.
 
 The calls are those of :func:`study.trainable.run_trial`, through the project's own
-:class:`study.tracking.TrialTracker`: start the child run (params, tags), log a curve point batch
-at every report (the keys a Burgess β-VAE trial reports), the final scores (every catalogued final
-metric, and the string scores as tags), the files (an image and a model file, written to a
-temporary folder deleted when the trial ends, as the real trial's are), the timings, and finish.
+:class:`study.tracking.TrialTracker`: start the child run (params, tags, MLflow's source tags),
+the dataset as its input, a curve point batch at every report (the keys a Burgess β-VAE trial
+reports, and the tracker's system metrics), the files (an image and a model file, written to a
+temporary folder deleted when the trial ends, as the real trial's are), the logged model (a folder
+of the files and sizes ``mlflow.pytorch.save_model`` writes for that model), the final scores
+(every catalogued final metric, and the string scores as tags), the timings, and finish.
 What differs: no training, so the reports come ``report_interval`` seconds apart (the logging rate
 is chosen, not earned); the params are the real ones of the trial's model type, built once by the
 driver (:func:`params_template`) because building them in the trial imports torch; no
@@ -16,6 +18,7 @@ records it asked for (:class:`Sent`), so the benchmark can compare them with wha
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
@@ -35,6 +38,34 @@ PHASES = ("setup", "steps", "validation", "checkpoints", "reports", "scoring", "
           "final_logging")
 IMAGE = "images/samples.png"
 MODEL = "model/model.pt"
+COMMIT = "0" * 40
+#: The dataset record a procedural-dSprites trial logs (study.tracking.dataset_record), as sent.
+DATASET = {
+    "name": "dsprites-procedural", "digest": "0123456789abcdef", "source_type": "code",
+    "source": json.dumps({"tags": {"mlflow.source.name": "study.data.dsprites", "mlflow.source.git.commit": COMMIT}}),
+    "schema": json.dumps({"mlflow_tensorspec": {
+        "features": '[{"name": "images", "type": "tensor", "tensor-spec": {"dtype": "float32", '
+                    '"shape": [-1, 1, 64, 64]}}]',
+        "targets": '[{"name": "factors", "type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1, 6]}}]'}}),
+    "profile": json.dumps({"num_examples": 737280, "image_shape": [1, 64, 64], "factors": {
+        "color": 1, "shape": 3, "scale": 6, "orientation": 40, "posX": 32, "posY": 32}}),
+}
+#: What mlflow.pytorch.save_model writes for a Burgess β-VAE besides its pickle (data/model.pth, the
+#: model's size): the MLmodel file (read back when the tracker stamps the model's id in it) and the
+#: environment files, at their sizes.
+LOGGED_MODEL_FILES = {
+    "MLmodel": "flavors:\n  python_function:\n    data: data\n    env:\n      conda: conda.yaml\n"
+               "      virtualenv: python_env.yaml\n    loader_module: mlflow.pytorch\n    pickle_module_name: "
+               "mlflow.pytorch.pickle_module\n    python_version: 3.11.7\n  pytorch:\n    code: null\n"
+               "    model_data: data\n    pytorch_version: 2.14.1\nmlflow_version: 3.17.2\nmodel_size_bytes: "
+               "2024359\nmodel_uuid: cc9a00efd20840099dc43be082d8ab3d\nsignature:\n  inputs: '[{\"name\": "
+               "\"images\", \"type\": \"tensor\", \"tensor-spec\": {\"dtype\": \"float32\", \"shape\": "
+               "[-1, 1, 64, 64]}}]'\n  outputs: '[{\"name\": \"raw\", \"type\": \"tensor\", \"tensor-spec\": "
+               "{\"dtype\": \"float32\", \"shape\": [-1, 1, 64, 64]}}]'\n  params: null\n"
+               "utc_time_created: '2026-12-06 08:09:15.024495'\n",
+    "conda.yaml": "x" * 150, "python_env.yaml": "x" * 112, "requirements.txt": "x" * 47,
+    "data/pickle_module_info.txt": "mlflow.pytorch.pickle_module",
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +82,9 @@ class TrialShape:
 
 @dataclass
 class Sent:
-    """Records one trial asked the tracker for, and how long its own thread spent in tracker calls:
+    """Records one trial asked the tracker for (``models``: logged models, ``inputs``: dataset
+    inputs; system metrics are the tracker's own, not counted), and how long its own thread spent in
+    tracker calls:
     ``log_seconds`` the calls while it trains and right after (curves, scores, files, timings),
     ``start_seconds`` and ``finish_seconds`` the calls around them (start waits for the run's
     creation up to ``start_wait``, finish for the buffer to be sent up to ``finish_wait``)."""
@@ -60,6 +93,8 @@ class Sent:
     params: int = 0
     metrics: int = 0
     artifacts: int = 0
+    models: int = 0
+    inputs: int = 0
     log_seconds: list[float] = field(default_factory=list)
     start_seconds: list[float] = field(default_factory=list)
     finish_seconds: list[float] = field(default_factory=list)
@@ -69,6 +104,8 @@ class Sent:
         self.params += other.params
         self.metrics += other.metrics
         self.artifacts += other.artifacts
+        self.models += other.models
+        self.inputs += other.inputs
         self.log_seconds += other.log_seconds
         self.start_seconds += other.start_seconds
         self.finish_seconds += other.finish_seconds
@@ -175,19 +212,36 @@ def write_files(folder: str, shape: TrialShape, rng: np.random.Generator) -> dic
     return files
 
 
+def write_logged_model(folder: str, shape: TrialShape, rng: np.random.Generator) -> str:
+    """A logged-model folder of the real one's files and sizes (:data:`LOGGED_MODEL_FILES`, and
+    ``data/model.pth`` of the model's size); returns its path."""
+    path = os.path.join(folder, "logged-model")
+    os.makedirs(os.path.join(path, "data"))
+    for name, text in LOGGED_MODEL_FILES.items():
+        with open(os.path.join(path, name), "w") as handle:
+            handle.write(text)
+    with open(os.path.join(path, "data", "model.pth"), "wb") as handle:
+        handle.write(rng.bytes(shape.model_kb * 1024))
+    return path
+
+
 def run_calls(tracker, params: dict[str, Any], tags: dict[str, str], optuna_trial: int | None,
               overrides: dict[str, Any], shape: TrialShape, rng: np.random.Generator, surrogate=None,
               report: Callable[[dict[str, float]], None] | None = None) -> tuple[Sent, dict[str, Any]]:
     """One trial's tracking calls, in the real trial's order; ``report`` receives each curve batch
     (Tune's report, or None). Returns what was sent and the final scores."""
-    sent = Sent(runs=1, params=len(params))
+    from study.tracking import TRIAL_SOURCE, source_tags
+
+    sent = Sent(runs=1, params=len(params), models=1, inputs=1)
 
     def call(fn, *args, into=sent.log_seconds, **kwargs):
         start = time.perf_counter()
         fn(*args, **kwargs)
         into.append(time.perf_counter() - start)
 
-    call(tracker.start, params, optuna_trial=optuna_trial, extra_tags=tags, into=sent.start_seconds)
+    call(tracker.start, params, optuna_trial=optuna_trial, extra_tags={**tags, **source_tags(TRIAL_SOURCE, COMMIT)},
+         into=sent.start_seconds)
+    call(tracker.log_dataset, DATASET)
     with tempfile.TemporaryDirectory(prefix="scale-trial-") as folder:
         for i in range(shape.reports):
             time.sleep(shape.report_interval)
@@ -199,8 +253,11 @@ def run_calls(tracker, params: dict[str, Any], tags: dict[str, str], optuna_tria
                 report(curve)
         scores = final_scores(overrides, rng, surrogate)
         files = write_files(folder, shape, rng)
-        call(tracker.log_final, scores)
+        model_dir = write_logged_model(folder, shape, rng)
         call(tracker.log_artifacts, files)
+        call(tracker.log_model, model_dir, {"model_type": overrides["model_type"]}, overrides["model_type"],
+             step=int(scores["steps_done"]), tags=source_tags(TRIAL_SOURCE, COMMIT))
+        call(tracker.log_final, scores)
         timings = {f"timing/{phase}_s": float(rng.random()) for phase in PHASES}
         call(tracker.log_metrics, timings, step=int(scores["steps_done"]), final=True)
         call(tracker.finish, TrialStatus.COMPLETED, into=sent.finish_seconds)

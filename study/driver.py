@@ -50,15 +50,17 @@ def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
         raise ConfigError(f"resume: no restorable study state in {tune_path}; "
                           f"check --root and the study name, or start a new study without --resume")
     _prepare_cluster_and_folder(config)
-    parent_run_id = _open_study_run(config, tracking_uri, resume)
-    tuner = _make_tuner(config, tracking_uri, parent_run_id, resume)
-    try:
-        tuner.fit()
-    except Exception:
-        if tracking.wait_until_reachable(tracking_uri, timeout=30):
-            tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.FAILED)
-        raise
-    return _finish(config, tracking_uri, parent_run_id)
+    commit = tracking.git_sha()  # once: every run records it as its source
+    parent_run_id = _open_study_run(config, tracking_uri, resume, commit)
+    tuner = _make_tuner(config, tracking_uri, parent_run_id, resume, commit)
+    with tracking.StudySystemMetrics(tracking_uri, parent_run_id):
+        try:
+            tuner.fit()
+        except Exception:
+            if tracking.wait_until_reachable(tracking_uri, timeout=30):
+                tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.FAILED)
+            raise
+        return _finish(config, tracking_uri, parent_run_id)
 
 
 def _prepare_cluster_and_folder(config: StudyConfig) -> None:
@@ -82,7 +84,7 @@ def save_config(config: StudyConfig) -> str:
     return path
 
 
-def _open_study_run(config: StudyConfig, tracking_uri: str, resume: bool) -> str:
+def _open_study_run(config: StudyConfig, tracking_uri: str, resume: bool, commit: str | None = None) -> str:
     """The study's MLflow parent run (the existing one on resume), marked running."""
     from study import tracking
 
@@ -92,7 +94,7 @@ def _open_study_run(config: StudyConfig, tracking_uri: str, resume: bool) -> str
             tracking_uri, config.experiment, config.name,
             params=_flatten(without_secrets(config.to_dict(), config.secrets)),
             tags={Tag.DATASET: config.trial.dataset, Tag.PRESET_OBJECTIVES: ",".join(config.search.objectives)},
-            data_root=config.trial.data_root,
+            data_root=config.trial.data_root, commit=commit,
         )
     tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.RUNNING)
     print(f"[betasweep] study {config.name}: {config.num_trials()} trials, objectives "
@@ -101,7 +103,7 @@ def _open_study_run(config: StudyConfig, tracking_uri: str, resume: bool) -> str
     return parent_run_id
 
 
-def _make_tuner(config: StudyConfig, tracking_uri: str, parent_run_id: str, resume: bool):
+def _make_tuner(config: StudyConfig, tracking_uri: str, parent_run_id: str, resume: bool, commit: str):
     """The Tuner: the trainable with the study context and resources, the searcher and scheduler
     (or the saved state of an interrupted study), the progress callback."""
     from ray import tune
@@ -114,7 +116,7 @@ def _make_tuner(config: StudyConfig, tracking_uri: str, parent_run_id: str, resu
         study_name=config.name, study_dir=config.study_dir,
         trial=config.trial.with_updates(estimate_at=rungs(config)),
         tracking_uri=tracking_uri, experiment=config.experiment, parent_run_id=parent_run_id,
-        cpus=config.resources.cpus, gpus=config.resources.gpus, secrets=config.secrets,
+        cpus=config.resources.cpus, gpus=config.resources.gpus, secrets=config.secrets, commit=commit,
     )
     trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
                                     {"cpu": config.resources.cpus, "gpu": config.resources.gpus})

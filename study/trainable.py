@@ -42,6 +42,8 @@ class StudyContext:
     cpus: float = 1.0
     gpus: float = 0.0
     secrets: tuple[str, ...] = ()
+    commit: str = "unknown"
+    """The code's commit, found once by the driver: the runs' MLflow source."""
 
 
 def trial_config(context: StudyContext, overrides: dict[str, Any]) -> TrialConfig:
@@ -100,14 +102,16 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
 
         result = train_and_evaluate(trial, checkpoint_dir=ckpt_root, resume_from=resume_from,
                                     callback=report, extra_state={RUN_ID: run_id},
-                                    artifact_dir=os.path.join(ckpt_root, "artifacts"), secrets=context.secrets)
+                                    artifact_dir=os.path.join(ckpt_root, "artifacts"), secrets=context.secrets,
+                                    on_setup=lambda run: _log_dataset(tracker, run, context))
         # The final report repeats the last intermediate values (NaN before the first report): an
         # early-stopping scheduler sees it too, and Tune requires its metric in every result.
         final = {**latest, Tag.TRIAL_STATUS: str(result.status), FINAL_REPORT_KEY: 1, "step": float(result.step)}
         with around.phase("final_logging"):
-            if result.status == TrialStatus.COMPLETED:
-                tracker.log_final(result.scores)
+            if result.status == TrialStatus.COMPLETED:  # files first: scores, timings, status go as one batch
                 tracker.log_artifacts(result.artifacts)
+                _log_model(tracker, result, ckpt_root, context.commit)
+                tracker.log_final(result.scores)
                 final.update(numeric_values(result.scores))
         timings = {**result.timings.metrics(), **around.metrics()}
         tracker.log_metrics(timings, step=result.step, final=True)
@@ -116,12 +120,44 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
         tune.report({**final, **timings}, checkpoint=ckpt)
 
 
+def _log_dataset(tracker, run, context: StudyContext) -> None:
+    """The trial's dataset as its run's input (a failure costs the record, never the trial)."""
+    from study.config import dataset_record_name
+    from study.tracking import dataset_record
+
+    config = run.config
+    try:
+        tracker.log_dataset(dataset_record(run.data, dataset_record_name(config.dataset, config.data_root),
+                                           config.data_root, context.commit))
+    except Exception as exc:
+        log.warning("dataset not recorded as the run's input: %s", exc)
+
+
+def _log_model(tracker, result, folder: str, commit: str) -> None:
+    """The trained model (rebuilt from its model file) as the run's MLflow logged model."""
+    from analysis.schema import Artifact
+    from models import load_model
+    from study.tracking import TRIAL_SOURCE, logged_model_params, save_logged_model, source_tags
+
+    model_file = result.artifacts.get(f"{Artifact.MODEL_DIR}/{Artifact.MODEL_FILE}")
+    if model_file is None:
+        return
+    try:
+        model = load_model(model_file)
+        path = save_logged_model(model, os.path.join(folder, "logged-model"))
+    except Exception as exc:
+        log.warning("model not logged in MLflow's format (model/model.pt is): %s", exc)
+        return
+    tracker.log_model(path, logged_model_params(model), model.model_type, step=result.step,
+                      tags=source_tags(TRIAL_SOURCE, commit))
+
+
 def _start(config: dict[str, Any], context: StudyContext):
     """The trial's typed config, its tracker with the child run started (or continued after a
     restart, from the run id inside the checkpoint), and the checkpoint to resume from."""
     from ray import tune
 
-    from study.tracking import TrialTracker
+    from study.tracking import TRIAL_SOURCE, TrialTracker, source_tags
     from study.trial import precision_for, read_checkpoint_meta
 
     trial = trial_config(context, config[OVERRIDES])
@@ -143,5 +179,6 @@ def _start(config: dict[str, Any], context: StudyContext):
     )
     run_id = tracker.start(logged_params(trial, context.secrets), optuna_trial=config.get(OPTUNA_TRIAL),
                            extra_tags={Tag.HYPERPARAMETERS: hyperparameters_tag(trial),
-                                       Tag.PRECISION: str(precision_for(trial))})
+                                       Tag.PRECISION: str(precision_for(trial)),
+                                       **source_tags(TRIAL_SOURCE, context.commit)})
     return tracker, trial, resume_from, run_id

@@ -277,6 +277,7 @@ def train_and_evaluate(
     data=None,
     artifact_dir: str | None = None,
     secrets: tuple[str, ...] = (),
+    on_setup: Callable[[TrialRun], None] | None = None,
 ) -> TrialResult:
     """Train ``config``'s model and score it.
 
@@ -293,6 +294,8 @@ def train_and_evaluate(
         artifact_dir: where a completed trial's figures, model file and UDR codes are written
             (:func:`write_artifacts`, :func:`write_udr_codes`); ``None`` = none are.
         secrets: config fields redacted from the checkpoints' meta (the study's ``secrets:``).
+        on_setup: called with the :class:`TrialRun` once data and model are built (the trainable
+            records the dataset then).
 
     Returns:
         A :class:`TrialResult`; ``status`` is diverged if the loss became NaN/inf, else completed.
@@ -301,6 +304,8 @@ def train_and_evaluate(
     with timings.phase("setup"):
         run = setup(config, checkpoint_dir=checkpoint_dir, resume_from=resume_from,
                     extra_state=extra_state, data=data, secrets=secrets)
+        if on_setup is not None:
+            on_setup(run)
     run.timings = timings
     status, history, train_seconds = train(run, callback)
     result = TrialResult(status=status, step=run.step, history=history, train_seconds=train_seconds,

@@ -41,10 +41,23 @@ def _client(uri: str):
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
+#: (tracking URI, experiment name) → id, once per process: every trial of a Ray worker and every
+#: buffer the driver replays asks for the same experiment.
+_EXPERIMENT_IDS: dict[tuple[str, str], str] = {}
+
+
 def _experiment_id(client, uri: str, name: str) -> str:
-    """The experiment's id, creating it with artifacts next to a SQLite store (not the cwd) and
-    the :data:`EXPERIMENT_KIND` tag. An existing experiment gets it too unless someone chose a
-    kind (a value the UI merely inferred, ``*_inferred``, is replaced)."""
+    """The experiment's id (asked of the server once per process), creating it with artifacts
+    next to a SQLite store (not the cwd) and the :data:`EXPERIMENT_KIND` tag. An existing
+    experiment gets it too unless someone chose a kind (a value the UI merely inferred,
+    ``*_inferred``, is replaced)."""
+    key = (str(getattr(client, "tracking_uri", uri)), name)  # the store asked, not the one the call was meant for
+    if key not in _EXPERIMENT_IDS:
+        _EXPERIMENT_IDS[key] = _find_or_create_experiment(client, uri, name)
+    return _EXPERIMENT_IDS[key]
+
+
+def _find_or_create_experiment(client, uri: str, name: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         if exp.tags.get(EXPERIMENT_KIND[0]) not in (EXPERIMENT_KIND[1], "genai_development"):

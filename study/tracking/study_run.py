@@ -13,13 +13,15 @@ from analysis.redaction import redact_uri, without_secrets
 from analysis.schema import Role, RunState, StudyStatus, Tag, TrialStatus, run_state
 from study.tracking.buffer import BUFFER_FILE, replay_buffer
 from study.tracking.client import _client, _experiment_id, _log_params, _unreachable, git_sha, refused
+from study.tracking.records import STUDY_SOURCE, source_tags
 
 log = logging.getLogger(__name__)
 
 
 def start_study_run(tracking_uri: str, experiment: str, study_name: str, params: dict[str, Any],
-                    tags: dict[str, str], data_root: str | None = None) -> str:
-    """Create the study's parent run; returns its id.
+                    tags: dict[str, str], data_root: str | None = None, commit: str | None = None) -> str:
+    """Create the study's parent run; returns its id. ``commit``: the code's (found here if not
+    given), recorded as ``git_sha`` and as MLflow's source (:func:`study.tracking.records.source_tags`).
 
     A ``dataset`` tag is recorded under the dataset's record name
     (:func:`study.config.dataset_record_name`): the config value ``dsprites`` becomes
@@ -31,8 +33,10 @@ def start_study_run(tracking_uri: str, experiment: str, study_name: str, params:
 
     client = _client(tracking_uri)
     exp_id = _experiment_id(client, tracking_uri, experiment)
-    all_tags = {Tag.STUDY: study_name, Tag.ROLE: str(Role.STUDY), Tag.GIT_SHA: git_sha(),
-                Tag.STUDY_STATUS: str(StudyStatus.RUNNING), **without_secrets({k: str(v) for k, v in tags.items()}, ())}
+    commit = commit or git_sha()
+    all_tags = {Tag.STUDY: study_name, Tag.ROLE: str(Role.STUDY), Tag.GIT_SHA: commit,
+                **source_tags(STUDY_SOURCE, commit), Tag.STUDY_STATUS: str(StudyStatus.RUNNING),
+                **without_secrets({k: str(v) for k, v in tags.items()}, ())}
     if Tag.DATASET in all_tags:
         all_tags[Tag.DATASET] = dataset_record_name(all_tags[Tag.DATASET], data_root)
     run = client.create_run(exp_id, run_name=study_name, tags=all_tags)
@@ -67,11 +71,12 @@ def log_study_artifacts(tracking_uri: str, run_id: str, local_dir: str, artifact
     _client(tracking_uri).log_artifacts(run_id, local_dir, artifact_path)
 
 
-def find_trial_run(client, parent_run_id: str, trial_id: str) -> str | None:
-    """The child run of ``trial_id`` under ``parent_run_id``, or None."""
-    parent = client.get_run(parent_run_id)
+def find_trial_run(client, parent_run_id: str, trial_id: str, experiment_id: str | None = None) -> str | None:
+    """The child run of ``trial_id`` under ``parent_run_id`` (in ``experiment_id``, else the
+    parent's experiment), or None."""
+    experiment_id = experiment_id or client.get_run(parent_run_id).info.experiment_id
     runs = client.search_runs(
-        [parent.info.experiment_id],
+        [experiment_id],
         f"tags.{Tag.PARENT_RUN} = '{parent_run_id}' and tags.{Tag.TRIAL_ID} = '{trial_id}'", max_results=5)
     return runs[0].info.run_id if runs else None
 

@@ -20,10 +20,11 @@ import time
 from typing import Any
 
 from analysis.redaction import redact_uri, without_secrets
-from analysis.schema import Role, Tag, TrialStatus, numeric_values, run_state
+from analysis.schema import Artifact, Role, Tag, TrialStatus, numeric_values, run_state
 from study.tracking.buffer import ARTIFACTS_DIR, BUFFER_FILE, execute, pending, replay_buffer
-from study.tracking.client import _client, _unreachable
+from study.tracking.client import _client, _experiment_id, _unreachable
 from study.tracking.study_run import find_trial_run
+from study.tracking.system_metrics import SystemSampler
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,14 @@ class TrialTracker:
         start_wait: seconds :meth:`start` waits for the server to create the run (so a restart
             can find it by the id in the checkpoint); the trial starts anyway after that.
         finish_wait: seconds :meth:`finish` waits for the buffer to be sent.
+        system_metrics: sample CPU, memory and GPU (:mod:`study.tracking.system_metrics`) and send
+            them with each report's metrics and the final scores.
     """
 
     def __init__(self, tracking_uri: str, experiment: str, parent_run_id: str, study_name: str,
                  trial_id: str, run_id: str | None = None, buffer_dir: str | None = None,
                  secrets: tuple[str, ...] = (), retry_after: float = 15.0, background: bool = True,
-                 start_wait: float = 10.0, finish_wait: float = 60.0):
+                 start_wait: float = 10.0, finish_wait: float = 60.0, system_metrics: bool = True):
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.parent_run_id = parent_run_id
@@ -69,6 +72,7 @@ class TrialTracker:
         self._attempted = threading.Condition()
         self._failure: BaseException | None = None
         self._sender: threading.Thread | None = None
+        self._system = SystemSampler() if system_metrics else None
 
     # -- the one mechanism every call goes through ---------------------------------------------
     def _send(self, op: str, **payload: Any) -> None:
@@ -105,11 +109,12 @@ class TrialTracker:
         if self.buffer_dir is None:
             raise RuntimeError("MLflow is unreachable and the tracker has no buffer_dir")
         os.makedirs(self.buffer_dir, exist_ok=True)
-        if entry["op"] == "artifact":
+        if entry["op"] in ("artifact", "model"):  # a copy: the trial's own files go with it
             kept = os.path.join(self.buffer_dir, ARTIFACTS_DIR, str(time.time_ns()),
                                 os.path.basename(entry["local_path"]))
             os.makedirs(os.path.dirname(kept), exist_ok=True)
-            shutil.copy2(entry["local_path"], kept)
+            copy = shutil.copytree if os.path.isdir(entry["local_path"]) else shutil.copy2
+            copy(entry["local_path"], kept)
             entry = {**entry, "local_path": kept}
         entry.setdefault("context", {"tracking_uri": redact_uri(self.tracking_uri), "experiment": self.experiment,
                                      "parent_run_id": self.parent_run_id, Tag.STUDY: self.study_name,
@@ -196,10 +201,13 @@ class TrialTracker:
               extra_tags: dict[str, str] | None = None) -> str | None:
         """Create the child run, or continue this trial's existing one; returns its id.
         ``extra_tags`` are further tags of the run (e.g. :attr:`Tag.HYPERPARAMETERS`)."""
+        if self._system is not None:
+            self._system.start()
         try:
             self.flush()  # a previous attempt's unsent calls first: the lookups below must see them
             if self.run_id is None:
-                self.run_id = find_trial_run(self._client, self.parent_run_id, self.trial_id)
+                self.run_id = find_trial_run(self._client, self.parent_run_id, self.trial_id,
+                                             _experiment_id(self._client, self.tracking_uri, self.experiment))
         except Exception as exc:
             if not _unreachable(exc):
                 raise
@@ -244,39 +252,54 @@ class TrialTracker:
 
     def log_metrics(self, metrics: dict[str, float], step: int, final: bool = False) -> None:
         """One batch of metrics at ``step`` (curve points already logged by an earlier attempt of
-        this trial are skipped; ``final`` scores are always sent)."""
+        this trial are skipped; ``final`` scores are always sent). A curve point (not ``final``)
+        carries the system metrics since the last one."""
         if not final and step <= self.logged_until:
             return
+        if not final and self._system is not None:
+            metrics = {**metrics, **self._system.take()}
         ts = int(time.time() * 1000)
         items = [[k, v, ts, int(step)] for k, v in numeric_values(metrics).items()]
         if items:
             self._send("metrics", metrics=items)
 
     def log_final(self, scores: dict[str, Any]) -> None:
-        """Final scores: numbers as metrics (step = steps done), strings as tags."""
+        """Final scores: numbers as metrics (step = steps done), strings as tags; with the system
+        metrics of the scoring."""
         step = int(scores.get("steps_done", 0) or 0)
-        self.log_metrics(numeric_values(scores), step, final=True)
+        system = self._system.take() if self._system is not None else {}
+        self.log_metrics({**numeric_values(scores), **system}, step, final=True)
         tags = {k: str(v) for k, v in scores.items() if isinstance(v, str)}
         if tags:
             self._send("tags", tags=tags)
 
     def log_artifacts(self, files: dict[str, str]) -> None:
         """Upload files as they are: artifact path (e.g. ``analysis.schema.Artifact.SAMPLES``, or
-        ``model/model.pt``, which ``models.load_model`` reads back) → local file of the same name.
-
-        The model is a checkpoint file rather than ``mlflow.pytorch.log_model``: the latter pickles
-        the module, writes an environment spec and takes seconds per trial; this is one small upload
-        and loads with ``torch.load(weights_only=True)``.
-        """
+        ``model/model.pt``, which ``models.load_model`` reads back with ``torch.load(weights_only=
+        True)``) → local file of the same name."""
         for artifact_path, local_path in files.items():
             folder, name = os.path.split(artifact_path)
             if os.path.basename(local_path) != name:
                 raise ValueError(f"files: {local_path!r} must be named {name!r} to be logged as {artifact_path!r}")
             self._send("artifact", local_path=local_path, artifact_path=folder or None)
 
+    def log_dataset(self, record: dict[str, str]) -> None:
+        """The dataset as the run's training input (:func:`study.tracking.records.dataset_record`)."""
+        self._send("inputs", dataset=record)
+
+    def log_model(self, local_dir: str, params: dict[str, str], model_type: str, step: int = 0,
+                  tags: dict[str, str] | None = None) -> None:
+        """A model folder in MLflow format (:func:`study.tracking.records.save_logged_model`) as the
+        run's logged model :attr:`Artifact.LOGGED_MODEL`, output at ``step``; ``tags``: the model's
+        (its source, as the run's)."""
+        self._send("model", local_path=local_dir, name=Artifact.LOGGED_MODEL, params=params,
+                   model_type=model_type, step=int(step), tags=tags or {})
+
     def finish(self, trial_status: TrialStatus) -> None:
         """Record how the trial ended and close the run (FINISHED unless it failed/diverged); wait
         up to ``finish_wait`` s for the buffer to be sent, then leave the rest to the driver."""
+        if self._system is not None:
+            self._system.stop()
         self._send("tags", tags={Tag.TRIAL_STATUS: str(trial_status)})
         self._send("end", status=str(run_state(trial_status)))
         if self.background:

@@ -2,7 +2,8 @@
 
 A four-trial grid study (AE, VAE, β-VAE, β-TCVAE; 60 steps, recon metrics, local Ray) logs to a
 real ``mlflow server``; Chromium then renders the link the study prints (the runs table), a
-trial's run page (its metrics), its artifacts page (the images) and the study's report.html.
+trial's run page (its metrics; its source, dataset, logged model and system-metric charts), its
+artifacts page (the images), its logged model's page and the study's report.html.
 Screenshots are kept under ``test-artifacts/mlflow-ui/`` in the repository root (gitignored).
 
 Needs Debian's ``chromium`` package (``make test`` installs it when run as root).
@@ -24,7 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from analysis.runs import mlflow_ui_url
+from analysis.runs import RUNS_VIEW_QUERY, SYSTEM_METRICS_TAB, mlflow_ui_url
 from cluster.local import mlflow_healthy
 from study.config import make_config
 from study.driver import run_study
@@ -80,6 +81,7 @@ class Browser:
         cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                "--hide-scrollbars", "--no-first-run", f"--user-data-dir={self.profile}",
                f"--window-size=1600,{height}", f"--virtual-time-budget={BUDGET_MS}", "--dump-dom",
+               "--run-all-compositor-stages-before-draw",  # else lazily drawn charts never start loading
                f"--screenshot={path}", url]
         start = time.time()
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
@@ -226,4 +228,44 @@ def test_report_html_renders_with_its_figures_and_linked_trials(served_study, ca
     assert re.search(r"Panels: AE \(trial \w+\), VAE \(trial \w+\), β-VAE β=4 \(trial \w+\), "
                      r"β-TCVAE β=6 \(trial \w+\)", text), text
     assert_not_blank(shot, height=4000)
+    shots_printed(served_study, capsys)
+
+
+def test_a_trial_page_shows_its_logged_model_dataset_source_and_system_metrics(served_study, capsys):
+    """What MLflow users look for on a run: its source and commit, its dataset, its logged model
+    (and that model's own page), and the System metrics tab's charts."""
+    server, trials = served_study["server"], trials_of(served_study)
+    trial = trials[2]  # the β-VAE
+    experiment_id, run_id, tags = trial.info.experiment_id, trial.info.run_id, trial.data.tags
+    (dataset,) = trial.inputs.dataset_inputs
+    (output,) = trial.outputs.model_outputs
+    dom, shot = served_study["browser"].open(mlflow_ui_url(server, experiment_id, run_id), "trial-run-records",
+                                             height=2600)  # down to the logged models table
+    text = visible_text(dom)
+    assert f"Source trainable.py {tags['mlflow.source.git.commit'][:7]} " in text, text[:3000]
+    assert f"Datasets {dataset.dataset.name} ({dataset.dataset.digest}) training " in text
+    assert dataset.dataset.name == "dsprites-procedural"
+    assert "System metrics (5) system/cpu_utilization_percentage" in text  # no GPU here: 5
+    assert re.search(r"Logged models \(1\) .* Output 60 #\w+ model Ready ", text), text[-3000:]
+    assert_not_blank(shot, height=2600)
+    dom, shot = served_study["browser"].open(
+        mlflow_ui_url(server, experiment_id, run_id, tab=SYSTEM_METRICS_TAB), "trial-system-metrics", height=1000)
+    text = visible_text(dom)
+    for name in ("cpu_utilization_percentage", "system_memory_usage_megabytes", "process_cpu_percentage",
+                 "process_rss_megabytes"):
+        assert name in text, name
+    assert dom.count('class="main-svg"') >= 10, "the charts were not drawn"  # plotly: 2 layers per chart
+    assert_not_blank(shot)
+    dom, shot = served_study["browser"].open(
+        f"{server}/#/experiments/{experiment_id}/models/{output.model_id}?{RUNS_VIEW_QUERY}", "trial-logged-model")
+    text = visible_text(dom)
+    assert "Status Ready" in text and f"Source run {trial.info.run_name}" in text, text[:3000]
+    assert f"Logged from trainable.py {tags['mlflow.source.git.commit'][:7]} " in text
+    assert "model_type beta_vae" in text and "latent_dim 4" in text
+    assert_not_blank(shot)
+    from mlflow.tracking import MlflowClient
+
+    study_run = MlflowClient(server).get_run(served_study["summary"]["parent_run_id"]).data
+    assert study_run.metrics["system/process_rss_megabytes"] > 0  # the driver's, on the study run
+    assert study_run.tags["mlflow.source.git.commit"] == tags["mlflow.source.git.commit"]
     shots_printed(served_study, capsys)
