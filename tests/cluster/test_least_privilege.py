@@ -90,6 +90,21 @@ def test_the_trials_login_logs_runs_but_administers_nothing(cluster, monkeypatch
     assert AuthServiceClient(uri).get_user("betasweep").is_admin is False
 
 
+def test_the_trials_login_records_a_dataset_a_logged_model_and_system_metrics(cluster, monkeypatch, tmp_path):
+    """What a trial run carries in MLflow's own form needs no right beyond the trials' login."""
+    from study.data import dsprites
+    from tests.study.test_tracking_records import COMMIT, a_trial, check_records
+
+    state, trials, _ = cluster
+    uri = state["mlflow"]
+    as_user(monkeypatch, trials)
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    parent = tracking.start_study_run(uri, "betasweep", "lp-records", {}, {}, commit=COMMIT)
+    t = tracking.TrialTracker(uri, "betasweep", parent, "lp-records", "t1", buffer_dir=str(tmp_path / "buf"))
+    model = a_trial(t, dsprites(), tmp_path / "t1")
+    check_records(uri, t.run_id, model)
+
+
 def test_an_oversized_upload_is_refused(cluster):
     state, trials, _ = cluster
     auth = (trials["MLFLOW_TRACKING_USERNAME"], trials["MLFLOW_TRACKING_PASSWORD"])
