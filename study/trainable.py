@@ -158,15 +158,11 @@ def _start(config: dict[str, Any], context: StudyContext):
     from ray import tune
 
     from study.tracking import TRIAL_SOURCE, TrialTracker, source_tags
-    from study.trial import precision_for, read_checkpoint_meta
+    from study.trial import precision_for
 
     trial = trial_config(context, config[OVERRIDES])
     trial_id = tune.get_context().get_trial_id()
-    resume_from, run_id = None, None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        resume_from = checkpoint.to_directory()
-        run_id = read_checkpoint_meta(resume_from).get("extra", {}).get(RUN_ID)
+    resume_from, run_id = _resume_point(tune.get_checkpoint())
     tracker = TrialTracker(
         tracking_uri=context.tracking_uri,
         experiment=context.experiment,
@@ -182,3 +178,25 @@ def _start(config: dict[str, Any], context: StudyContext):
                                        Tag.PRECISION: str(precision_for(trial)),
                                        **source_tags(TRIAL_SOURCE, context.commit)})
     return tracker, trial, resume_from, run_id
+
+
+def _resume_point(checkpoint) -> tuple[str | None, str | None]:
+    """The checkpoint a restarted trial continues from and its MLflow run id: Tune's latest if it
+    loads, else (with a warning naming it) the newest older one of the trial that does; (None,
+    None) when there is none, or none loads (the trial starts over)."""
+    from study.checkpoints import checkpoints_in, newest_loadable
+
+    if checkpoint is None:
+        return None, None
+    path = checkpoint.path
+    if os.path.isdir(path):  # the study's storage is a filesystem path: Tune's older checkpoints are siblings
+        older = [p for p in checkpoints_in(os.path.dirname(path)) if os.path.basename(p) < os.path.basename(path)]
+        candidates = [path, *older]
+    else:
+        candidates = [checkpoint.to_directory()]
+    found = newest_loadable(candidates)
+    if found is None:
+        log.warning("no checkpoint of this trial loads (%s); it starts over", ", ".join(candidates))
+        return None, None
+    resume_from, _, meta = found
+    return resume_from, meta.get("extra", {}).get(RUN_ID)
