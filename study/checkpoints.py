@@ -63,15 +63,29 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def remove_stale_temporaries(parent: str, keep: str | None = None) -> None:
-    """Remove the temporary folders a crashed write left in ``parent`` (never read as checkpoints)."""
+STALE_SECONDS = 3600.0
+"""A temporary folder of another checkpoint name this old is a crashed write's (a live write takes seconds)."""
+
+
+def remove_stale_temporaries(parent: str, name: str) -> None:
+    """Remove the temporary folders a crashed write left in ``parent`` (never read as checkpoints):
+    those of checkpoint ``name`` (about to be written again) and any older than :data:`STALE_SECONDS`
+    (not those of another writer's checkpoint in progress)."""
+    import time
+
     try:
         names = os.listdir(parent)
     except OSError:
         return
-    for name in names:
-        path = os.path.join(parent, name)
-        if name.startswith(TMP_PREFIX) and path != keep and os.path.isdir(path):
+    for entry in names:
+        path = os.path.join(parent, entry)
+        if not entry.startswith(TMP_PREFIX) or not os.path.isdir(path):
+            continue
+        try:
+            old = time.time() - os.stat(path).st_mtime > STALE_SECONDS
+        except OSError:
+            continue
+        if entry.startswith(f"{TMP_PREFIX}{name}-") or old:
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -81,7 +95,7 @@ def write_checkpoint_folder(path: str, files: dict[str, bytes]) -> str:
     path = os.path.abspath(path)
     parent, name = os.path.split(path)
     os.makedirs(parent, exist_ok=True)
-    remove_stale_temporaries(parent)
+    remove_stale_temporaries(parent, name)
     tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name}-", dir=parent)
     try:
         for file_name, data in files.items():

@@ -119,6 +119,11 @@ def test_a_crash_before_the_rename_leaves_no_visible_checkpoint(tmp_path, monkey
     assert checkpoints_in(str(tmp_path / "ck")) == []
     with pytest.raises(CheckpointError, match="no checkpoint in it loads"):
         resolve_resume(str(tmp_path / "ck"))
+    other = tmp_path / "ck" / ".tmp-step_00000020-def"  # another write in progress: left alone
+    other.mkdir()
+    write_checkpoint_folder(str(target), {STATE_FILE: b"y", META_FILE: b"{}"})
+    assert sorted(os.listdir(tmp_path / "ck")) == [".tmp-step_00000020-def", "step_00000010"]
+    os.utime(other, (0, 0))  # ... unless it is an hour old: a crashed write's
     write_checkpoint_folder(str(target), {STATE_FILE: b"y", META_FILE: b"{}"})
     assert sorted(os.listdir(tmp_path / "ck")) == ["step_00000010"]
     write_checkpoint_folder(str(target), {STATE_FILE: b"z", META_FILE: b"{}"})  # rewritten in place
