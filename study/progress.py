@@ -52,7 +52,7 @@ class StudyProgress(tune.Callback):
         objectives: metric → "min" | "max".
         num_trials: total trials of the study.
         concurrency: trials that run at once (for the ETA).
-        mark_trial: ``mark_trial(trial_id, status)`` records a non-completed ending (a
+        mark_trial: ``mark_trial(trial_id, status[, reason])`` records a non-completed ending (a
             :class:`~analysis.schema.TrialStatus`), or None.
         interval: seconds between periodic lines.
         stream: where lines go (stdout by default; flushed, for ``ray job submit``).
@@ -128,7 +128,8 @@ class StudyProgress(tune.Callback):
         diverged = bool(result) and result.get(Tag.TRIAL_STATUS) == TrialStatus.DIVERGED
         if outcome != COMPLETED and self.mark_trial is not None:
             status = PRUNED if outcome == PRUNED else (TrialStatus.DIVERGED if diverged else FAILED)
-            self.mark_trial(trial.trial_id, status)
+            reason = (result or {}).get(Tag.FAILURE_REASON) if status == FAILED else None
+            self.mark_trial(trial.trial_id, status, *([reason] if reason else []))
         label = TrialStatus.DIVERGED if diverged else outcome
         scores = ""
         if result and outcome == COMPLETED:

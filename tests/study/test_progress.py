@@ -61,7 +61,8 @@ def test_a_trial_end_line_says_why_it_failed(tmp_path):
     line = stream.getvalue().splitlines()[-1]
     assert ("end ab12: failed (OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB "
             "(after 3 attempts))") in line
-    assert marked == [("ab12", TrialStatus.FAILED)]
+    assert marked == [("ab12", TrialStatus.FAILED, "OutOfMemoryError: CUDA out of memory. Tried to allocate "
+                                                   "2.00 GiB (after 3 attempts)")]
     assert progress.reasons["ab12"].startswith("OutOfMemoryError: CUDA out of memory")
     # a trial that recorded its own reason (a deterministic error, not retried) ends with it
     reason = "FileNotFoundError: x (attempt 1 of 3; not retried: deterministic)"
