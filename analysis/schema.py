@@ -39,6 +39,9 @@ class StudyStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    """Every trial failed (none completed): the driver exits non-zero."""
+    INTERRUPTED = "interrupted"
+    """Stopped by Ctrl-C / SIGINT with its state saved: ``python -m study.run --resume NAME`` continues it."""
 
 
 class RunState(StrEnum):
@@ -55,6 +58,8 @@ def run_state(status: str) -> RunState:
     completed and pruned (a scheduler's decision, not an error) are FINISHED; any other end FAILED."""
     if status == TrialStatus.RUNNING:
         return RunState.RUNNING
+    if status == StudyStatus.INTERRUPTED:
+        return RunState.KILLED
     if status in (TrialStatus.COMPLETED, TrialStatus.PRUNED):
         return RunState.FINISHED
     return RunState.FAILED
@@ -99,6 +104,9 @@ class Tag:
     """Child: a :class:`TrialStatus`."""
     ATTEMPTS = "attempts"
     """Child: how many times the trial's run was started (restarts resume the same run)."""
+    FAILURE_REASON = "failure_reason"
+    """Child: why the trial failed — the exception's type and first line and the attempt it ended
+    (``"FileNotFoundError: ... (attempt 1 of 3; not retried: deterministic)"``)."""
     METRIC_PRESET = "metric_preset"
     """Child: the metric preset that scored the trial."""
     PRECISION = "precision"

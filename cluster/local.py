@@ -160,7 +160,8 @@ def _wait_healthy(state: dict, server: subprocess.Popen, timeout: float) -> None
         if alive_nodes(state) >= state["workers"] + 1 and mlflow_healthy(state["mlflow"]):
             return
         if server.poll() is not None:
-            break
+            raise RuntimeError(processes.died_message("MLflow server", server.returncode,
+                                                      os.path.join(state["root"], "mlflow-server.log")))
         time.sleep(1)
     raise RuntimeError(f"local cluster did not become healthy in {timeout:.0f}s (see {state['root']}/"
                        f"mlflow-server.log, postgres.log and {state['temp_dir']}/session_latest/logs)")

@@ -137,3 +137,32 @@ def _reap(pids: list[int]) -> None:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             continue
+
+
+#: Hints for a service's last error line: (what the line mentions, the fix).
+FIXES = (("flask_wtf", "install the auth extra: pip install -e '.[auth]' (MLflow's basic-auth app needs Flask-WTF)"),
+         ("psycopg2", "install the postgres extra: pip install -e '.[postgres]'"),
+         ("Address already in use", "another process holds that port; stop it or let the cluster pick another"))
+
+
+def last_error_line(log_path: str, max_len: int = 300) -> str:
+    """The last meaningful line of a service's log: an exception line ("Type: message") if there is
+    one, else the last non-blank line that is not a traceback frame; "" if the log is empty/absent."""
+    try:
+        with open(log_path, errors="replace") as handle:
+            lines = [line.rstrip() for line in handle.read().splitlines()[-400:] if line.strip()]
+    except OSError:
+        return ""
+    meaningful = [line for line in lines if not line.startswith((" ", "\t", "Traceback", "During handling"))
+                  and not set(line.strip()) <= set("^~ ") and "The above exception" not in line]
+    errors = [line for line in meaningful if "Error" in line.split(":", 1)[0] or "Exception" in line.split(":", 1)[0]]
+    line = (errors or meaningful or [""])[-1].strip()
+    return line if len(line) <= max_len else line[:max_len - 1] + "…"
+
+
+def died_message(service: str, code: int | None, log_path: str) -> str:
+    """One line for a service that exited while starting: its own last error and, if known, the fix."""
+    line = last_error_line(log_path)
+    fix = next((f for key, f in FIXES if key in line), None)
+    return (f"{service} exited{'' if code is None else f' with code {code}'} while starting: "
+            f"{line or 'no output'} (log: {log_path})" + (f"; {fix}" if fix else ""))

@@ -20,7 +20,7 @@ import yaml
 from analysis.redaction import redact, redact_uri, without_secrets
 from analysis.schema import Artifact, StudyStatus, Tag, default_tracking_uri
 from study.config import ConfigError, StudyConfig, check_cluster_resources
-from study.preflight import check_storage_reachable, ensure_ray, quiet_console
+from study.preflight import check_dataset, check_storage_reachable, check_tracking, ensure_ray, quiet_console
 from study.trust import check_study_folder
 
 log = logging.getLogger("betasweep")
@@ -36,10 +36,21 @@ def resolve_tracking_uri(config: StudyConfig) -> str:
 
 
 def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
-    """Run (or resume) a study; returns a summary dict (parent run id, counts, front)."""
+    """Run (or resume) a study; returns a summary dict (parent run id, counts, front, status).
+
+    First of all the study's lock (:mod:`study.lock`: one driver per study), then the checks that
+    need no cluster (the tracking server answers, the dataset opens), then Ray."""
+    from study.lock import StudyLock
+
+    with StudyLock(config.study_dir, config.name):
+        return _run_locked(config, resume)
+
+
+def _run_locked(config: StudyConfig, resume: bool) -> dict[str, Any]:
     from ray import tune
 
     from study import tracking
+    from study.outcome import InterruptWatch, resume_hint
 
     quiet_console()
     tune_path = os.path.join(config.study_dir, TUNE_DIR)
@@ -49,17 +60,25 @@ def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
     if resume and not tune.Tuner.can_restore(tune_path):
         raise ConfigError(f"resume: no restorable study state in {tune_path}; "
                           f"check --root and the study name, or start a new study without --resume")
+    check_tracking(tracking_uri, config.tracking_start_wait)
+    check_dataset(config)
     _prepare_cluster_and_folder(config)
     commit = tracking.git_sha()  # once: every run records it as its source
     parent_run_id = _open_study_run(config, tracking_uri, resume, commit)
     tuner = _make_tuner(config, tracking_uri, parent_run_id, resume, commit)
     with tracking.StudySystemMetrics(tracking_uri, parent_run_id):
         try:
-            tuner.fit()
+            with InterruptWatch() as watch:
+                tuner.fit()
         except Exception:
             if tracking.wait_until_reachable(tracking_uri, timeout=30):
                 tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.FAILED)
             raise
+        if watch.interrupted:
+            tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.INTERRUPTED)
+            print(resume_hint(config.name, config.root), flush=True)
+            return {"name": config.name, "parent_run_id": parent_run_id, "tracking_uri": tracking_uri,
+                    "status": str(StudyStatus.INTERRUPTED)}
         return _finish(config, tracking_uri, parent_run_id)
 
 
@@ -117,6 +136,7 @@ def _make_tuner(config: StudyConfig, tracking_uri: str, parent_run_id: str, resu
         trial=config.trial.with_updates(estimate_at=rungs(config)),
         tracking_uri=tracking_uri, experiment=config.experiment, parent_run_id=parent_run_id,
         cpus=config.resources.cpus, gpus=config.resources.gpus, secrets=config.secrets, commit=commit,
+        max_failures=config.resources.max_failures,
     )
     trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
                                     {"cpu": config.resources.cpus, "gpu": config.resources.gpus})
@@ -218,8 +238,12 @@ def _finish(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dict[
         print(f"[betasweep] trial attempts lost with the previous driver, marked abandoned: {abandoned}",
               flush=True)
     summary = summarize(config, tracking_uri, parent_run_id)
-    tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.COMPLETED)
-    return summary
+    status = StudyStatus.COMPLETED if summary["ok"] else StudyStatus.FAILED
+    tracking.set_study_status(tracking_uri, parent_run_id, status)
+    if status == StudyStatus.FAILED:
+        print(f"[betasweep] study {config.name} failed: none of its {config.num_trials()} trials completed; "
+              f"the reasons are above and in each trial run's {Tag.FAILURE_REASON} tag", flush=True)
+    return {**summary, "status": str(status)}
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -70,3 +70,83 @@ def check_storage_reachable(root: str) -> None:
                 f"root: {root!r} is not writable from Ray node {node['NodeManagerAddress']} "
                 f"({error}); use a folder every node mounts at the same path (NFS/EFS or an "
                 f"S3-backed mount), e.g. --root /mnt/shared/betasweep-runs")
+
+
+def check_dataset(config: StudyConfig) -> None:
+    """Open the dataset the trials will train on and read one batch, on the driver, before Ray
+    starts: a missing or wrong file is refused now, naming the folder, what is missing and the fix
+    (the dataset's own error), not as every trial's crash. Generated datasets need no check."""
+    trial = config.trial
+    from study.data import needs_files
+
+    if not needs_files(trial.dataset, trial.data_root):
+        return
+    import torch
+
+    from study.data import get_dataset
+
+    try:
+        data = get_dataset(trial.dataset, root=trial.data_root, device="cpu")
+        data.train_batch(2, torch.Generator().manual_seed(0))
+    except ValueError as exc:  # DatasetNotFoundError, DatasetFileError: they name files and the fix
+        message = str(exc)
+        raise ConfigError(message if message.startswith("data_root") else f"data_root: {message}") from None
+    except (OSError, RuntimeError, KeyError, IndexError) as exc:
+        raise ConfigError(f"data_root: {trial.dataset} under {trial.data_root!r} could not be read "
+                          f"({type(exc).__name__}: {exc}); check the files are the official release, "
+                          f"complete, and readable") from None
+
+
+def check_tracking(tracking_uri: str, wait: float, interval: float = 2.0) -> None:
+    """An MLflow server that does not answer is waited for up to ``wait`` seconds (with a line saying
+    so), then refused in one line naming the URI and the fix; a refused login (HTTP 401/403) is
+    refused at once. Local stores (SQLite, files) need no check."""
+    from analysis.redaction import redact_uri
+    from study.tracking.client import _client
+
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    pool = logging.getLogger("urllib3.connectionpool")  # no "Retrying (...)" line per attempt
+    level = pool.level
+    pool.setLevel(logging.ERROR)
+    try:
+        _wait_for_tracking(_client(tracking_uri), redact_uri(tracking_uri), wait, interval)
+    finally:
+        pool.setLevel(level)
+
+
+def _wait_for_tracking(client, shown: str, wait: float, interval: float) -> None:
+    import time
+
+    from study.tracking.client import _unreachable, refused
+
+    deadline, said = time.monotonic() + wait, False
+    while True:
+        try:
+            client.search_experiments(max_results=1)
+            return
+        except Exception as exc:
+            if refused(exc):
+                raise ConfigError(f"tracking: MLflow at {shown} refused the login ({_http_code(exc)}); set "
+                                  f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account of that "
+                                  f"server") from None
+            if not _unreachable(exc):
+                raise ConfigError(f"tracking: MLflow at {shown} answered with an error "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); is it an "
+                                  f"MLflow tracking server?") from None
+        if time.monotonic() >= deadline:
+            raise ConfigError(f"tracking: MLflow at {shown} did not answer within {wait:g}s "
+                              f"(tracking_start_wait); start the server (e.g. python -m cluster.local up) "
+                              f"or give the right --tracking-uri / $MLFLOW_TRACKING_URI")
+        if not said:
+            print(f"[betasweep] MLflow at {shown} does not answer; waiting up to {wait:g}s for it "
+                  f"(tracking_start_wait)", flush=True)
+            said = True
+        time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
+
+
+def _http_code(exc: BaseException) -> str:
+    import re
+
+    found = re.search(r"error code (40[13])\b", str(exc))
+    return f"HTTP {found.group(1)}" if found else "HTTP 401/403"

@@ -52,7 +52,7 @@ class StudyProgress(tune.Callback):
         objectives: metric → "min" | "max".
         num_trials: total trials of the study.
         concurrency: trials that run at once (for the ETA).
-        mark_trial: ``mark_trial(trial_id, status)`` records a non-completed ending (a
+        mark_trial: ``mark_trial(trial_id, status[, reason])`` records a non-completed ending (a
             :class:`~analysis.schema.TrialStatus`), or None.
         interval: seconds between periodic lines.
         stream: where lines go (stdout by default; flushed, for ``ray job submit``).
@@ -70,6 +70,7 @@ class StudyProgress(tune.Callback):
         self.started: dict[str, float] = {}
         self.durations: list[float] = []
         self.outcomes: dict[str, str] = {}
+        self.reasons: dict[str, str] = {}
         self.best: dict[str, tuple[float, str]] = {}
         self.last_line = 0.0
         self.t0 = time.time()
@@ -127,11 +128,15 @@ class StudyProgress(tune.Callback):
         diverged = bool(result) and result.get(Tag.TRIAL_STATUS) == TrialStatus.DIVERGED
         if outcome != COMPLETED and self.mark_trial is not None:
             status = PRUNED if outcome == PRUNED else (TrialStatus.DIVERGED if diverged else FAILED)
-            self.mark_trial(trial.trial_id, status)
+            reason = (result or {}).get(Tag.FAILURE_REASON) if status == FAILED else None
+            self.mark_trial(trial.trial_id, status, *([reason] if reason else []))
         label = TrialStatus.DIVERGED if diverged else outcome
         scores = ""
         if result and outcome == COMPLETED:
             scores = " " + ", ".join(f"{n}={with_se(result, n)}" for n in self.objectives if n in result)
+        elif outcome == FAILED and not diverged and result and result.get(Tag.FAILURE_REASON):
+            scores = f" ({result[Tag.FAILURE_REASON]})"
+            self.reasons[trial.trial_id] = str(result[Tag.FAILURE_REASON])
         self._print(f"end {trial.trial_id}: {label}{scores} | {self.status_line()}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
@@ -139,7 +144,12 @@ class StudyProgress(tune.Callback):
         self._end(trial, classify(result, error=False), result)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._end(trial, FAILED, trial.last_result or {})
+        from study.outcome import error_reason
+
+        reason = error_reason(trial)
+        if reason:
+            reason += f" (after {trial.num_failures} attempt{'s' if trial.num_failures != 1 else ''})"
+        self._end(trial, FAILED, {**(trial.last_result or {}), **({Tag.FAILURE_REASON: reason} if reason else {})})
 
 
 #: Scores the end-of-study table shows besides the objectives.

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from analysis.redaction import redact, redact_uri, redacted_paths
+from analysis.schema import StudyStatus
 from study.config import (
     ConfigError,
     ResourcesConfig,
@@ -36,7 +37,7 @@ from study.config import (
     preset_names,
     set_dotted,
 )
-from study.driver import CONFIG_FILE, resolve_tracking_uri, run_study
+from study.driver import CONFIG_FILE, TUNE_DIR, resolve_tracking_uri, run_study
 
 # CLI flag → (dotted config path, config class holding the field's docstring, kind)
 _FLAGS: list[tuple[str, str, type, str]] = [
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point; exit 2 on a configuration error (message names the field and the fix)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    config = None
     if args.list_models:
         print("\n".join(list_models()), flush=True)
         return 0
@@ -203,11 +205,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             print_plan(config, resolve_tracking_uri(config))
             return 0
-        run_study(config, resume=bool(args.resume))
+        summary = run_study(config, resume=bool(args.resume))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
-    return 0
+    except KeyboardInterrupt:  # outside Tune's own handling (starting Ray, the summary)
+        from study.outcome import resume_hint
+
+        if config is not None and os.path.isdir(os.path.join(config.study_dir, TUNE_DIR)):
+            print("\n" + resume_hint(config.name, config.root), flush=True)
+        return 130
+    status = summary.get("status")
+    return {StudyStatus.FAILED: 1, StudyStatus.INTERRUPTED: 130}.get(status, 0)
 
 
 if __name__ == "__main__":

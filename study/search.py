@@ -85,7 +85,7 @@ def classify(result: Mapping[str, Any] | None, error: bool) -> str:
     """How a Tune trial ended, from its last result: completed, pruned or failed."""
     if error or not result:
         return FAILED if error else PRUNED
-    if result.get(Tag.TRIAL_STATUS) == TrialStatus.DIVERGED:
+    if result.get(Tag.TRIAL_STATUS) in (TrialStatus.DIVERGED, TrialStatus.FAILED):
         return FAILED
     if not result.get(FINAL_REPORT_KEY):
         return PRUNED

@@ -44,6 +44,8 @@ class StudyContext:
     secrets: tuple[str, ...] = ()
     commit: str = "unknown"
     """The code's commit, found once by the driver: the runs' MLflow source."""
+    max_failures: int = 2
+    """Retries of a crashed trial (Tune's FailureConfig): a failure reason says which attempt ended."""
 
 
 def trial_config(context: StudyContext, overrides: dict[str, Any]) -> TrialConfig:
@@ -100,10 +102,16 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
             tune.report({**rep.metrics, Tag.TRIAL_STATUS: str(TrialStatus.RUNNING), FINAL_REPORT_KEY: 0},
                         checkpoint=ckpt)
 
-        result = train_and_evaluate(trial, checkpoint_dir=ckpt_root, resume_from=resume_from,
-                                    callback=report, extra_state={RUN_ID: run_id},
-                                    artifact_dir=os.path.join(ckpt_root, "artifacts"), secrets=context.secrets,
-                                    on_setup=lambda run: _log_dataset(tracker, run, context))
+        try:
+            result = train_and_evaluate(trial, checkpoint_dir=ckpt_root, resume_from=resume_from,
+                                        callback=report, extra_state={RUN_ID: run_id},
+                                        artifact_dir=os.path.join(ckpt_root, "artifacts"),
+                                        secrets=context.secrets,
+                                        on_setup=lambda run: _log_dataset(tracker, run, context))
+        except Exception as exc:
+            if not _failed(tracker, exc, context, latest):
+                raise  # Tune retries it (FailureConfig), from its last checkpoint
+            return
         # The final report repeats the last intermediate values (NaN before the first report): an
         # early-stopping scheduler sees it too, and Tune requires its metric in every result.
         final = {**latest, Tag.TRIAL_STATUS: str(result.status), FINAL_REPORT_KEY: 1, "step": float(result.step)}
@@ -118,6 +126,29 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
         tracker.finish(result.status)
         ckpt = tune.Checkpoint.from_directory(result.checkpoint) if result.checkpoint else None
         tune.report({**final, **timings}, checkpoint=ckpt)
+
+
+def _failed(tracker, exc: Exception, context: StudyContext, latest: dict[str, float]) -> bool:
+    """Record why the trial failed on its run (:attr:`Tag.FAILURE_REASON`: the error and the
+    attempt). A deterministic error (a missing file, a config error) ends the trial here, failed
+    and not retried (True: a final report, Optuna told FAIL); any other is left to Tune's retries."""
+    from ray import tune
+
+    from study.outcome import is_deterministic, reason_with_attempt
+
+    reason = reason_with_attempt(exc, tracker.attempts, context.max_failures)
+    log.error("trial failed: %s", reason)
+    tracker.set_tags({Tag.FAILURE_REASON: reason})
+    if not is_deterministic(exc):
+        try:
+            tracker.wait_sent(10.0)
+        except Exception as send_error:  # the reason is a courtesy; the error itself goes to Tune
+            log.warning("failure reason not recorded in MLflow: %s", send_error)
+        return False
+    tracker.finish(TrialStatus.FAILED)
+    tune.report({**latest, Tag.TRIAL_STATUS: str(TrialStatus.FAILED), Tag.FAILURE_REASON: reason,
+                 FINAL_REPORT_KEY: 1, "step": 0.0})
+    return True
 
 
 def _log_dataset(tracker, run, context: StudyContext) -> None:
@@ -158,15 +189,11 @@ def _start(config: dict[str, Any], context: StudyContext):
     from ray import tune
 
     from study.tracking import TRIAL_SOURCE, TrialTracker, source_tags
-    from study.trial import precision_for, read_checkpoint_meta
+    from study.trial import precision_for
 
     trial = trial_config(context, config[OVERRIDES])
     trial_id = tune.get_context().get_trial_id()
-    resume_from, run_id = None, None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        resume_from = checkpoint.to_directory()
-        run_id = read_checkpoint_meta(resume_from).get("extra", {}).get(RUN_ID)
+    resume_from, run_id = _resume_point(tune.get_checkpoint())
     tracker = TrialTracker(
         tracking_uri=context.tracking_uri,
         experiment=context.experiment,
@@ -182,3 +209,25 @@ def _start(config: dict[str, Any], context: StudyContext):
                                        Tag.PRECISION: str(precision_for(trial)),
                                        **source_tags(TRIAL_SOURCE, context.commit)})
     return tracker, trial, resume_from, run_id
+
+
+def _resume_point(checkpoint) -> tuple[str | None, str | None]:
+    """The checkpoint a restarted trial continues from and its MLflow run id: Tune's latest if it
+    loads, else (with a warning naming it) the newest older one of the trial that does; (None,
+    None) when there is none, or none loads (the trial starts over)."""
+    from study.checkpoints import checkpoints_in, newest_loadable
+
+    if checkpoint is None:
+        return None, None
+    path = checkpoint.path
+    if os.path.isdir(path):  # the study's storage is a filesystem path: Tune's older checkpoints are siblings
+        older = [p for p in checkpoints_in(os.path.dirname(path)) if os.path.basename(p) < os.path.basename(path)]
+        candidates = [path, *older]
+    else:
+        candidates = [checkpoint.to_directory()]
+    found = newest_loadable(candidates)
+    if found is None:
+        log.warning("no checkpoint of this trial loads (%s); it starts over", ", ".join(candidates))
+        return None, None
+    resume_from, _, meta = found
+    return resume_from, meta.get("extra", {}).get(RUN_ID)

@@ -30,9 +30,11 @@ import torch
 
 from analysis.schema import Precision, TrialStatus, numeric_values
 from study.checkpoints import (
-    load_checkpoint,
+    CheckpointError,
     load_checkpoint_model,
     read_checkpoint_meta,
+    resolve_resume,
+    restore_state,
     save_checkpoint,
 )
 from study.config import TrialConfig
@@ -51,8 +53,8 @@ log = logging.getLogger(__name__)
 COMPLETED = TrialStatus.COMPLETED
 DIVERGED = TrialStatus.DIVERGED
 
-__all__ = ["train_and_evaluate", "Report", "TrialResult", "read_checkpoint_meta", "load_checkpoint_model",
-           "build_model_for", "evaluate_objective_terms", "main"]
+__all__ = ["train_and_evaluate", "Report", "TrialResult", "CheckpointError", "read_checkpoint_meta",
+           "load_checkpoint_model", "build_model_for", "evaluate_objective_terms", "main"]
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ def setup(config: TrialConfig, *, checkpoint_dir: str | None = None, resume_from
     from study.device import configure_cpu, select_device, use_channels_last
 
     configure_cpu(config.num_threads, config.flush_denormal)
+    resumed = resolve_resume(resume_from) if resume_from else None  # a damaged checkpoint fails first
     device = select_device(config.gpus, config.device)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % (2**32))
@@ -176,9 +179,10 @@ def setup(config: TrialConfig, *, checkpoint_dir: str | None = None, resume_from
                    checkpoint_dir=checkpoint_dir, secrets=tuple(secrets),
                    precision=precision_for(config, device))
     log.info("training in %s (amp %s) on %s", run.precision, config.amp, device)
-    if resume_from:
-        run.step = load_checkpoint(resume_from, model, run.optimizer, generator, run.auxiliary_optimizer)
-        run.extra = {**read_checkpoint_meta(resume_from).get("extra", {}), **run.extra}
+    if resumed is not None:
+        resume_from, state, meta = resumed
+        run.step = restore_state(state, model, run.optimizer, generator, run.auxiliary_optimizer)
+        run.extra = {**meta.get("extra", {}), **run.extra}
         log.info("resumed from %s at step %d", resume_from, run.step)
     return run
 

@@ -82,9 +82,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"val_recon_error {m['val_recon_error']:.2f}  {m['images_per_second']:.0f} img/s",
                   flush=True)
 
-    result = train_and_evaluate(config, checkpoint_dir=args.checkpoint_dir,
-                                resume_from=args.resume_from, callback=progress,
-                                artifact_dir=args.artifact_dir)
+    from study.checkpoints import CheckpointError
+
+    try:
+        result = train_and_evaluate(config, checkpoint_dir=args.checkpoint_dir,
+                                    resume_from=args.resume_from, callback=progress,
+                                    artifact_dir=args.artifact_dir)
+    except CheckpointError as exc:  # one line naming the file and what is wrong, no traceback
+        print(f"error: --resume-from: {exc}", file=sys.stderr, flush=True)
+        return 2
     rows = {"status": result.status, "steps": result.step, "precision": result.precision}
     rows.update({k: v for k, v in result.scores.items() if not k.startswith("kl_dim_")})
     print(format_table(rows), flush=True)

@@ -223,6 +223,9 @@ class StudyConfig:
     tracking_wait: float = 300.0
     """Seconds the driver waits at the end for an unreachable MLflow server before leaving the
     buffered records to `python -m study.sync`."""
+    tracking_start_wait: float = 30.0
+    """Seconds the driver waits at the start for an MLflow server that does not answer (e.g. one
+    still starting) before refusing the study, naming the URI."""
 
     @property
     def study_dir(self) -> str:

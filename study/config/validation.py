@@ -102,6 +102,9 @@ def validate(config: StudyConfig) -> StudyConfig:
     _check(bool(config.name) and "/" not in config.name and config.name.strip() == config.name,
            f"name: {config.name!r} is not a usable study name; use letters, digits, - and _")
     _check(bool(config.root), "root: must be a folder path, e.g. betasweep-runs")
+    for name in ("tracking_wait", "tracking_start_wait"):
+        value = getattr(config, name)
+        _check(isinstance(value, (int, float)) and value >= 0, f"{name}: must be a number of seconds >= 0, e.g. 30")
     validate_trial(config.trial, "trial")
     _validate_space(config)
     _validate_search(config)

@@ -66,6 +66,16 @@ DATASETS = {
 }
 
 
+#: Datasets read from files under ``--data-root`` (the others are generated; dsprites is read from
+#: its official file when a data root is given).
+FILE_DATASETS = frozenset(n for n, make in DATASETS.items() if getattr(make, "__name__", "") == "make")
+
+
+def needs_files(name: str, root: str | None) -> bool:
+    """Does the dataset ``name`` (with data root ``root``) read files (vs. being generated)?"""
+    return bool(root) or name in FILE_DATASETS
+
+
 def get_dataset(name: str, root: str | None = None, device=None):
     """The dataset called ``name`` on ``device``; a clear error lists the known names."""
     if name not in DATASETS:
@@ -73,7 +83,8 @@ def get_dataset(name: str, root: str | None = None, device=None):
     return DATASETS[name](root=root, device=device)
 
 
-__all__ = ["DATASETS", "get_dataset", "dsprites", "DSprites", "OfficialDSprites", "ColorDSprites", "NoisyDSprites",
+__all__ = ["DATASETS", "FILE_DATASETS", "needs_files", "get_dataset",
+           "dsprites", "DSprites", "OfficialDSprites", "ColorDSprites", "NoisyDSprites",
            "TexturedDSprites", "ScreamDSprites", "SmallNORB", "Cars3D", "Shapes3D", "MPI3D", "MPI3DToy",
            "MPI3DRealistic", "MPI3DReal", "MNIST", "CelebA", "GroundTruthData", "DatasetNotFoundError",
            "DatasetFileError"]

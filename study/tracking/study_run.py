@@ -81,17 +81,22 @@ def find_trial_run(client, parent_run_id: str, trial_id: str, experiment_id: str
     return runs[0].info.run_id if runs else None
 
 
-def mark_trial_status(tracking_uri: str, parent_run_id: str, trial_id: str, status: TrialStatus) -> None:
+def mark_trial_status(tracking_uri: str, parent_run_id: str, trial_id: str, status: TrialStatus,
+                      reason: str | None = None) -> None:
     """On the driver: record how a trial ended when the trial itself could not (stopped by the
-    scheduler → pruned; crashed after its retries → failed)."""
+    scheduler → pruned; crashed after its retries → failed, with ``reason`` as its failure reason
+    unless the trial recorded one: a worker that died could not)."""
     try:
         client = _client(tracking_uri)
         run_id = find_trial_run(client, parent_run_id, trial_id)
         if run_id is None:
             log.warning("no MLflow child run for trial %s; status %s not recorded", trial_id, status)
             return
-        if client.get_run(run_id).data.tags.get(Tag.TRIAL_STATUS) in (TrialStatus.COMPLETED, TrialStatus.DIVERGED):
+        tags = client.get_run(run_id).data.tags
+        if tags.get(Tag.TRIAL_STATUS) in (TrialStatus.COMPLETED, TrialStatus.DIVERGED):
             return  # the trial recorded its own ending
+        if reason and Tag.FAILURE_REASON not in tags:
+            client.set_tag(run_id, Tag.FAILURE_REASON, reason)
         client.set_tag(run_id, Tag.TRIAL_STATUS, str(status))
         client.set_terminated(run_id, str(run_state(status)))
     except Exception as exc:  # never let bookkeeping kill the study

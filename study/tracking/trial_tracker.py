@@ -58,6 +58,7 @@ class TrialTracker:
         self.study_name = study_name
         self.trial_id = trial_id
         self.run_id = run_id
+        self.attempts = 1
         self.buffer_dir = buffer_dir
         self.secrets = set(secrets)
         self.retry_after = retry_after
@@ -219,14 +220,14 @@ class TrialTracker:
         tags = without_secrets({**tags, **(extra_tags or {})}, self.secrets)
         clean = without_secrets(params, self.secrets)
         if self.run_id is None:
-            tags[Tag.ATTEMPTS] = "1"
+            tags[Tag.ATTEMPTS], self.attempts = "1", 1
             self._send("create", run_name=f"{self.study_name}/{self.trial_id}", tags=tags,
                        params={k: str(v) for k, v in clean.items()})
             if self.background:
                 self._wait_created()
         else:
-            attempts = self._attempts() + 1
-            self._send("resume", tags={**tags, Tag.ATTEMPTS: str(attempts)})
+            self.attempts = self._attempts() + 1
+            self._send("resume", tags={**tags, Tag.ATTEMPTS: str(self.attempts)})
             self.logged_until = self._last_logged_step()
         return self.run_id
 
@@ -282,6 +283,10 @@ class TrialTracker:
             if os.path.basename(local_path) != name:
                 raise ValueError(f"files: {local_path!r} must be named {name!r} to be logged as {artifact_path!r}")
             self._send("artifact", local_path=local_path, artifact_path=folder or None)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Further tags of the run (e.g. :attr:`Tag.FAILURE_REASON`)."""
+        self._send("tags", tags={k: str(v) for k, v in tags.items()})
 
     def log_dataset(self, record: dict[str, str]) -> None:
         """The dataset as the run's training input (:func:`study.tracking.records.dataset_record`)."""

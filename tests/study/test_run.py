@@ -182,6 +182,6 @@ def test_dry_run_and_bad_input_before_any_cluster_work(isolated_env, capsys):
     assert "resources.gpus: each trial asks for 1" in capsys.readouterr().err
     assert not (isolated_env / "r").exists()  # refused before anything was recorded
     assert main(["--name", "unreachable", "--root", "/proc/betasweep-runs"]) == 2
-    err = capsys.readouterr().err
-    assert "root: '/proc/betasweep-runs/unreachable' is not writable from Ray node" in err
-    assert "every node mounts at the same path" in err
+    err = capsys.readouterr().err  # refused at the study's lock, before Ray
+    assert "root: cannot create the study's lock /proc/betasweep-runs/unreachable/driver.lock" in err
+    assert "use a writable --root" in err
