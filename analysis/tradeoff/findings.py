@@ -161,7 +161,8 @@ def _estimate(found: Finding, statistic, in_a, codes, n_seeds, shared, settings,
     """Fill a comparison's estimate, interval, seed SD, seeds needed and (when tested) its p."""
     found.estimate = float(statistic(in_a[None, :], np.ones((1, len(in_a))))[0])
     if not math.isfinite(found.estimate):
-        found.reason = "the two types' ranges of the matched axis do not overlap"
+        found.reason = (f"the seed-mean fronts of {found.a} and {found.b} share no {found.matched} range"
+                        if found.matched else "no seed has trials of both types")
         return
     strata = None if shared else np.bincount(codes, weights=in_a, minlength=n_seeds) > 0
     weights = stats.bootstrap_weights(codes, n_seeds, rng, draws, strata=strata)

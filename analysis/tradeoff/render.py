@@ -113,6 +113,15 @@ def _headline(result) -> list[str]:
     return lines or ["- nothing is shown by the rules at this number of seeds"]
 
 
+def _few_seeds(n_seeds: int) -> list[str]:
+    """A warning for 2–4 seeds: the seed bootstrap then has only C(2S − 1, S) distinct resamples."""
+    if not 2 <= n_seeds < 5:
+        return []
+    return [f"With {n_seeds} seeds the bootstrap has only {math.comb(2 * n_seeds - 1, n_seeds)} distinct "
+            "resamples: its intervals are coarse and tend to be too narrow, so the permutation p (which the rule "
+            "also requires) and the seeds needed carry the weight.", ""]
+
+
 def markdown(result, level: int = 1) -> list[str]:
     """The analysis as Markdown lines (``level`` sets the heading depth; 2 inside report.md)."""
     h, sub = "#" * level, "#" * (level + 1)
@@ -131,7 +140,8 @@ def markdown(result, level: int = 1) -> list[str]:
              "over the trials. Comparisons: mean over seeds of the per-seed difference of the two types' means "
              "(difference of means when seeds are not shared); at matched reconstruction, the mean gap between "
              "the two types' seed-mean fronts over their overlapping recon_error range.", "",
-             RULE, "", f"Seeds needed: {power.FORMULA}.", "", f"{sub} Shown", "", *_headline(result), ""]
+             RULE, "", f"Seeds needed: {power.FORMULA}.", "", *_few_seeds(c.get("seeds", 0)),
+             f"{sub} Shown", "", *_headline(result), ""]
     if trends:
         lines += [f"{sub} Trends", "", *trend_table(trends), ""]
     if compares:
