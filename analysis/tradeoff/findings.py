@@ -9,7 +9,7 @@ is at most the Holm-corrected level within its family (:func:`family_of`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -69,7 +69,6 @@ class Finding:
     rho: float | None = None
     seed_sd: float = math.nan
     seeds_needed: int | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def tested(self) -> bool:

@@ -35,7 +35,7 @@ def _clean(value):
 
 def finding_record(found: Finding) -> dict:
     """One finding as tradeoff.json holds it (trend keys or comparison keys, never both)."""
-    record = {k: v for k, v in asdict(found).items() if k != "extra"}
+    record = asdict(found)
     drop = ("a", "b", "matched") if found.finding == TREND else ("model_type", "hyperparameter", "rho")
     return _clean({k: v for k, v in record.items() if k not in drop})
 

@@ -16,6 +16,7 @@ from analysis.schema import (
     CATALOGUE,
     CURVE_PREFIX,
     ESTIMATE_PREFIX,
+    FINAL_REPORT_KEY,
     KL_DIM_PREFIX,
     METRICS,
     SE_SUFFIX,
@@ -35,7 +36,7 @@ BLUR = "blur"
 #: The flag of a collapsed trial (outputs that ignore the input).
 COLLAPSED = METRICS["collapsed"].name
 #: Columns that are never a hyperparameter (ids, times, the seed) besides metrics and flags.
-_NOT_KNOBS = {SEED, Tag.OPTUNA_TRIAL, "start_time", "experiment_id", "attempts", *FLAG_COLUMNS}
+_NOT_KNOBS = {SEED, Tag.OPTUNA_TRIAL, Tag.ATTEMPTS, FINAL_REPORT_KEY, "start_time", "experiment_id", *FLAG_COLUMNS}
 _METRIC_PREFIXES = (CURVE_PREFIX, ESTIMATE_PREFIX, KL_DIM_PREFIX, TIMING_PREFIX, SYSTEM_PREFIX)
 
 
