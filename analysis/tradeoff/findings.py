@@ -19,7 +19,10 @@ from analysis.tradeoff import power, stats, table
 TREND, COMPARE = "trend", "compare"
 INCREASES, DECREASES, HIGHER, LOWER, NOT_SHOWN = "increases", "decreases", "higher", "lower", "not shown"
 MIN_LEVELS = 3
+#: Below this share of seed resamples in which a comparison is defined (fronts that overlap), it is not tested.
+MIN_DEFINED = 0.8
 WITHIN_SEED, PLAIN = "within-seed permutation", "permutation"
+RESIDUALS_WITHIN_SEED, RESIDUALS = "within-seed residual permutation", "residual permutation"
 RULE = ("A finding is shown when its 95% bootstrap interval over seeds excludes 0 and its permutation p "
         "is at most the Holm-corrected 0.05 level within its family. Families: the trends of one metric "
         "(every model type and hyperparameter); the overall comparisons of one metric (every pair of model "
@@ -145,6 +148,10 @@ def compare(frame: pd.DataFrame, a: str, b: str, metric: str, sense: str, settin
 
         def statistic(labels, weights):
             return stats.matched_gap(recon, y, config, labels, weights, sense)
+
+        def test(perm_codes, n):  # residuals permuted within seeds around a curve common to both types
+            return stats.matched_pvalue(recon, y, config, in_a, perm_codes, sense, rng, n)
+        found.test = RESIDUALS_WITHIN_SEED if shared else RESIDUALS
     else:
         draws = settings.bootstrap
 
@@ -152,12 +159,19 @@ def compare(frame: pd.DataFrame, a: str, b: str, metric: str, sense: str, settin
             if shared:
                 return stats.paired_difference(y, labels, codes, n_seeds, weights)
             return stats.unpaired_difference(y, labels, weights)
-    _estimate(found, statistic, in_a, codes, n_seeds, shared, settings, rng, draws)
+
+        def test(perm_codes, n):  # type labels permuted within seeds
+            order = stats.within_seed_permutations(perm_codes, rng, n)
+            observed = float(statistic(in_a[None, :], np.ones((1, len(in_a))))[0])
+            return stats.permutation_pvalue(observed, statistic(in_a[order], np.ones(order.shape)))
+    _estimate(found, (statistic, test), in_a, codes, n_seeds, shared, settings, rng, draws)
     return found
 
 
-def _estimate(found: Finding, statistic, in_a, codes, n_seeds, shared, settings, rng, draws) -> None:
-    """Fill a comparison's estimate, interval, seed SD, seeds needed and (when tested) its p."""
+def _estimate(found: Finding, statistics, in_a, codes, n_seeds, shared, settings, rng, draws) -> None:
+    """Fill a comparison's estimate, interval, seed SD, seeds needed and (when tested) its p;
+    ``statistics`` is (the estimate's statistic, the test: (seed codes, permutations) → p)."""
+    statistic, test = statistics
     found.estimate = float(statistic(in_a[None, :], np.ones((1, len(in_a))))[0])
     if not math.isfinite(found.estimate):
         found.reason = (f"the seed-mean fronts of {found.a} and {found.b} share no {found.matched} range"
@@ -166,6 +180,12 @@ def _estimate(found: Finding, statistic, in_a, codes, n_seeds, shared, settings,
     strata = None if shared else np.bincount(codes, weights=in_a, minlength=n_seeds) > 0
     weights = stats.bootstrap_weights(codes, n_seeds, rng, draws, strata=strata)
     boot = statistic(np.broadcast_to(in_a, weights.shape), weights)
+    defined = float(np.isfinite(boot).mean())
+    if defined < MIN_DEFINED:
+        found.reason = (f"defined in only {defined:.0%} of seed resamples (the fronts overlap in "
+                        f"{found.matched} for some seeds only)" if found.matched
+                        else f"defined in only {defined:.0%} of seed resamples")
+        return
     found.ci = stats.interval(boot)
     per_seed = (statistic(np.broadcast_to(in_a, (n_seeds, len(in_a))), np.eye(n_seeds)[:, codes])
                 if shared and not found.matched else np.array([]))
@@ -175,9 +195,7 @@ def _estimate(found: Finding, statistic, in_a, codes, n_seeds, shared, settings,
     found.seeds_needed = power.seeds_needed(found.estimate, found.seed_sd, settings.alpha)
     found.reason = _too_few(n_seeds, None, settings)
     if found.reason is None:
-        order = stats.within_seed_permutations(codes if shared else np.zeros_like(codes), rng, draws)
-        permuted = statistic(in_a[order], np.ones(order.shape))
-        found.p = stats.permutation_pvalue(found.estimate, permuted)
+        found.p = test(codes if shared else np.zeros_like(codes), draws)
 
 
 def family_of(found: Finding) -> str:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from analysis.schema import arrow
 from analysis.tradeoff import power
-from analysis.tradeoff.findings import NOT_SHOWN, RULE, TREND, WITHIN_SEED, Finding
+from analysis.tradeoff.findings import NOT_SHOWN, RULE, TREND, Finding
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ def _verdict(found: Finding) -> str:
 
 
 def _test(found: Finding) -> str:
-    return "within-seed" if found.test == WITHIN_SEED else "plain"
+    kind = "within-seed" if found.test.startswith("within-seed") else "plain"
+    return kind + (" residuals" if "residual" in found.test else "")
 
 
 def trend_table(findings: list[Finding]) -> list[str]:
@@ -138,8 +139,10 @@ def markdown(result, level: int = 1) -> list[str]:
              "(values permuted only among the same seed's trials, so common random numbers cancel), else plain. "
              f"Trends: slope of the configuration means by OLS per doubling of the hyperparameter, Spearman ρ "
              "over the trials. Comparisons: mean over seeds of the per-seed difference of the two types' means "
-             "(difference of means when seeds are not shared); at matched reconstruction, the mean gap between "
-             "the two types' seed-mean fronts over their overlapping recon_error range.", "",
+             "(difference of means when seeds are not shared), p by permuting the type labels; at matched "
+             "reconstruction, the mean gap between the two types' seed-mean fronts over their overlapping "
+             "recon_error range, p by permuting (within seeds) the residuals around one curve fitted to both types "
+             "(Freedman–Lane).", "",
              RULE, "", f"Seeds needed: {power.FORMULA}.", "", *_few_seeds(c.get("seeds", 0)),
              f"{sub} Shown", "", *_headline(result), ""]
     if trends:

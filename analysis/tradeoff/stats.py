@@ -157,8 +157,9 @@ def matched_gap(recon: np.ndarray, score: np.ndarray, config: np.ndarray, in_a: 
     (:func:`front_curve`) and read by linear interpolation at ``grid`` recon values spanning the
     overlap [max(min_a, min_b), min(max_a, max_b)] of the two fronts' recon ranges; the gap is the
     mean of score_a(r) − score_b(r) there (a single shared point if the overlap is one value; NaN
-    if the ranges do not overlap)."""
+    if the ranges do not overlap). ``score`` is one value per trial, or one row per weight row."""
     n_config = int(config.max()) + 1
+    scores = np.broadcast_to(score, weights.shape)
     out = np.full(len(weights), np.nan)
     for row in range(len(weights)):
         curves = []
@@ -169,7 +170,7 @@ def matched_gap(recon: np.ndarray, score: np.ndarray, config: np.ndarray, in_a: 
             if not present.any():
                 break
             mean_r = np.bincount(config, weights=w * recon, minlength=n_config)[present] / total[present]
-            mean_s = np.bincount(config, weights=w * score, minlength=n_config)[present] / total[present]
+            mean_s = np.bincount(config, weights=w * scores[row], minlength=n_config)[present] / total[present]
             curves.append(front_curve(mean_r, mean_s, sense))
         if len(curves) < 2:
             continue
@@ -180,6 +181,25 @@ def matched_gap(recon: np.ndarray, score: np.ndarray, config: np.ndarray, in_a: 
         at = np.linspace(lo, hi, grid)
         out[row] = float(np.mean(np.interp(at, *curves[0]) - np.interp(at, *curves[1])))
     return out
+
+
+def matched_pvalue(recon: np.ndarray, score: np.ndarray, config: np.ndarray, in_a: np.ndarray, codes: np.ndarray,
+                   sense: str, rng: np.random.Generator, draws: int) -> float:
+    """Two-sided p of the matched gap by permuting residuals within seeds (Freedman & Lane 1983):
+    recon and score are centred within each seed (the seed's own level out), one curve common to
+    both types, score ≈ c₀ + c₁·recon + c₂·recon² (degree ≤ 2, fewer for fewer distinct recon
+    values), is fitted to all trials, and the residuals are permuted among each seed's trials and
+    added back; the types' labels and recon values stay. Under "no gap" every type lies on the
+    common curve, so the permuted data are as likely as the observed."""
+    recon_c, score_c = centred(recon, codes), centred(score, codes)
+    degree = min(2, len(np.unique(recon_c)) - 1)
+    fitted = np.polyval(np.polyfit(recon_c, score_c, degree), recon_c) if degree >= 1 else np.full_like(
+        score_c, score_c.mean())
+    residual = score_c - fitted
+    observed = matched_gap(recon_c, score_c, config, in_a[None, :], np.ones((1, len(score))), sense)[0]
+    rows = fitted[None, :] + residual[within_seed_permutations(codes, rng, draws)]
+    labels = np.broadcast_to(in_a, rows.shape)
+    return permutation_pvalue(observed, matched_gap(recon_c, rows, config, labels, np.ones(rows.shape), sense))
 
 
 def interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
