@@ -127,8 +127,11 @@ def trend(frame: pd.DataFrame, model_type: str, knob: str, metric: str, sense: s
 def compare(frame: pd.DataFrame, a: str, b: str, metric: str, sense: str, settings: Settings,
             rng: np.random.Generator, matched: str | None = None) -> Finding:
     """``a`` − ``b`` on ``metric``: paired by seed when seeds are shared (mean over seeds of the
-    per-seed difference of the type means), else the difference of means; with ``matched`` the
-    gap between their seed-mean fronts at equal ``matched`` (:func:`stats.matched_gap`)."""
+    per-seed difference of the type means), else the difference of means, p by permuting the type
+    labels among each seed's trials (conservative when a type's configurations differ among
+    themselves: a null of equal means, not of equal distributions); with ``matched`` the gap
+    between their seed-mean fronts at equal ``matched`` (:func:`stats.matched_gap`), p by
+    :func:`stats.matched_pvalue`."""
     rows = frame[frame[table.MODEL_TYPE].isin([a, b])]
     y_all = table.values(rows, metric)
     keep = np.isfinite(y_all) & (np.isfinite(table.values(rows, matched)) if matched else True)
