@@ -22,7 +22,8 @@ MIN_SEEDS = 3
 
 FORMULA = ("n = ⌈((z_{1−α/2} + z_{power}) · σ_seed / |effect|)²⌉ with α = 0.05 (two-sided, no "
            "multiplicity correction), power 0.8, σ_seed the SD over seeds of one seed's estimate; at least "
-           f"{MIN_SEEDS}")
+           f"{MIN_SEEDS}. A lower bound: Holm's correction, and a permutation test that is conservative (types "
+           "whose configurations differ among themselves), need more; and σ_seed from 3 seeds is itself rough")
 
 
 def seeds_needed(effect: float, seed_sd: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
