@@ -3,6 +3,7 @@
     python -m analysis list [--tracking-uri URI]
     python -m analysis pareto --study NAME [--x recon_error --y beta_vae_score] [--out DIR] [--log-to-mlflow]
     python -m analysis udr --study NAME [--method spearman|lasso]
+    python -m analysis tradeoff (--study NAME | --csv PATH) [--out DIR]
 """
 
 from __future__ import annotations
@@ -61,7 +62,33 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--study", required=True, help="Study name (the MLflow parent run's `study` tag).")
     u.add_argument("--method", choices=("spearman", "lasso"), default="spearman",
                    help="Similarity of two models' latents (default: spearman).")
+    t = sub.add_parser("tradeoff", parents=[common],
+                       help="What a study shows by fixed rules: trends over each hyperparameter, comparisons of "
+                            "model types, the robust front; writes tradeoff.json, tradeoff.md and a figure.")
+    source = t.add_mutually_exclusive_group(required=True)
+    source.add_argument("--study", help="Study name (the MLflow parent run's `study` tag).")
+    source.add_argument("--csv", help="A per-trial CSV table instead (e.g. benchmarks/data/seed-dsprites.csv).")
+    t.add_argument("--objectives", default=None,
+                   help="The study's objectives, comma-separated (e.g. blur,mig): they choose the robust front's "
+                        "axes (default: the objectives the study recorded; none for a CSV).")
+    t.add_argument("--out", default=None, help="Output folder (default: tradeoff-<study or CSV name>).")
     return parser
+
+
+def _tradeoff(args, uri: str) -> None:
+    from analysis.tradeoff import analyse, source, write
+    from analysis.tradeoff.render import markdown
+
+    if args.csv:
+        (df, name), objectives = source.from_csv(args.csv), {}
+    else:
+        (df, objectives), name = source.from_mlflow(args.study, uri, args.experiment), args.study
+    if args.objectives:
+        objectives = source.parse_objectives(args.objectives)
+    result = analyse(df, objectives, study=name)
+    print("\n".join(markdown(result)))
+    for path in write(result, args.out or f"tradeoff-{name}").values():
+        print(f"wrote {path}")
 
 
 def _udr(args, uri: str) -> None:
@@ -89,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "udr":
             _udr(args, uri)
+            return 0
+        if args.command == "tradeoff":
+            _tradeoff(args, uri)
             return 0
         objectives = {args.x: metric_sense(args.x, args.x_sense, "x"),
                       args.y: metric_sense(args.y, args.y_sense, "y")}

@@ -295,5 +295,6 @@ def summarize(config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dic
     experiment_id = MlflowClient(tracking_uri).get_run(parent_run_id).info.experiment_id
     print(f"[betasweep] browse: {browse_hint(tracking_uri, experiment_id)}\n"
           f"[betasweep] analyse: python -m analysis pareto --study {config.name} "
-          f"--tracking-uri {redact_uri(tracking_uri)}", flush=True)
+          f"--tracking-uri {redact_uri(tracking_uri)}; what it shows, by fixed rules: python -m analysis "
+          f"tradeoff --study {config.name} --tracking-uri {redact_uri(tracking_uri)}", flush=True)
     return summary

@@ -101,7 +101,8 @@ def test_report_has_four_panels_links_and_a_self_contained_html(study, tmp_path,
     images = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', page)
     assert [alt for _, alt in images] == ["Trials and the Pareto front", "Front per model type",
                                           "Metrics vs the hyperparameter of each model type",
-                                          "Hypervolume vs trials", "Samples from the prior", "Latent traversals"]
+                                          "Hypervolume vs trials", "Samples from the prior", "Latent traversals",
+                                          "Robust front"]  # the tradeoff section comes last
     for data, alt in images:
         assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n", alt
     assert not re.findall(r'<img src="(?!data:)', page)  # nothing refers to a file beside the page
