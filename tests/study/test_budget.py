@@ -101,17 +101,22 @@ def test_estimate_says_what_is_missing(tmp_path):
 @pytest.mark.parametrize("preset", ["dsprites", "locatello"])
 def test_the_literature_presets_are_estimated_from_their_own_network(preset):
     from models import MODELS
-    from study.budget import DEFAULT_TABLE
+    from study.budget import DEFAULT_TABLE, expected_precision, lookup
 
     cfg = make_config(preset)
     assert cfg.trial.architecture == "disentanglement_lib"
     table = read_table(DEFAULT_TABLE)
-    assert all(("cpu", "disentanglement_lib", m, 64) in table for m in MODELS)
+    threads = int(cfg.resources.cpus)
+    for model in MODELS:  # every model type measured on this network in both precisions
+        for precision in ("fp32", "bf16"):
+            assert ("cpu", "disentanglement_lib", model, 64, precision, threads) in table, (model, precision)
     lines = "\n".join(estimate_lines(cfg))
     assert "not measured" not in lines and "disentanglement_lib network" in lines
     for model_type in trial_counts(cfg):
-        rate = table[("cpu", "disentanglement_lib", model_type, 64)]
-        assert f"({rate:,.0f} img/s on cpu, batch 64)" in lines
+        precision = expected_precision(cfg, model_type, "cpu")
+        rate, _ = lookup(table, "cpu", "disentanglement_lib", model_type, 64, str(precision), threads)
+        assert rate == table[("cpu", "disentanglement_lib", model_type, 64, str(precision), threads)]
+        assert f"({rate:,.0f} img/s on cpu, {precision}, {threads} threads, batch 64)" in lines
 
 
 @pytest.mark.parametrize("bad,where", [({"mode": "paper_grid", "model_types": ["nope"]}, "space.model_types")])
