@@ -50,6 +50,11 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
     return _merge(data, update)
 
 
+def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``update`` merged in (nested mappings merge, other values replace)."""
+    return _merge(base, update)
+
+
 def make_config(
     preset: str | None = "quick",
     path: str | None = None,
