@@ -16,6 +16,7 @@ from study.config.loading import (
     make_config,
     merge,
     preset_names,
+    saved_num_trials,
     set_dotted,
     trial_from_dict,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "make_config",
     "merge",
     "preset_names",
+    "saved_num_trials",
     "set_dotted",
     "trial_from_dict",
     "LIKELIHOODS",

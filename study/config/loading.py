@@ -74,6 +74,11 @@ def from_dict(data: Mapping[str, Any]) -> StudyConfig:
     return validate(_build(StudyConfig, data, ""))
 
 
+def saved_num_trials(path: str) -> int:
+    """The trial total of the config saved at ``path`` (read as saved, its redacted values unchecked)."""
+    return _build(StudyConfig, load_yaml(path), "").num_trials()
+
+
 def trial_from_dict(data: Mapping[str, Any]) -> TrialConfig:
     """Build and validate a trial config from a plain mapping: trial fields, and (like a grid entry)
     settings of its model type by their own names, e.g. ``{model_type: beta_vae, beta: 4}``."""

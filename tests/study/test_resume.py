@@ -74,3 +74,82 @@ def test_resume_accepts_growth_resources_and_unchanged_values(isolated_env, caps
     saved_study(root, "g", space={"mode": "grid", "grid": grid, "seeds_per_config": 2})
     assert main(["--resume", "g", "--root", str(root), "--seeds-per-config", "3", "--dry-run"]) == 0
     assert "# trials: 6;" in capsys.readouterr().out
+
+
+def _stage_one(tmp_path, space):
+    """A finished first stage: every suggestion made and completed."""
+    from study.search import OptunaStudySearcher
+
+    searcher = OptunaStudySearcher("s", f"sqlite:///{tmp_path / 'optuna.db'}", {"recon_error": "min"}, space,
+                                   sampler="random", sampler_seed=0)
+    handed = _drain(searcher, "a")
+    return handed, [t for t in _load(tmp_path).get_trials()]
+
+
+def _drain(searcher, prefix, limit=50):
+    """Suggest until the searcher is finished (or ``limit``), completing each trial at once."""
+    from analysis.schema import FINAL_REPORT_KEY, Tag, TrialStatus
+    from study.search import OptunaStudySearcher
+
+    handed = []
+    for i in range(limit):
+        suggestion = searcher.suggest(f"{prefix}{i}")
+        if suggestion is OptunaStudySearcher.FINISHED:
+            break
+        if suggestion is None:
+            continue
+        handed.append((suggestion["overrides"], suggestion["optuna_trial"]))
+        searcher.on_trial_complete(f"{prefix}{i}", {"recon_error": 1.0, FINAL_REPORT_KEY: 1,
+                                                    Tag.TRIAL_STATUS: TrialStatus.COMPLETED})
+    return handed
+
+
+def _load(tmp_path):
+    import optuna
+
+    return optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+
+
+def test_grid_extension_runs_only_the_missing_seeds_of_every_configuration(tmp_path):
+    from study.config import SpaceConfig
+    from study.extend import ExtensionSearcher, grid_plan, made_seeds
+    from study.space import configurations
+
+    grid = ({"model_type": "ae"}, {"model_type": "beta_vae", "beta": 4.0})
+    handed, trials = _stage_one(tmp_path, SpaceConfig(mode="grid", grid=grid, seeds_per_config=2))
+    assert len(handed) == 4 and len(trials) == 2
+    wider = SpaceConfig(mode="grid", grid=grid, seeds_per_config=4)
+    plan = grid_plan(configurations(wider), 4, made_seeds(trials))
+    assert plan == [(0, [2, 3]), (1, [2, 3])]
+    searcher = ExtensionSearcher("s", f"sqlite:///{tmp_path / 'optuna.db'}", {"recon_error": "min"}, wider,
+                                 sampler="random", sampler_seed=1000, taken_ids={"b0"}, plan=plan)
+    more = _drain(searcher, "b")
+    assert [(o["model_type"], o["seed"], n) for o, n in more] == [("ae", 2, 2), ("ae", 3, 2),
+                                                                  ("beta_vae", 2, 3), ("beta_vae", 3, 3)]
+    assert searcher.suggest("b0") is None  # an id an earlier stage used is never handed out again
+    study = _load(tmp_path)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    assert [t.user_attrs["seeds"] for t in study.trials] == [[0, 1], [0, 1], [2, 3], [2, 3]]
+    assert grid_plan(configurations(wider), 4, made_seeds(study.trials)) == []  # nothing missing any more
+
+
+def test_search_extension_gives_a_repeated_configuration_fresh_seeds(tmp_path):
+    from study.config import SpaceConfig
+    from study.extend import ExtensionSearcher, repeats
+
+    space = SpaceConfig(model_types=("ae",), latent_dims=(4,))  # a single point: every suggestion repeats it
+    first = _searched(tmp_path, space, 2)
+    assert [o["seed"] for o, _n in first] == [0, 1]
+    trials = _load(tmp_path).get_trials()
+    searcher = ExtensionSearcher("s", f"sqlite:///{tmp_path / 'optuna.db'}", {"recon_error": "min"}, space,
+                                 sampler="random", sampler_seed=1000, config_runs=repeats(trials))
+    more = _drain(searcher, "b", limit=2)
+    assert [o["seed"] for o, _n in more] == [2, 3] and [n for _o, n in more] == [2, 3]
+
+
+def _searched(tmp_path, space, count):
+    from study.search import OptunaStudySearcher
+
+    searcher = OptunaStudySearcher("s", f"sqlite:///{tmp_path / 'optuna.db'}", {"recon_error": "min"}, space,
+                                   sampler="random", sampler_seed=0)
+    return _drain(searcher, "a", limit=count)
