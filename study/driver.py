@@ -59,11 +59,11 @@ def _run_locked(config: StudyConfig, resume: bool) -> dict[str, Any]:
     check_tracking(tracking_uri, config.tracking_start_wait)
     check_dataset(config)
     _prepare_cluster_and_folder(config)
-    save_stages(config.study_dir, stages)
     commit = tracking.git_sha()  # once: every run records it as its source
     parent_run_id = _open_study_run(config, tracking_uri, resume, commit)
     with tracking.StudySystemMetrics(tracking_uri, parent_run_id):
-        for stage, restore in to_run:
+        for stage, restore in to_run:  # a stage is recorded once those before it have ended
+            save_stages(config.study_dir, stages[:stages.index(stage) + 1])
             tuner = _make_tuner(config, tracking_uri, parent_run_id, commit, stages, stage, restore)
             if _fit(tuner, config, tracking_uri, parent_run_id):
                 return {"name": config.name, "parent_run_id": parent_run_id, "tracking_uri": tracking_uri,

@@ -5,9 +5,9 @@ A Tune experiment that has created its ``num_samples`` trials creates no more, r
 a study is a sequence of **stages**, each its own Tune experiment in the study folder (``tune``,
 then ``tune-2``, ``tune-3``, ...), listed in order with their trial counts in ``stages.json``; the
 study's total (``search.num_trials``, or every configuration × ``space.seeds_per_config``) is their
-sum. Only the last stage can be unfinished (a stage starts once the one before has ended), so a
-resume restores the last stage and, when the config now asks for more trials than the stages hold,
-adds a stage for the difference. A new stage's searcher (:class:`ExtensionSearcher`) attaches to
+sum. Only the last stage can be unfinished (a stage is recorded, then started, once the one before
+has ended), so a resume restores the last stage and, when the config now asks for more trials than
+the stages hold, adds a stage for the difference. A new stage's searcher (:class:`ExtensionSearcher`) attaches to
 the study's Optuna study (its storage holds every earlier trial, which the sampler learns from)
 and continues it:
 
