@@ -5,7 +5,10 @@ The command line: preset, YAML, ``--set`` and flags → one validated
 :func:`study.driver.run_study` (the parent run, the Tuner, the summary).
 
 ``--resume NAME`` continues an interrupted study from its folder: unfinished trials resume from
-their checkpoints and their own MLflow child runs; nothing is lost or counted twice. The saved
+their checkpoints and their own MLflow child runs; nothing is lost or counted twice. With
+``--num-trials N`` (the new total) or, in the grid modes, ``--seeds-per-config K`` it extends the
+study (:mod:`study.extend`); an option that would change what its trials are is refused first
+(:func:`study.config.check_resume`). The saved
 ``config.yaml`` holds no secret (its ``secrets:`` fields and URI passwords are redacted), so a
 resumed study is given those again (``--set trial.data_root=...``, ``--tracking-uri ...``).
 """
