@@ -19,7 +19,7 @@ import yaml
 
 from analysis.redaction import redact, redact_uri, without_secrets
 from analysis.schema import Artifact, StudyStatus, Tag, default_tracking_uri
-from study.config import ConfigError, StudyConfig, check_cluster_resources
+from study.config import StudyConfig, check_cluster_resources, saved_num_trials
 from study.preflight import check_dataset, check_storage_reachable, check_tracking, ensure_ray, quiet_console
 from study.trust import check_study_folder
 
@@ -47,39 +47,46 @@ def run_study(config: StudyConfig, *, resume: bool = False) -> dict[str, Any]:
 
 
 def _run_locked(config: StudyConfig, resume: bool) -> dict[str, Any]:
-    from ray import tune
-
     from study import tracking
-    from study.outcome import InterruptWatch, resume_hint
+    from study.extend import plan_stages, save_stages
 
     quiet_console()
-    tune_path = os.path.join(config.study_dir, TUNE_DIR)
     tracking_uri = resolve_tracking_uri(config)
     if resume:
         check_study_folder(config.study_dir)  # what Tuner.restore unpickles: see study.trust
-    if resume and not tune.Tuner.can_restore(tune_path):
-        raise ConfigError(f"resume: no restorable study state in {tune_path}; "
-                          f"check --root and the study name, or start a new study without --resume")
+    stages, to_run = plan_stages(config, resume, saved_num_trials(os.path.join(config.study_dir, CONFIG_FILE))
+                                 if resume else 0)
     check_tracking(tracking_uri, config.tracking_start_wait)
     check_dataset(config)
     _prepare_cluster_and_folder(config)
     commit = tracking.git_sha()  # once: every run records it as its source
     parent_run_id = _open_study_run(config, tracking_uri, resume, commit)
-    tuner = _make_tuner(config, tracking_uri, parent_run_id, resume, commit)
     with tracking.StudySystemMetrics(tracking_uri, parent_run_id):
-        try:
-            with InterruptWatch() as watch:
-                tuner.fit()
-        except Exception:
-            if tracking.wait_until_reachable(tracking_uri, timeout=30):
-                tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.FAILED)
-            raise
-        if watch.interrupted:
-            tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.INTERRUPTED)
-            print(resume_hint(config.name, config.root), flush=True)
-            return {"name": config.name, "parent_run_id": parent_run_id, "tracking_uri": tracking_uri,
-                    "status": str(StudyStatus.INTERRUPTED)}
+        for stage, restore in to_run:  # a stage is recorded once those before it have ended
+            save_stages(config.study_dir, stages[:stages.index(stage) + 1])
+            tuner = _make_tuner(config, tracking_uri, parent_run_id, commit, stages, stage, restore)
+            if _fit(tuner, config, tracking_uri, parent_run_id):
+                return {"name": config.name, "parent_run_id": parent_run_id, "tracking_uri": tracking_uri,
+                        "status": str(StudyStatus.INTERRUPTED)}
         return _finish(config, tracking_uri, parent_run_id)
+
+
+def _fit(tuner, config: StudyConfig, tracking_uri: str, parent_run_id: str) -> bool:
+    """Run one stage's trials; True if interrupted (the study is then marked so, with the resume hint)."""
+    from study import tracking
+    from study.outcome import InterruptWatch, resume_hint
+
+    try:
+        with InterruptWatch() as watch:
+            tuner.fit()
+    except Exception:
+        if tracking.wait_until_reachable(tracking_uri, timeout=30):
+            tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.FAILED)
+        raise
+    if watch.interrupted:
+        tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.INTERRUPTED)
+        print(resume_hint(config.name, config.root), flush=True)
+    return watch.interrupted
 
 
 def _prepare_cluster_and_folder(config: StudyConfig) -> None:
@@ -122,12 +129,13 @@ def _open_study_run(config: StudyConfig, tracking_uri: str, resume: bool, commit
     return parent_run_id
 
 
-def _make_tuner(config: StudyConfig, tracking_uri: str, parent_run_id: str, resume: bool, commit: str):
-    """The Tuner: the trainable with the study context and resources, the searcher and scheduler
-    (or the saved state of an interrupted study), the progress callback."""
+def _make_tuner(config: StudyConfig, tracking_uri: str, parent_run_id: str, commit: str, stages, stage, restore):
+    """The Tuner of one stage (:mod:`study.extend`): the trainable with the study context and
+    resources, the searcher and scheduler (or the saved state of an interrupted stage), the progress."""
     from ray import tune
 
     from study import tracking
+    from study.extend import make_searcher
     from study.progress import StudyProgress
     from study.trainable import StudyContext, run_trial
 
@@ -140,38 +148,28 @@ def _make_tuner(config: StudyConfig, tracking_uri: str, parent_run_id: str, resu
     )
     trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
                                     {"cpu": config.resources.cpus, "gpu": config.resources.gpus})
-    if resume:
-        return tune.Tuner.restore(os.path.join(config.study_dir, TUNE_DIR), trainable,
+    if restore:
+        return tune.Tuner.restore(os.path.join(config.study_dir, stage.tune_dir), trainable,
                                   resume_unfinished=True, resume_errored=True)
     progress = StudyProgress(
-        config.objective_directions(), config.num_trials(), config.resources.max_concurrent,
+        config.objective_directions(), stage.trials, config.resources.max_concurrent,
         mark_trial=functools.partial(tracking.mark_trial_status, tracking_uri, parent_run_id),
     )
+    number = stages.index(stage) + 1
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=_searcher(config), scheduler=_scheduler(config), num_samples=config.num_trials(),
+            search_alg=make_searcher(config, stages, number, tracking_uri, parent_run_id),
+            scheduler=_scheduler(config), num_samples=stage.trials,
             max_concurrent_trials=config.resources.max_concurrent,
             reuse_actors=config.resources.reuse_actors,
         ),
         run_config=tune.RunConfig(
-            name=TUNE_DIR, storage_path=config.study_dir,
+            name=stage.tune_dir, storage_path=config.study_dir,
             failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             callbacks=[progress], verbose=0,
         ),
-    )
-
-
-def _searcher(config: StudyConfig):
-    """Optuna behind Tune's searcher interface, its study stored in the study folder."""
-    from study.search import OptunaStudySearcher
-
-    return OptunaStudySearcher(
-        study_name=config.name, storage=f"sqlite:///{os.path.join(config.study_dir, OPTUNA_DB)}",
-        objectives=config.objective_directions(), space=config.space,
-        sampler=config.search.sampler, sampler_seed=config.search.sampler_seed,
-        constant_liar=config.search.constant_liar, history_limit=config.search.history_limit,
     )
 
 

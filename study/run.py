@@ -5,7 +5,10 @@ The command line: preset, YAML, ``--set`` and flags → one validated
 :func:`study.driver.run_study` (the parent run, the Tuner, the summary).
 
 ``--resume NAME`` continues an interrupted study from its folder: unfinished trials resume from
-their checkpoints and their own MLflow child runs; nothing is lost or counted twice. The saved
+their checkpoints and their own MLflow child runs; nothing is lost or counted twice. With
+``--num-trials N`` (the new total) or, in the grid modes, ``--seeds-per-config K`` it extends the
+study (:mod:`study.extend`); an option that would change what its trials are is refused first
+(:func:`study.config.check_resume`). The saved
 ``config.yaml`` holds no secret (its ``secrets:`` fields and URI passwords are redacted), so a
 resumed study is given those again (``--set trial.data_root=...``, ``--tracking-uri ...``).
 """
@@ -30,10 +33,12 @@ from study.config import (
     SpaceConfig,
     StudyConfig,
     TrialConfig,
+    check_resume,
     field_docs,
     from_dict,
     load_yaml,
     make_config,
+    merge,
     preset_names,
     set_dotted,
 )
@@ -81,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Precedence: preset < --config YAML < --set < the options above. "
                "Example: python -m study.run --preset quick --num-trials 4 --steps 300",
     )
-    parser.add_argument("--preset", default="quick",
+    parser.add_argument("--preset", default=None,
                         help=f"Named preset to start from: {', '.join(preset_names())} (default: quick).")
     parser.add_argument("--config", default=None, help="YAML file with study fields (yaml.safe_load).")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
@@ -95,9 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, dest=path, default=None, metavar=kind.upper(),
                                 help=doc + (" Comma-separated." if kind == "list" else ""))
     parser.add_argument("--resume", metavar="NAME", default=None,
-                        help="Continue the interrupted study NAME from its folder under --root "
-                             "(its saved config is used; other options are ignored, except the values "
-                             "of its redacted secrets, which must be given again).")
+                        help="Continue the interrupted or finished study NAME from its folder under --root "
+                             "with its saved config. Given with it, --num-trials N (search mode: the new "
+                             "total) or --seeds-per-config K (grid modes) extends the study; resources, "
+                             "--address, --tracking-uri and its redacted secrets may be given; any other "
+                             "change is refused, naming it.")
     parser.add_argument("--list-models", action="store_true",
                         help="List the model types with their searched hyperparameters (range, paper grid) "
                              "and other settings, then exit.")
@@ -129,9 +136,9 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
     overrides = _overrides(args)
     if "name" not in overrides:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        overrides["name"] = f"{args.preset or 'study'}-{stamp}"
+        overrides["name"] = f"{args.preset or 'quick'}-{stamp}"
     overrides.setdefault("root", os.environ.get("BETASWEEP_ROOT", "betasweep-runs"))
-    return make_config(args.preset, args.config, overrides)
+    return make_config(args.preset or "quick", args.config, overrides)
 
 
 def _unredacted(saved: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +157,27 @@ def _unredacted(saved: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"resume: {', '.join(missing)} redacted from the saved config (secrets are never "
                           f"written); give them again, e.g. --set {missing[0]}=VALUE")
     return saved
+
+
+def resumed_config(args: argparse.Namespace) -> StudyConfig:
+    """The saved config of study ``--resume NAME`` with the options given alongside, refused
+    (:func:`study.config.check_resume`) if they change what its trials are or shrink it."""
+    if args.preset is not None:
+        raise ConfigError("resume: --preset cannot be given with --resume; the study keeps its saved config")
+    root = args.root or os.environ.get("BETASWEEP_ROOT", "betasweep-runs")
+    path = os.path.join(os.path.abspath(root), args.resume, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise ConfigError(f"resume: no study {args.resume!r} under {os.path.abspath(root)} "
+                          f"({path} missing); check --root and the name")
+    given = _overrides(args)
+    if args.config:
+        given = merge(load_yaml(args.config), given)
+    given = {**given, "root": os.path.abspath(root)}  # where the study was found
+    saved = _unredacted(load_yaml(path), given)
+    saved_config = from_dict(saved)
+    config = from_dict(merge(saved, given))
+    check_resume(saved_config, config, {path: flag for flag, path, _cls, _kind in _FLAGS})
+    return config
 
 
 def print_plan(config: StudyConfig, tracking_uri: str) -> None:
@@ -194,12 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         if args.resume:
-            root = args.root or os.environ.get("BETASWEEP_ROOT", "betasweep-runs")
-            saved = os.path.join(os.path.abspath(root), args.resume, CONFIG_FILE)
-            if not os.path.isfile(saved):
-                raise ConfigError(f"resume: no study {args.resume!r} under {os.path.abspath(root)} "
-                                  f"({saved} missing); check --root and the name")
-            config = from_dict(_unredacted(load_yaml(saved), _overrides(args)))
+            config = resumed_config(args)
         else:
             config = config_from_args(args)
         if args.dry_run:

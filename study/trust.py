@@ -55,9 +55,12 @@ def check_study_folder(study_dir: str) -> None:
         raise UntrustedState(f"resume: {parent} (the root above the study) is writable by anyone; "
                              "a study there could have been replaced; move it to a folder of yours")
     _check(study_dir, os.lstat(study_dir))
-    state = os.path.join(study_dir, STATE_DIR)
-    if not os.path.lexists(state):
-        return
+    for entry in sorted(os.listdir(study_dir)):  # tune, and a later stage's tune-2, ... (study.extend)
+        if entry == STATE_DIR or entry.startswith(f"{STATE_DIR}-"):
+            _check_tree(os.path.join(study_dir, entry))
+
+
+def _check_tree(state: str) -> None:
     _check(state, os.lstat(state))
     for base, dirs, files in os.walk(state):
         for name in dirs + files:

@@ -14,7 +14,9 @@ from study.config.loading import (
     load_preset,
     load_yaml,
     make_config,
+    merge,
     preset_names,
+    saved_num_trials,
     set_dotted,
     trial_from_dict,
 )
@@ -44,6 +46,7 @@ from study.config.options import (
     ConfigError,
     dataset_record_name,
 )
+from study.config.resume import check_resume
 from study.config.sections import (
     ResourcesConfig,
     SearchConfig,
@@ -60,7 +63,9 @@ __all__ = [
     "load_preset",
     "load_yaml",
     "make_config",
+    "merge",
     "preset_names",
+    "saved_num_trials",
     "set_dotted",
     "trial_from_dict",
     "LIKELIHOODS",
@@ -94,6 +99,7 @@ __all__ = [
     "TrialConfig",
     "field_docs",
     "check_cluster_resources",
+    "check_resume",
     "validate",
     "validate_trial",
 ]

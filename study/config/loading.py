@@ -50,6 +50,11 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
     return _merge(data, update)
 
 
+def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``update`` merged in (nested mappings merge, other values replace)."""
+    return _merge(base, update)
+
+
 def make_config(
     preset: str | None = "quick",
     path: str | None = None,
@@ -67,6 +72,11 @@ def make_config(
 def from_dict(data: Mapping[str, Any]) -> StudyConfig:
     """Build and validate a config from its plain (YAML) form."""
     return validate(_build(StudyConfig, data, ""))
+
+
+def saved_num_trials(path: str) -> int:
+    """The trial total of the config saved at ``path`` (read as saved, its redacted values unchecked)."""
+    return _build(StudyConfig, load_yaml(path), "").num_trials()
 
 
 def trial_from_dict(data: Mapping[str, Any]) -> TrialConfig:

@@ -172,6 +172,43 @@ def test_killed_study_resumes_without_loss_or_duplicates(isolated_env):
         assert steps[-1] == 120 and len(steps) == len(set(steps)), steps
 
 
+@pytest.mark.slow  # ~100 s on 2 shared cores: two studies' worth of Ray start-up, four tiny trials
+def test_finished_study_extended_in_the_same_optuna_study_and_parent_run(isolated_env):
+    root = isolated_env / "runs"
+    cfg = config(root, "ext", trial={"metrics": "recon"},
+                 search={"num_trials": 2, "objectives": ["recon_error", "recon_mse"], "sampler": "random"},
+                 resources={"max_concurrent": 1})
+    first = run_study(cfg)
+    uri = first["tracking_uri"]
+    report = root / "ext" / "analysis" / "report.md"
+    before = report.stat().st_mtime_ns
+    old_ids = {c.data.tags[Tag.TRIAL_ID] for c in child_runs(uri, "ext")}
+    assert len(old_ids) == 2
+
+    assert main(["--resume", "ext", "--root", str(root), "--num-trials", "4"]) == 0
+    trials = optuna_trials(root, "ext")
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4 and [t.number for t in trials] == [0, 1, 2, 3]
+    assert len({repr(sorted(t.params.items())) for t in trials}) == 4  # the sampler did not replay stage 1
+    parents = parent_runs(uri, "ext")
+    assert len(parents) == 1 and parents[0].info.run_id == first["parent_run_id"]
+    assert parents[0].data.tags[Tag.STUDY_STATUS] == StudyStatus.COMPLETED
+    assert parents[0].info.status == "FINISHED"
+    children = child_runs(uri, "ext")
+    ids = [c.data.tags[Tag.TRIAL_ID] for c in children]
+    assert len(children) == 4 and len(set(ids)) == 4 and old_ids < set(ids)
+    assert all(c.data.tags[Tag.PARENT_RUN] == first["parent_run_id"] for c in children)
+    assert {int(c.data.tags[Tag.OPTUNA_TRIAL]) for c in children} == {0, 1, 2, 3}
+    assert all(c.data.tags[Tag.TRIAL_STATUS] == TrialStatus.COMPLETED for c in children)
+    from analysis.runs import load_runs
+
+    assert sorted(load_runs("ext", tracking_uri=uri)[Tag.TRIAL_ID]) == sorted(ids)  # one row per trial
+    assert report.stat().st_mtime_ns > before  # the report was drawn again, with all four trials
+    assert (root / "ext" / "tune-2").is_dir()
+    assert "num_trials: 4" in (root / "ext" / "config.yaml").read_text()
+    assert main(["--resume", "ext", "--root", str(root)]) == 0  # nothing left to run: the same four
+    assert len(child_runs(uri, "ext")) == 4 and len(optuna_trials(root, "ext")) == 4
+
+
 def test_dry_run_and_bad_input_before_any_cluster_work(isolated_env, capsys):
     assert main(["--dry-run", "--num-trials", "4", "--model-types", "vae,beta_tcvae"]) == 0
     out = capsys.readouterr().out

@@ -64,6 +64,12 @@ def test_a_study_folder_is_checked_whole(tmp_path):
     with pytest.raises(UntrustedState, match="run_trial_1 is writable"):
         check_study_folder(folder)
     os.chmod(trial, 0o755)
+    later = os.path.join(folder, "tune-2", "run_trial_2")  # an extension's stage (study.extend)
+    os.makedirs(later)
+    os.chmod(later, 0o775)
+    with pytest.raises(UntrustedState, match="tune-2/run_trial_2 is writable"):
+        check_study_folder(folder)
+    os.chmod(later, 0o755)
     os.chmod(tmp_path / "runs", 0o777)  # anyone could swap the study folder
     with pytest.raises(UntrustedState, match="writable by anyone"):
         check_study_folder(folder)
