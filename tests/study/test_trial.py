@@ -89,6 +89,20 @@ def test_cli_prints_result_table(capsys, tmp_path):
         assert os.path.getsize(tmp_path / "art" / artifact) > 0, artifact
 
 
+def test_cli_help_lists_every_field(capsys):
+    """argparse formats help with %: a field doc that quotes a percentage must not break --help."""
+    import dataclasses
+
+    from study.config import TrialConfig
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    flags = [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(TrialConfig) if f.name != "model_params"]
+    assert all(flag in out for flag in flags)
+
+
 def test_cli_rejects_bad_field(capsys):
     assert main(["--latent-dim", "0"]) == 2
     assert "trial.latent_dim: must be >= 1" in capsys.readouterr().err
