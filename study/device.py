@@ -19,11 +19,10 @@ thread only (half the work with two threads). :func:`configure_cpu` is therefore
 a trial does in the thread that trains, and :func:`denormals_flushed` observes the effect.
 
 Precision (:func:`resolve_precision`): ``trial.amp: auto`` trains in bf16 where the hardware does
-bf16 arithmetic natively — x86 CPUs with AVX512-BF16 or AMX (:func:`cpu_has_native_bf16`; ~2× the
-fp32 step on this project's AMD EPYC, benchmarks/README.md) and CUDA GPUs with bf16 — and in fp32
-elsewhere (emulated bf16 is slower than fp32) and for a model type whose bf16 scores disagreed
-with fp32 (``bf16_under_auto`` of its class). Only the networks run in bf16: the loss's delicate
-terms are fp32 islands (:mod:`models.precision`).
+bf16 arithmetic natively — x86 CPUs with AVX512-BF16 or AMX (:func:`cpu_has_native_bf16`) and CUDA
+GPUs with bf16 — for a model type whose bf16 science table agreed with fp32 (``bf16_under_auto`` of
+its class; none yet), else fp32. ``amp: true`` forces bf16. Only the networks run in bf16: the
+loss's delicate terms are fp32 islands (:mod:`models.precision`).
 """
 
 from __future__ import annotations

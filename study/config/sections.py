@@ -92,9 +92,9 @@ class TrialConfig:
     the scores do not change (benchmarks/README.md, "Trained weights and denormals"). false only
     to measure that."""
     amp: Amp = Amp.AUTO
-    """bf16 autocast of the networks (the loss's delicate terms stay fp32): auto = on CPUs with native
-    bf16 (AVX512-BF16 or AMX) and CUDA GPUs with bf16 support, unless the model type keeps fp32;
-    true = always; false = fp32. Recorded on the run as tag precision (bf16 or fp32)."""
+    """bf16 autocast of the networks (the loss's delicate terms stay fp32): auto = bf16 on native-bf16
+    hardware for model types whose bf16 science table agreed with fp32 (none yet), else fp32;
+    true = always (~2× faster on native bf16); false = fp32. Recorded as the run's tag precision."""
     channels_last: bool = True
     """Convolution weights in channels-last (NHWC) memory format on the CPU, where oneDNN's kernels
     run faster in it (this machine, 1 thread, Burgess VAE: fp32 +25%, bf16 +45%; benchmarks/README.md);

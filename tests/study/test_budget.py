@@ -57,9 +57,11 @@ TABLE = ("device,architecture,model_type,batch_size,precision,threads,images_per
                                                   ("true", False, 2, "1,200 img/s on cpu, bf16, 2 threads"),
                                                   ("auto", True, 4, "1,200 img/s on cpu, bf16, 2 threads")])
 def test_estimate_reads_the_row_of_the_resolved_precision_and_threads(monkeypatch, tmp_path, amp, native, cpus, rate):
+    from models import MODELS
     from study import device
 
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(MODELS["vae"], "bf16_under_auto", True)  # as for a type whose science table agreed
     table = tmp_path / "throughput.csv"
     table.write_text(TABLE)
     cfg = make_config("quick", overrides={"trial": {"amp": amp, "steps": 1000}, "space": {"model_types": ["vae"]},
@@ -73,7 +75,7 @@ def test_a_type_that_keeps_fp32_is_estimated_at_fp32(monkeypatch, tmp_path):
     from study import device
 
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(MODELS["vae"], "bf16_under_auto", False)
+    assert not MODELS["vae"].bf16_under_auto
     table = tmp_path / "throughput.csv"
     table.write_text(TABLE)
     cfg = make_config("quick", overrides={"space": {"model_types": ["vae"]}})

@@ -143,11 +143,14 @@ def test_every_model_type_resumes_to_the_same_state(model_type, tmp_path):
 @pytest.mark.parametrize("amp,native,expected", [("true", False, "bf16"), ("false", True, "fp32"),
                                                  ("auto", True, "bf16"), ("auto", False, "fp32")])
 def test_the_trial_trains_in_the_resolved_precision(monkeypatch, amp, native, expected):
-    """amp resolves per node (auto: native bf16 here or not); the networks run in it, the result says it."""
+    """amp resolves per node (auto, for a type whose science table agreed: native bf16 here or not);
+    the networks run in it, the result says it."""
+    from models import MODELS
     from study import device
     from study.trial import precision_for, setup, train_step
 
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(MODELS["factor_vae"], "bf16_under_auto", True)
     config = trial_from_dict({**{k: v for k, v in TINY.items() if k != "beta"}, "model_type": "factor_vae",
                               "amp": amp, "steps": 20, "report_every": 10})
     assert precision_for(config) == expected
@@ -171,13 +174,14 @@ def test_conv_weights_are_channels_last_on_cpu_unless_turned_off():
     assert layouts(tiny()) == {True} and layouts(tiny(channels_last=False)) == {False}
 
 
-def test_a_model_type_can_keep_fp32_under_auto(monkeypatch):
+def test_auto_trains_a_type_in_bf16_only_once_its_science_table_agreed(monkeypatch):
     from models import MODELS
     from study import device
     from study.trial import precision_for
 
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(MODELS["vae"], "bf16_under_auto", False)
+    assert not any(cls.bf16_under_auto for cls in MODELS.values())  # no science table agrees yet
     vae = trial_from_dict({"model_type": "vae"})
-    assert precision_for(vae) == "fp32" and precision_for(tiny()) == "bf16"
-    assert precision_for(vae.with_updates(amp=Amp.ON)) == "bf16"
+    assert precision_for(vae) == "fp32" and precision_for(vae.with_updates(amp=Amp.ON)) == "bf16"
+    monkeypatch.setattr(MODELS["vae"], "bf16_under_auto", True)  # a type whose table agreed
+    assert precision_for(vae) == "bf16" and precision_for(vae.with_updates(amp=Amp.OFF)) == "fp32"
