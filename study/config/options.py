@@ -59,7 +59,7 @@ _OBJECTIVES = tuple(m for m in schema.CATALOGUE if m.objective)
 #: be one of these, so a typo is caught before the study starts.
 METRIC_DIRECTIONS: dict[str, str] = {m.name: m.direction for m in _OBJECTIVES}
 #: DCI (gradient-boosted trees per factor): only the full preset pays for it.
-DCI_METRICS = tuple(m.name for m in _OBJECTIVES if m.presets == ("full",))
+DCI_METRICS = tuple(m.name for m in _OBJECTIVES if m.scorer == "dci")
 #: Metrics only computed for datasets with ground-truth factors (:data:`FACTOR_DATASETS`).
 FACTOR_METRICS = tuple(m.name for m in _OBJECTIVES if m.needs_factors)
 #: Metrics only computed for datasets without ground-truth factors (a linear probe of the labels).

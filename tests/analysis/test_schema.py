@@ -6,7 +6,6 @@ and the analysis CLI's directions are views of it; docs/architecture.md names ev
 artifact and metric; and the module imports nothing heavy.
 """
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -22,16 +21,10 @@ from tests.analysis.metrics.test_reconstruction import TinyModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-#: Sample sizes small enough for a unit test; zero (a metric the preset skips) stays zero.
-_SMALL = dict(eval_size=64, beta_vae_train=60, beta_vae_eval=40, factor_vae_train=60, factor_vae_eval=40,
-              factor_vae_variance=200, mig_points=200, dci_train=60, dci_test=40, sap_train=60, sap_test=40,
-              probe_points=200, pool_size=512, bootstrap=5)
-
-
 def small(preset: scoring.MetricPreset) -> scoring.MetricPreset:
-    """``preset`` with the same metrics at tiny sizes (codes from a small pool, never the whole grid)."""
-    sizes = {k: min(getattr(preset, k), v) for k, v in _SMALL.items()}
-    return dataclasses.replace(preset, grid_limit=0, **sizes)
+    """``preset`` with the same scorers at tiny sizes (codes from a small pool, never the whole grid)."""
+    return preset.capped(200, eval_size=min(preset.eval_size, 64), grid_limit=0,
+                         pool_size=min(preset.pool_size, 512), bootstrap=5)
 
 
 class LabelledData:
