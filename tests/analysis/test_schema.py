@@ -170,3 +170,30 @@ def test_architecture_doc_names_every_tag_status_and_metric():
     missing = [n for n in [*TAGS, *map(str, values), *METRICS] if f"`{n}`" not in doc]
     missing += [a for k, a in vars(schema.Artifact).items() if k.isupper() and a not in doc]
     assert not missing, f"docs/architecture.md does not name: {missing}"
+
+
+def test_architecture_doc_holds_the_rendered_metric_table():
+    """docs/architecture.md's table is :func:`analysis.catalogue.metrics_table`, exactly (regenerate it
+    with ``python -m analysis.catalogue --metrics-table``)."""
+    with open(os.path.join(ROOT, "docs", "architecture.md")) as handle:
+        doc = handle.read()
+    table = schema.metrics_table()
+    assert table in doc, "docs/architecture.md: regenerate the table: python -m analysis.catalogue --metrics-table"
+    header = table.splitlines()[0]
+    start = doc.index(header)
+    assert doc[start:].split("\n\n", 1)[0] + "\n" == table  # no extra row after it
+    done = subprocess.run([sys.executable, "-m", "analysis.catalogue", "--metrics-table"], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    assert done.returncode == 0 and done.stdout == table, done.stderr
+
+
+def test_scorers_are_catalogued_once_in_run_order():
+    names = [s.module for s in schema.SCORERS]
+    assert len(names) == len(set(names))
+    for scorer in schema.SCORERS:
+        assert scorer.metrics and all(METRICS[m.name] == m for m in scorer.metrics), scorer.module
+        assert all(set(sizes) == set(next(iter(scorer.sizes.values()))) for sizes in scorer.sizes.values())
+    scored = [m.name for m in CATALOGUE if m.scorer]
+    assert scored == [m.name for s in schema.SCORERS for m in s.metrics]
+    for name, preset in scoring.PRESETS.items():
+        assert set(preset.scorer_sizes) == {s.module for s in schema.SCORERS if name in s.sizes}
