@@ -104,6 +104,8 @@ def _m(name: str, direction: str | None, label: str, unit: str, **kw) -> Metric:
     return Metric(name, direction, label, unit, Source.SCORES, **kw)
 
 
+_UNSUPERVISED = (dict(num_points=10000), dict(num_points=10000), dict(num_points=2048))
+
 #: The scorers, in the order ``score_model`` runs them on one RNG stream (new ones go last).
 SCORERS: tuple[Scorer, ...] = (
     Scorer("beta_vae", _sizes(dict(num_train=10000, num_eval=5000), dict(num_train=1000, num_eval=1000),
@@ -137,6 +139,17 @@ SCORERS: tuple[Scorer, ...] = (
     Scorer("probe", _sizes(dict(num_points=10000), dict(num_points=2000), dict(num_points=512)), (
         _m("linear_probe_accuracy", "max", "linear-probe accuracy (balanced)", "accuracy", has_se=True),),
         reads="labels"),
+    # disentanglement_lib's unsupervised scores, on the encoder means of 10,000 points
+    Scorer("total_correlation", _sizes(*_UNSUPERVISED), (
+        _m("gaussian_total_correlation", "min", "Gaussian total correlation of the codes (nats)", "nats"),),
+        supervised=False),
+    Scorer("wasserstein_correlation", _sizes(*_UNSUPERVISED), (
+        _m("gaussian_wasserstein_correlation", "min", "Gaussian Wasserstein correlation of the codes",
+           "code variance", objective=False),
+        _m("gaussian_wasserstein_correlation_norm", "min",
+           "Gaussian Wasserstein correlation / total code variance", "fraction")), supervised=False),
+    Scorer("code_mutual_info", _sizes(*_UNSUPERVISED), (
+        _m("mutual_info_score", "min", "mean MI between code dims (nats, 20 bins)", "nats"),), supervised=False),
 )
 
 _S, _T = Source.SCORES, Source.TERMS
