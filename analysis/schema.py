@@ -1,6 +1,7 @@
 """The record schema: the one vocabulary of what a study writes to MLflow and the analysis reads.
 
-Statuses, tag names, artifact paths, the metric catalogue and the rules of what becomes a record
+Statuses, tag names, artifact paths, the metric catalogue (kept in :mod:`analysis.catalogue`,
+re-exported here) and the rules of what becomes a record
 (numbers are metrics, strings are tags, secrets are never logged). ``study`` and ``analysis`` both
 import it, so a name is spelled in one place; it imports only the standard library (no Ray, torch,
 MLflow or pandas), so validating a config or reading a status costs nothing. docs/architecture.md
@@ -12,9 +13,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from analysis.catalogue import (  # noqa: F401  (re-exported: the catalogue is part of the schema)
+    CATALOGUE,
+    ESTIMATE_PRESET,
+    METRIC_PRESETS,
+    METRICS,
+    SCORERS,
+    Metric,
+    Scorer,
+    Source,
+    metric_direction,
+    metric_label,
+    metrics_table,
+)
 
 
 class TrialStatus(StrEnum):
@@ -158,10 +172,6 @@ class Artifact:
 PROCEDURAL_SUFFIX = "-procedural"
 #: Suffix of a score's standard error: ``mig`` → ``mig_se``.
 SE_SUFFIX = "_se"
-#: Metric presets (the valid values of ``trial.metrics``): fast, full, recon, and estimate (the fast
-#: preset's scores on small samples: what a trial reports at early-stopping rungs).
-ESTIMATE_PRESET = "estimate"
-METRIC_PRESETS: tuple[str, ...] = ("fast", "full", "recon", ESTIMATE_PRESET)
 #: Prefixes of the per-dimension KL (``kl_dim_<j>``) and of the training curves (``train/<term>``).
 KL_DIM_PREFIX = "kl_dim_"
 CURVE_PREFIX = "train/"
@@ -175,140 +185,6 @@ SYSTEM_PREFIX = "system/"
 DATASET_CONTEXT = "training"
 #: Numbers a trial logs that are bookkeeping, not scores (never objectives).
 BOOKKEEPING: tuple[str, ...] = ("step", "images_per_second", "train_seconds", "steps_done")
-
-
-class Source(StrEnum):
-    """Which code produces a metric."""
-
-    SCORES = "score_model"
-    """``analysis.metrics.score_model`` on the trained model (reconstruction, blur, disentanglement)."""
-    TERMS = "objective_terms"
-    """``study.evaluation.evaluate_objective_terms``: the objective and its terms on held-out images."""
-    TRAINING = "training"
-    """Reported while training, at every report (usable by ASHA)."""
-    STUDY = "study_level"
-    """Computed by the analysis across a study's trials and written back to each child run
-    (``python -m analysis udr``): an axis for the report, not a search objective."""
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One metric a trial produces."""
-
-    name: str
-    direction: str | None
-    """"min" or "max" (the better side); None for a count or a property of the data."""
-    label: str
-    """Axis label, with the unit."""
-    unit: str
-    source: Source
-    presets: tuple[str, ...] = METRIC_PRESETS
-    """Metric presets that compute it."""
-    has_se: bool = False
-    """A standard error is logged as ``<name>_se``."""
-    needs_factors: bool = False
-    """Only computed for datasets with ground-truth factors."""
-    without_factors: bool = False
-    """Only computed for datasets without ground-truth factors (a linear probe of the labels)."""
-    needs_probabilistic: bool = False
-    """Needs a probabilistic encoder q(z|x) (a KL term): never computed for the AE."""
-    model_types: tuple[str, ...] = ()
-    """Only these model types produce it (empty: every type the other needs allow)."""
-    objective: bool = True
-    """A study may optimise it (search.objectives, search.asha_metric); else a diagnostic."""
-
-    @property
-    def intermediate(self) -> bool:
-        """Reported during training, so an early-stopping scheduler can compare it."""
-        return self.source == Source.TRAINING
-
-
-_S, _T = Source.SCORES, Source.TERMS
-_DISENTANGLING = ("fast", "full", ESTIMATE_PRESET)
-_TCVAE = ("beta_tcvae",)
-_DIP = ("dip_vae_i", "dip_vae_ii")
-_NATS = "nats/image"
-
-#: The catalogue, in the order configs and error messages list metrics.
-CATALOGUE: tuple[Metric, ...] = (
-    Metric("recon_error", "min", "reconstruction error (nats/image)", _NATS, _S, has_se=True),
-    Metric("recon_error_sampled", "min", "reconstruction error, one posterior sample (nats/image)", _NATS, _S),
-    Metric("recon_mse", "min", "reconstruction MSE (per pixel)", "per pixel", _S),
-    Metric("blur", "min", "blur (px, equivalent Gaussian σ of lost detail)", "px", _S, has_se=True),
-    Metric("shape_error", "min", "shape error (variance unexplained once blur is matched)", "fraction", _S,
-           has_se=True),
-    Metric("output_variation", None, "reconstructions' variance across images / the data's", "fraction", _S,
-           objective=False),
-    Metric("collapsed", None, "collapsed: outputs do not depend on the input (1) or do (0)", "flag", _S,
-           objective=False),
-    Metric("blur_samples", "min", "blur of prior samples (px, against the data's mean spectrum)", "px", _S,
-           has_se=True),
-    Metric("data_sharpness", None, "the data's own level of blur_samples (px)", "px", _S, objective=False),
-    Metric("beta_vae_score", "max", "BetaVAE score", "accuracy", _S, _DISENTANGLING, has_se=True,
-           needs_factors=True),
-    Metric("beta_vae_train_accuracy", "max", "BetaVAE classifier train accuracy", "accuracy", _S,
-           _DISENTANGLING, needs_factors=True, objective=False),
-    Metric("factor_vae_score", "max", "FactorVAE score", "accuracy", _S, _DISENTANGLING, has_se=True,
-           needs_factors=True),
-    Metric("factor_vae_active_dims", None, "FactorVAE active dims", "dims", _S, _DISENTANGLING,
-           needs_factors=True, objective=False),
-    Metric("mig", "max", "MIG", "fraction of H(factor)", _S, _DISENTANGLING, has_se=True, needs_factors=True),
-    Metric("dci_disentanglement", "max", "DCI disentanglement", "", _S, ("full",), needs_factors=True),
-    Metric("dci_completeness", "max", "DCI completeness", "", _S, ("full",), needs_factors=True),
-    Metric("dci_informativeness", "max", "DCI informativeness (test accuracy)", "accuracy", _S, ("full",),
-           has_se=True, needs_factors=True),
-    Metric("dci_informativeness_train", "max", "DCI informativeness (train accuracy)", "accuracy", _S,
-           ("full",), needs_factors=True, objective=False),
-    Metric("sap", "max", "SAP", "accuracy gap", _S, _DISENTANGLING, has_se=True, needs_factors=True),
-    Metric("modularity", "max", "modularity (Ridgeway & Mozer 2018)", "", _S, _DISENTANGLING, has_se=True,
-           needs_factors=True),
-    Metric("explicitness", "max", "explicitness (test ROC-AUC, Ridgeway & Mozer 2018)", "ROC-AUC", _S,
-           _DISENTANGLING, has_se=True, needs_factors=True),
-    Metric("explicitness_train", "max", "explicitness (train ROC-AUC)", "ROC-AUC", _S, _DISENTANGLING,
-           needs_factors=True, objective=False),
-    Metric("irs", "max", "IRS, interventional robustness (Suter et al. 2019)", "", _S, _DISENTANGLING,
-           has_se=True, needs_factors=True),
-    Metric("irs_active_dims", None, "IRS active dims", "dims", _S, _DISENTANGLING, needs_factors=True,
-           objective=False),
-    Metric("linear_probe_accuracy", "max", "linear-probe accuracy (balanced)", "accuracy", _S, _DISENTANGLING,
-           has_se=True, without_factors=True),
-    Metric("eval_loss", "min", "held-out objective (nats/image)", _NATS, _T),
-    Metric("eval_recon", "min", "held-out reconstruction term (nats/image)", _NATS, _T, objective=False),
-    Metric("eval_kl", "max", "held-out KL(q(z|x) ‖ p(z)) (nats/image)", _NATS, _T, needs_probabilistic=True),
-    Metric("eval_mi", "max", "held-out index-code MI (nats/image)", _NATS, _T, needs_probabilistic=True,
-           model_types=_TCVAE, objective=False),
-    Metric("eval_tc", "min", "held-out total correlation (nats/image; minibatch estimate for β-TCVAE, "
-           "discriminator estimate for FactorVAE)", _NATS, _T, needs_probabilistic=True,
-           model_types=(*_TCVAE, "factor_vae"), objective=False),
-    Metric("eval_dwkl", "min", "held-out dimension-wise KL (nats/image)", _NATS, _T, needs_probabilistic=True,
-           model_types=_TCVAE, objective=False),
-    Metric("eval_capacity", None, "AnnealedVAE's KL capacity C at the end of training (nats/image)", _NATS, _T,
-           needs_probabilistic=True, model_types=("annealed_vae",), objective=False),
-    Metric("eval_dip_offdiag", "min", "held-out DIP-VAE penalty: Σ of squared off-diagonal covariances", "",
-           _T, needs_probabilistic=True, model_types=_DIP, objective=False),
-    Metric("eval_dip_diag", "min", "held-out DIP-VAE penalty: Σ of squared (diagonal variance − 1)", "", _T,
-           needs_probabilistic=True, model_types=_DIP, objective=False),
-    Metric("active_dims", None, "active latent dims (KL > 0.01 nats)", "dims", _T, needs_probabilistic=True,
-           objective=False),
-    Metric("udr", "max", "UDR, unsupervised disentanglement ranking (Duan et al. 2020)", "", Source.STUDY,
-           objective=False),
-    Metric("val_recon_error", "min", "validation reconstruction error (nats/image)", _NATS, Source.TRAINING),
-)
-
-#: Metric name → its catalogue entry.
-METRICS: dict[str, Metric] = {m.name: m for m in CATALOGUE}
-
-
-def metric_direction(name: str) -> str | None:
-    """The better side of metric ``name`` ("min"/"max"); None if it has none or is not catalogued."""
-    entry = METRICS.get(name)
-    return entry.direction if entry else None
-
-
-def metric_label(name: str) -> str:
-    """Axis label of metric ``name`` (with its unit); the name itself for an uncatalogued column."""
-    entry = METRICS.get(name)
-    return entry.label if entry else name
 
 
 def arrow(sense: str) -> str:

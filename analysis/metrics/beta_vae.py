@@ -71,3 +71,10 @@ def beta_vae_score(codes, rng, batch_size: int = 64, num_train: int = 10000, num
     accuracy = float(np.mean(model.predict(x_eval) == y_eval))
     return {"train_accuracy": float(np.mean(model.predict(x_train) == y_train)),
             "eval_accuracy": accuracy, "eval_accuracy_se": binomial_se(accuracy, num_eval)}
+
+
+def score(ctx, num_train: int, num_eval: int) -> dict:
+    """The scorer (:data:`analysis.catalogue.SCORERS`): BetaVAE score on the code source."""
+    b = beta_vae_score(ctx.codes, ctx.rng, ctx.batch_size, num_train, num_eval)
+    return {"beta_vae_score": b["eval_accuracy"], "beta_vae_score_se": b["eval_accuracy_se"],
+            "beta_vae_train_accuracy": b["train_accuracy"]}

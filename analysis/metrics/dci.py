@@ -32,7 +32,7 @@ import numpy as np
 import scipy.stats
 from sklearn.ensemble import GradientBoostingClassifier
 
-from analysis.metrics._common import check_codes_factors, varying
+from analysis.metrics._common import check_codes_factors, seed_from, varying
 from analysis.metrics.parallel import submit_all
 from analysis.metrics.uncertainty import resample_rows, se_over_resamples
 
@@ -118,3 +118,20 @@ def dci(codes_train, factors_train, codes_test, factors_test, random_state: int 
     and, given ``rng``, informativeness_test_se (bootstrap over test points, models fixed).
     ``n_jobs``: factors fitted at once (the scores do not depend on it)."""
     return dci_start(codes_train, factors_train, codes_test, factors_test, random_state, rng, n_jobs)()
+
+
+def score(ctx, num_train: int, num_test: int) -> Callable[[], dict]:
+    """The scorer (:data:`analysis.catalogue.SCORERS`): starts DCI's fits in ``ctx.n_jobs`` workers
+    and returns the function that waits for them (the registry calls it after the other scorers)."""
+    (train_f, train_c), (test_f, test_c) = ctx.split(num_train, num_test)
+    started = dci_start(train_c, train_f, test_c, test_f, random_state=seed_from(ctx.rng), rng=ctx.rng,
+                        n_jobs=ctx.n_jobs)
+
+    def scores() -> dict:
+        d = started()
+        return {"dci_disentanglement": d["disentanglement"], "dci_completeness": d["completeness"],
+                "dci_informativeness": d["informativeness_test"],
+                "dci_informativeness_se": d["informativeness_test_se"],
+                "dci_informativeness_train": d["informativeness_train"]}
+
+    return scores

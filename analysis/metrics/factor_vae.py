@@ -64,3 +64,10 @@ def factor_vae_score(codes, rng, batch_size: int = 64, num_train: int = 10000, n
     eval_acc = float(eval_votes[classifier, dims].sum() / eval_votes.sum())
     return {"train_accuracy": float(train_acc), "eval_accuracy": eval_acc,
             "eval_accuracy_se": binomial_se(eval_acc, num_eval), "num_active_dims": int(active.sum())}
+
+
+def score(ctx, num_train: int, num_eval: int, num_variance: int) -> dict:
+    """The scorer (:data:`analysis.catalogue.SCORERS`): FactorVAE score on the code source."""
+    f = factor_vae_score(ctx.codes, ctx.rng, ctx.batch_size, num_train, num_eval, num_variance)
+    return {"factor_vae_score": f["eval_accuracy"], "factor_vae_score_se": f["eval_accuracy_se"],
+            "factor_vae_active_dims": float(f["num_active_dims"])}

@@ -109,3 +109,10 @@ def irs(codes, factors, rng=None, diff_quantile: float = 0.99, factor_bins: int 
         out["irs_se"] = bootstrap_se(lambda rows: _score(codes[rows], factors[rows], diff_quantile)[0],
                                      len(codes), rng, num_resamples)
     return out
+
+
+def score(ctx, num_points: int) -> dict:
+    """The scorer (:data:`analysis.catalogue.SCORERS`): IRS of ``num_points`` draws, with its SE."""
+    factors, codes = ctx.sample(num_points)
+    r = irs(codes, factors, rng=ctx.rng, num_resamples=ctx.bootstrap)
+    return {"irs": r["irs"], "irs_se": r["irs_se"], "irs_active_dims": float(r["num_active_dims"])}

@@ -100,3 +100,10 @@ def mig_with_se(codes, factors, rng, num_bins: int = 20, num_resamples: int = 10
         return _gap(codes[rows], factors[rows][:, kept], num_bins)
 
     return _gap(codes, factors, num_bins), bootstrap_se(resampled, len(codes), rng, num_resamples)
+
+
+def score(ctx, num_points: int) -> dict:
+    """The scorer (:data:`analysis.catalogue.SCORERS`): MIG of ``num_points`` draws, with its SE."""
+    factors, codes = ctx.sample(num_points)
+    value, se = mig_with_se(codes, factors, ctx.rng, num_resamples=ctx.bootstrap)
+    return {"mig": value, "mig_se": se}

@@ -181,3 +181,12 @@ def modularity_explicitness(codes_train, factors_train, codes_test, factors_test
 
         out["explicitness_test_se"] = bootstrap_se(resampled, len(ce), rng, num_resamples)
     return out
+
+
+def score(ctx, num_train: int, num_test: int) -> dict:
+    """The scorer (:data:`analysis.catalogue.SCORERS`): modularity and explicitness, with SEs."""
+    (train_f, train_c), (test_f, test_c) = ctx.split(num_train, num_test)
+    m = modularity_explicitness(train_c, train_f, test_c, test_f, rng=ctx.rng, num_resamples=ctx.bootstrap)
+    return {"modularity": m["modularity"], "modularity_se": m["modularity_se"],
+            "explicitness": m["explicitness_test"], "explicitness_se": m["explicitness_test_se"],
+            "explicitness_train": m["explicitness_train"]}

@@ -56,3 +56,15 @@ def linear_probe_with_se(codes_train, labels_train, codes_test, labels_test, rng
     truth, predicted = _predictions(codes_train, labels_train, codes_test, labels_test)
     se = bootstrap_se(lambda rows: _mean_balanced(truth[rows], predicted[rows]), len(truth), rng, num_resamples)
     return _mean_balanced(truth, predicted), se
+
+
+def score(ctx, num_points: int) -> dict:
+    """The scorer (:data:`analysis.catalogue.SCORERS`) of data without factors: a linear probe of
+    the labels of ``num_points`` evaluation images, half to fit, half to test."""
+    images, labels = ctx.data.eval_set(num_points, seed=1)
+    codes = ctx.represent(images)
+    half = len(codes) // 2
+    labels = np.asarray(labels)
+    acc, se = linear_probe_with_se(codes[:half], labels[:half], codes[half:], labels[half:], ctx.rng,
+                                   ctx.bootstrap)
+    return {"linear_probe_accuracy": acc, "linear_probe_accuracy_se": se}

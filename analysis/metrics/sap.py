@@ -85,3 +85,10 @@ def sap_with_se(codes_train, factors_train, codes_test, factors_test, rng,
     hits = _fit_predict(ct, ft, ce) == fe.T[None]
     se = bootstrap_se(lambda rows: gap(hits[:, :, rows].mean(axis=2)), hits.shape[2], rng, num_resamples)
     return gap(hits.mean(axis=2)), se
+
+
+def score(ctx, num_train: int, num_test: int) -> dict:
+    """The scorer (:data:`analysis.catalogue.SCORERS`): SAP on a train/test draw, with its SE."""
+    (train_f, train_c), (test_f, test_c) = ctx.split(num_train, num_test)
+    value, se = sap_with_se(train_c, train_f, test_c, test_f, ctx.rng, ctx.bootstrap)
+    return {"sap": value, "sap_se": se}

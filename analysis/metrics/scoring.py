@@ -1,6 +1,9 @@
 """``score_model``: everything a trial reports about a trained model, as one flat dict.
 
-Presets fix the sample sizes and where codes come from (:mod:`analysis.metrics.codes`):
+Every score but reconstruction and blur comes from a scorer of the catalogue
+(:data:`analysis.catalogue.SCORERS`, run by :mod:`analysis.metrics.registry`), which also holds each
+scorer's sample sizes per preset. A preset fixes what is preset-wide: where codes come from
+(:mod:`analysis.metrics.codes`), the evaluation images, bootstrap resamples, how the encoder runs:
 
 * ``full`` — the literature's sample sizes (BetaVAE 10,000/5,000 points, FactorVAE 10,000/5,000,
   MIG 10,000, DCI 10,000/5,000, SAP 10,000/5,000), read from the *whole factor grid encoded once*
@@ -21,21 +24,25 @@ computed at another size by accident.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from analysis.catalogue import ESTIMATE_PRESET, SCORERS
+from analysis.metrics import registry
 from analysis.metrics._common import seed_from
 from analysis.metrics.codes import GridCodes, LiveCodes, PoolCodes, grid_size
 from analysis.metrics.reconstruction import reconstruction_scores
-from analysis.schema import ESTIMATE_PRESET, Tag
+from analysis.schema import Tag
 from models.modes import evaluating
 
 
 @dataclass(frozen=True)
 class MetricPreset:
-    """Sample sizes of one scoring preset (0 disables the disentanglement metrics).
+    """What is preset-wide in scoring; each scorer's sample sizes are its catalogue entry's
+    (:data:`analysis.catalogue.SCORERS`) for preset ``name``, unless ``sizes`` gives them.
 
     ``codes`` says where the factor metrics read codes from (:mod:`analysis.metrics.codes`):
     ``pool`` — ``pool_size`` grid points encoded once, every metric's draws resampled from them;
@@ -46,20 +53,6 @@ class MetricPreset:
 
     name: str
     eval_size: int
-    beta_vae_train: int = 0
-    beta_vae_eval: int = 0
-    factor_vae_train: int = 0
-    factor_vae_eval: int = 0
-    factor_vae_variance: int = 0
-    mig_points: int = 0
-    dci_train: int = 0
-    dci_test: int = 0
-    sap_train: int = 0
-    sap_test: int = 0
-    modularity_train: int = 0
-    modularity_test: int = 0
-    irs_points: int = 0
-    probe_points: int = 0
     batch_size: int = 64
     codes: str = "live"
     pool_size: int = 0
@@ -67,32 +60,48 @@ class MetricPreset:
     bootstrap: int = 100
     encoding: str = "fp32"
     encode_batch: int = 1024
+    sizes: Mapping[str, Mapping[str, int]] | None = None
+    """Scorer module → its keyword sample sizes (only those listed run); None: the catalogue's."""
+
+    @property
+    def scorer_sizes(self) -> dict[str, Mapping[str, int]]:
+        """Scorer module → sample sizes, for every scorer this preset runs."""
+        if self.sizes is not None:
+            return dict(self.sizes)
+        return {s.module: s.sizes[self.name] for s in SCORERS if self.name in s.sizes}
+
+    def size(self, scorer: str, key: str) -> int:
+        """One sample size (``size("dci", "num_train")``); 0 when the preset does not run ``scorer``."""
+        return int(self.scorer_sizes.get(scorer, {}).get(key, 0))
+
+    def capped(self, limit: int, **changes) -> MetricPreset:
+        """The same scorers with every sample size at most ``limit`` (tests, quick looks)."""
+        sizes = {m: {k: min(v, limit) for k, v in s.items()} for m, s in self.scorer_sizes.items()}
+        return replace(self, sizes=sizes, **changes)
+
+    def __getattr__(self, name: str) -> int:
+        """``<scorer>_<size>`` reads a sample size by its flat name (``dci_train`` is
+        ``size("dci", "num_train")``, 0 if not run), as the benchmarks name them."""
+        for s in SCORERS:
+            key = "num_" + name.removeprefix(f"{s.module}_")
+            if name.startswith(f"{s.module}_") and any(key in sizes for sizes in s.sizes.values()):
+                return self.size(s.module, key)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def disentanglement(self) -> bool:
-        return self.beta_vae_train > 0
+        """Runs any scorer of the codes (factor metrics or the probe)."""
+        return bool(self.scorer_sizes)
 
 
 PRESETS = {
-    "full": MetricPreset("full", eval_size=10000, beta_vae_train=10000, beta_vae_eval=5000,
-                         factor_vae_train=10000, factor_vae_eval=5000, factor_vae_variance=10000,
-                         mig_points=10000, dci_train=10000, dci_test=5000, sap_train=10000,
-                         sap_test=5000, modularity_train=10000, modularity_test=5000, irs_points=10000,
-                         probe_points=10000, codes="grid", pool_size=100_000, encoding="fp32-cl",
+    "full": MetricPreset("full", eval_size=10000, codes="grid", pool_size=100_000, encoding="fp32-cl",
                          encode_batch=4096),
-    "fast": MetricPreset("fast", eval_size=1024, beta_vae_train=1000, beta_vae_eval=1000,
-                         factor_vae_train=1000, factor_vae_eval=1000, factor_vae_variance=5000,
-                         mig_points=10000, sap_train=1000, sap_test=1000, modularity_train=2000,
-                         modularity_test=1000, irs_points=5000, probe_points=2000,
-                         codes="pool", pool_size=16384),
+    "fast": MetricPreset("fast", eval_size=1024, codes="pool", pool_size=16384),
     "recon": MetricPreset("recon", eval_size=1024),
     # A cheap estimate of every fast-preset score for early stopping at a rung (MO-ASHA): small
     # samples from a small pool, few bootstrap resamples. Not a trial's final scores.
-    ESTIMATE_PRESET: MetricPreset(ESTIMATE_PRESET, eval_size=256, beta_vae_train=300, beta_vae_eval=300,
-                             factor_vae_train=300, factor_vae_eval=300, factor_vae_variance=2000,
-                             mig_points=2048, sap_train=300, sap_test=300, modularity_train=500,
-                             modularity_test=300, irs_points=1000, probe_points=512, codes="pool",
-                             pool_size=2048, bootstrap=20),
+    ESTIMATE_PRESET: MetricPreset(ESTIMATE_PRESET, eval_size=256, codes="pool", pool_size=2048, bootstrap=20),
 }
 
 #: How ``make_represent`` runs the encoder: the model as it is; channels_last (the same products
@@ -129,12 +138,11 @@ def score_model(model, data, rng, which: str = "fast", eval_images: torch.Tensor
                 eval_labels=None, n_jobs: int | None = None) -> dict:
     """Score a trained model: reconstruction, blur and (with factors) the disentanglement suite.
 
-    Returns stable names: the reconstruction scores of
-    :func:`analysis.metrics.reconstruction.reconstruction_scores`; for ground-truth data
-    beta_vae_score, beta_vae_train_accuracy, factor_vae_score, factor_vae_active_dims, mig, sap,
-    and with the full preset dci_disentanglement, dci_completeness, dci_informativeness (test),
-    dci_informativeness_train — each stochastic one with ``<name>_se`` — and metric_codes; for
-    data without factors linear_probe_accuracy (with its SE); always metric_preset.
+    Returns the catalogue's names: the reconstruction scores of
+    :func:`analysis.metrics.reconstruction.reconstruction_scores`; the scores of every scorer the
+    preset runs (:data:`analysis.catalogue.SCORERS`) that reads what the data has (factors, or
+    labels) — each stochastic one with ``<name>_se`` — and, with factors, metric_codes; always
+    metric_preset.
 
     ``n_jobs``: independent fits run at once (DCI's per-factor trees); default the torch thread
     count, i.e. the trial's CPU budget. The scores do not depend on it.
@@ -156,7 +164,7 @@ def score_model(model, data, rng, which: str = "fast", eval_images: torch.Tensor
             n_jobs = torch.get_num_threads() if n_jobs is None else n_jobs
             scores.update(_factor_metrics(data, represent, rng, preset, n_jobs))
         elif eval_labels is not None:
-            scores.update(_probe(data, represent, rng, preset))
+            scores.update(_label_metrics(data, represent, rng, preset))
         return scores
 
 
@@ -170,69 +178,20 @@ def code_source(data, represent, rng, p: MetricPreset):
 
 
 def _split(codes, num_train: int, num_test: int, rng):
-    """Train and test points from one draw, so a pool never puts a point in both."""
-    factors, c = codes.sample(num_train + num_test, rng)
-    return (factors[:num_train], c[:num_train]), (factors[num_train:], c[num_train:])
+    """Train and test points from one draw (:meth:`analysis.metrics.registry.Context.split`)."""
+    return registry.Context(rng, codes).split(num_train, num_test)
 
 
 def _factor_metrics(data, represent, rng, p: MetricPreset, n_jobs: int = 1) -> dict:
-    """The factor metrics in a fixed order on one stream. DCI's fits (the slow part) start in
-    ``n_jobs`` workers and the later metrics run meanwhile (:func:`analysis.metrics.dci.dci_start`);
-    the scores are those of running everything one after another."""
-    # scikit-learn and scipy only here: the recon preset never imports them (test_lazy_imports.py)
-    from analysis.metrics.beta_vae import beta_vae_score
-    from analysis.metrics.dci import dci_start
-    from analysis.metrics.factor_vae import factor_vae_score
-    from analysis.metrics.mig import mig_with_se
-    from analysis.metrics.sap import sap_with_se
-
+    """The scorers of a dataset with factors, in catalogue order on one stream, on the preset's
+    code source. DCI's fits (the slow part) start in ``n_jobs`` workers and the later scorers run
+    meanwhile (:mod:`analysis.metrics.registry`); the scores are those of a serial run."""
     codes = code_source(data, represent, rng, p)
-    out = {Tag.METRIC_CODES: codes.kind}
-    b = beta_vae_score(codes, rng, p.batch_size, p.beta_vae_train, p.beta_vae_eval)
-    out["beta_vae_score"], out["beta_vae_score_se"] = b["eval_accuracy"], b["eval_accuracy_se"]
-    out["beta_vae_train_accuracy"] = b["train_accuracy"]
-    f = factor_vae_score(codes, rng, p.batch_size, p.factor_vae_train, p.factor_vae_eval, p.factor_vae_variance)
-    out["factor_vae_score"], out["factor_vae_score_se"] = f["eval_accuracy"], f["eval_accuracy_se"]
-    out["factor_vae_active_dims"] = float(f["num_active_dims"])
-    factors, c = codes.sample(p.mig_points, rng)
-    out["mig"], out["mig_se"] = mig_with_se(c, factors, rng, num_resamples=p.bootstrap)
-    dci_scores = None
-    if p.dci_train > 0:
-        (train_f, train_c), (test_f, test_c) = _split(codes, p.dci_train, p.dci_test, rng)
-        dci_scores = dci_start(train_c, train_f, test_c, test_f, random_state=seed_from(rng), rng=rng, n_jobs=n_jobs)
-    (train_f, train_c), (test_f, test_c) = _split(codes, p.sap_train, p.sap_test, rng)
-    out["sap"], out["sap_se"] = sap_with_se(train_c, train_f, test_c, test_f, rng, p.bootstrap)
-    out.update(_modularity_and_irs(codes, rng, p))
-    if dci_scores is not None:
-        d = dci_scores()
-        out["dci_disentanglement"], out["dci_completeness"] = d["disentanglement"], d["completeness"]
-        out["dci_informativeness"] = d["informativeness_test"]
-        out["dci_informativeness_se"] = d["informativeness_test_se"]
-        out["dci_informativeness_train"] = d["informativeness_train"]
-    return out
+    ctx = registry.Context(rng, codes, data, represent, p.bootstrap, p.batch_size, n_jobs)
+    return {Tag.METRIC_CODES: codes.kind, **registry.run(registry.plan(p.scorer_sizes, "factors"), ctx)}
 
 
-def _modularity_and_irs(codes, rng, p: MetricPreset) -> dict:
-    """Modularity and explicitness (Ridgeway & Mozer 2018) and IRS (Suter et al. 2019)."""
-    from analysis.metrics.irs import irs
-    from analysis.metrics.modularity import modularity_explicitness
-
-    (train_f, train_c), (test_f, test_c) = _split(codes, p.modularity_train, p.modularity_test, rng)
-    m = modularity_explicitness(train_c, train_f, test_c, test_f, rng=rng, num_resamples=p.bootstrap)
-    factors, c = codes.sample(p.irs_points, rng)
-    r = irs(c, factors, rng=rng, num_resamples=p.bootstrap)
-    return {"modularity": m["modularity"], "modularity_se": m["modularity_se"],
-            "explicitness": m["explicitness_test"], "explicitness_se": m["explicitness_test_se"],
-            "explicitness_train": m["explicitness_train"], "irs": r["irs"], "irs_se": r["irs_se"],
-            "irs_active_dims": float(r["num_active_dims"])}
-
-
-def _probe(data, represent, rng, p: MetricPreset) -> dict:
-    from analysis.metrics.probe import linear_probe_with_se
-
-    images, labels = data.eval_set(p.probe_points, seed=1)
-    codes = represent(images)
-    half = len(codes) // 2
-    labels = np.asarray(labels)
-    acc, se = linear_probe_with_se(codes[:half], labels[:half], codes[half:], labels[half:], rng, p.bootstrap)
-    return {"linear_probe_accuracy": acc, "linear_probe_accuracy_se": se}
+def _label_metrics(data, represent, rng, p: MetricPreset) -> dict:
+    """The scorers of a dataset without factors (a linear probe of its labels)."""
+    ctx = registry.Context(rng, None, data, represent, p.bootstrap, p.batch_size)
+    return registry.run(registry.plan(p.scorer_sizes, "labels"), ctx)

@@ -21,24 +21,15 @@ from study.config.loading import (
     trial_from_dict,
 )
 from study.config.options import (
-    DATASET_RECORD_NAMES,
-    DATASETS,
     DCI_METRICS,
     DISENTANGLEMENT_METRICS,
-    DSPRITES_FAMILY,
-    FACTOR_DATASETS,
-    FACTOR_FILE_DATASETS,
     FACTOR_METRICS,
-    FOLDER_DATASETS,
     INTERMEDIATE_METRICS,
-    LIKELIHOODS,
     METRIC_DIRECTIONS,
     METRIC_PRESETS,
-    OFFICIAL_WITH_DATA_ROOT,
     PRESET_METRICS,
     PROBABILISTIC_METRICS,
     PROBE_METRICS,
-    PROCEDURAL_DATASETS,
     SAMPLERS,
     SEARCH_MODES,
     SEED_MODEL_TYPES,
@@ -56,6 +47,16 @@ from study.config.sections import (
     field_docs,
 )
 from study.config.validation import check_cluster_resources, validate, validate_trial
+
+
+def __getattr__(name: str):
+    """Dataset and likelihood lists, read from their one declaration on first use
+    (:mod:`study.config.options`): importing the config imports no torch."""
+    from study.config import options
+
+    if name in options._LAZY:
+        return getattr(options, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "apply_overrides",

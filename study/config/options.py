@@ -7,6 +7,7 @@ place that says what each trial computes.
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 
 from analysis import schema
@@ -14,30 +15,48 @@ from analysis import schema
 #: The seed report's four model types, the default search. Every registered model type (models.MODELS)
 #: is allowed; what each one is and which hyperparameters it has is declared by its class.
 SEED_MODEL_TYPES = ("ae", "vae", "beta_vae", "beta_tcvae")
-# Architectures are not listed here: validation reads models.networks.ARCHITECTURES (model_types.py).
-LIKELIHOODS = ("bernoulli", "gaussian")
-#: The procedural dSprites and its disentanglement_lib variants (rendered here, no files).
-DSPRITES_FAMILY = ("dsprites", "color-dsprites", "noisy-dsprites", "textured-dsprites")
-#: Datasets with ground-truth factors read from a local folder, in their official file formats.
-FACTOR_FILE_DATASETS = ("scream-dsprites", "smallnorb", "cars3d", "shapes3d", "mpi3d-toy", "mpi3d-realistic",
-                        "mpi3d-real")
-#: Datasets read from a local folder (``data_root`` required), in their official file formats.
-FOLDER_DATASETS = FACTOR_FILE_DATASETS + ("mnist", "celeba")
-#: Every dataset name (the keys of ``study.data.DATASETS``; a test checks they agree).
-DATASETS = DSPRITES_FAMILY + FOLDER_DATASETS
-#: Datasets with ground-truth factors (scored by the factor metrics; the rest by a linear probe).
-FACTOR_DATASETS = DSPRITES_FAMILY + FACTOR_FILE_DATASETS
-#: Datasets rendered here by a procedural look-alike (same factor grid as the official release,
-#: not its pixels): their scores must never be set beside published numbers of the original.
-PROCEDURAL_DATASETS = DSPRITES_FAMILY
-#: Procedural datasets that read the official file instead when ``data_root`` is set (and fail,
-#: naming the file, when it is not there): then recorded under their plain name.
-OFFICIAL_WITH_DATA_ROOT = ("dsprites",)
-#: The name each dataset is recorded under without a data root (the MLflow parent run's ``dataset``
-#: tag, the report); the config value stays the plain name.
-DATASET_RECORD_NAMES: dict[str, str] = {
-    name: f"{name}{schema.PROCEDURAL_SUFFIX}" if name in PROCEDURAL_DATASETS else name for name in DATASETS
-}
+# Architectures, likelihoods and datasets are not listed here: their one declaration is
+# models.networks.ARCHITECTURES, models.likelihoods.LIKELIHOODS and study.data.DATASETS, which import
+# torch. The names below are read from them on first use (PEP 562), so loading and merging a config
+# stays light; validating one reads them (it imports the model classes anyway).
+_LAZY = ("LIKELIHOODS", "DATASETS", "DSPRITES_FAMILY", "FACTOR_FILE_DATASETS", "FOLDER_DATASETS",
+         "FACTOR_DATASETS", "PROCEDURAL_DATASETS", "OFFICIAL_WITH_DATA_ROOT", "DATASET_RECORD_NAMES")
+
+
+@functools.cache
+def _declared() -> dict:
+    """The lazy names, read from the data package and the likelihood registry."""
+    from models.likelihoods import LIKELIHOODS
+    from study.data import DATASETS
+
+    entries = DATASETS.values()
+    return {
+        "LIKELIHOODS": tuple(LIKELIHOODS),
+        #: Every dataset name (the keys of ``study.data.DATASETS``).
+        "DATASETS": tuple(DATASETS),
+        #: The procedural dSprites and its disentanglement_lib variants (rendered here, no files).
+        "DSPRITES_FAMILY": tuple(e.name for e in entries if e.procedural),
+        #: Datasets with ground-truth factors read from a local folder, in their official file formats.
+        "FACTOR_FILE_DATASETS": tuple(e.name for e in entries if e.folder and e.has_factors),
+        #: Datasets read from a local folder (``data_root`` required), in their official file formats.
+        "FOLDER_DATASETS": tuple(e.name for e in entries if e.folder),
+        #: Datasets with ground-truth factors (scored by the factor metrics; the rest by a linear probe).
+        "FACTOR_DATASETS": tuple(e.name for e in entries if e.has_factors),
+        #: Procedural look-alikes: their scores must never be set beside published numbers of the original.
+        "PROCEDURAL_DATASETS": tuple(e.name for e in entries if e.procedural),
+        #: Procedural datasets that read the official file instead when ``data_root`` is set.
+        "OFFICIAL_WITH_DATA_ROOT": tuple(e.name for e in entries if e.official),
+        #: The name each dataset is recorded under without a data root (MLflow ``dataset`` tag, report).
+        "DATASET_RECORD_NAMES": {e.name: e.record_name() for e in entries},
+    }
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return _declared()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 SAMPLERS = ("tpe", "nsga2", "random")
 
 
@@ -59,7 +78,7 @@ _OBJECTIVES = tuple(m for m in schema.CATALOGUE if m.objective)
 #: be one of these, so a typo is caught before the study starts.
 METRIC_DIRECTIONS: dict[str, str] = {m.name: m.direction for m in _OBJECTIVES}
 #: DCI (gradient-boosted trees per factor): only the full preset pays for it.
-DCI_METRICS = tuple(m.name for m in _OBJECTIVES if m.presets == ("full",))
+DCI_METRICS = tuple(m.name for m in _OBJECTIVES if m.scorer == "dci")
 #: Metrics only computed for datasets with ground-truth factors (:data:`FACTOR_DATASETS`).
 FACTOR_METRICS = tuple(m.name for m in _OBJECTIVES if m.needs_factors)
 #: Metrics only computed for datasets without ground-truth factors (a linear probe of the labels).
@@ -81,10 +100,11 @@ INTERMEDIATE_METRICS = tuple(m.name for m in _OBJECTIVES if m.intermediate)
 
 def dataset_record_name(dataset: str, data_root: str | None = None) -> str:
     """The name ``dataset`` is recorded under (MLflow tag, report): e.g. dsprites-procedural, but
-    dsprites when ``data_root`` is set (the official file is read then)."""
-    if data_root and dataset in OFFICIAL_WITH_DATA_ROOT:
-        return dataset
-    return DATASET_RECORD_NAMES.get(dataset, dataset)
+    dsprites when ``data_root`` is set (the official file is read then). The dataset's own
+    declaration says it (:func:`study.data.record_name`)."""
+    from study.data import record_name
+
+    return record_name(dataset, data_root)
 
 
 class ConfigError(ValueError):

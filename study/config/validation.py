@@ -10,6 +10,7 @@ from dataclasses import fields
 from typing import Any
 
 from analysis.schema import ESTIMATE_PRESET, METRICS
+from study.config import options
 from study.config.coercion import apply_overrides
 from study.config.model_types import (
     architectures,
@@ -20,15 +21,10 @@ from study.config.model_types import (
     probabilistic_types,
 )
 from study.config.options import (
-    DATASETS,
-    FACTOR_DATASETS,
     FACTOR_METRICS,
-    FOLDER_DATASETS,
     INTERMEDIATE_METRICS,
-    LIKELIHOODS,
     METRIC_DIRECTIONS,
     METRIC_PRESETS,
-    OFFICIAL_WITH_DATA_ROOT,
     PRESET_METRICS,
     PROBABILISTIC_METRICS,
     PROBE_METRICS,
@@ -57,9 +53,9 @@ def validate_trial(t: TrialConfig, where: str = "trial") -> None:
     check_model_type(t.model_type, f"{where}.model_type")
     check_model_params(t.model_params, where)
     _one_of(t.architecture, architectures(), f"{where}.architecture")
-    _one_of(t.dataset, DATASETS, f"{where}.dataset")
+    _one_of(t.dataset, options.DATASETS, f"{where}.dataset")
     if t.likelihood is not None:
-        _one_of(t.likelihood, LIKELIHOODS, f"{where}.likelihood")
+        _one_of(t.likelihood, options.LIKELIHOODS, f"{where}.likelihood")
     _one_of(t.metrics, METRIC_PRESETS, f"{where}.metrics")
     _one_of(t.device, ("auto", "cpu", "cuda"), f"{where}.device")
     _one_of(t.amp, tuple(Amp), f"{where}.amp")
@@ -82,18 +78,18 @@ def validate_trial(t: TrialConfig, where: str = "trial") -> None:
         _check(0 < step <= t.steps and step % t.report_every == 0,
                f"{where}.estimate_at: {step} is not a report step in (0, {t.steps}]; use multiples of "
                f"report_every ({t.report_every})")
-    if t.dataset in FOLDER_DATASETS:
+    if t.dataset in options.FOLDER_DATASETS:
         _check(
             bool(t.data_root),
             f"{where}.data_root: dataset {t.dataset!r} is read from a local folder; "
             f"set data_root (--data-root DIR) to the folder holding its files",
         )
-    if t.dataset in FOLDER_DATASETS or (t.dataset in OFFICIAL_WITH_DATA_ROOT and t.data_root):
+    if t.dataset in options.FOLDER_DATASETS or (t.dataset in options.OFFICIAL_WITH_DATA_ROOT and t.data_root):
         _check(
             os.path.isdir(t.data_root or ""),
             f"{where}.data_root: folder {t.data_root!r} does not exist; "
             f"point data_root at the folder holding the {t.dataset} files"
-            + (" (or unset it for the procedural look-alike)" if t.dataset in OFFICIAL_WITH_DATA_ROOT else ""),
+            + (" (or unset it for the procedural look-alike)" if t.dataset in options.OFFICIAL_WITH_DATA_ROOT else ""),
         )
 
 
@@ -228,16 +224,16 @@ def _check_computed(config: StudyConfig, name: str, path: str) -> None:
     Derived from :data:`PRESET_METRICS`, :data:`FACTOR_METRICS`, :data:`PROBE_METRICS`,
     :data:`FACTOR_DATASETS`, :data:`PROBABILISTIC_METRICS` and each model class's ``probabilistic``."""
     for t, where in _trial_variants(config):
-        if name in FACTOR_METRICS and t.dataset not in FACTOR_DATASETS:
+        if name in FACTOR_METRICS and t.dataset not in options.FACTOR_DATASETS:
             raise ConfigError(
                 f"{path}: {name!r} needs ground-truth factors, which dataset {t.dataset!r} "
                 f"({where['dataset']}) lacks; use {' or '.join(PROBE_METRICS)} instead, or a dataset "
-                f"with factors ({', '.join(FACTOR_DATASETS)})")
-        if name in PROBE_METRICS and t.dataset in FACTOR_DATASETS:
+                f"with factors ({', '.join(options.FACTOR_DATASETS)})")
+        if name in PROBE_METRICS and t.dataset in options.FACTOR_DATASETS:
             usable = [m for m in FACTOR_METRICS if m in PRESET_METRICS[t.metrics]] or list(FACTOR_METRICS)
             raise ConfigError(
                 f"{path}: {name!r} is only computed for datasets without ground-truth factors "
-                f"({', '.join(d for d in DATASETS if d not in FACTOR_DATASETS)}), not for "
+                f"({', '.join(d for d in options.DATASETS if d not in options.FACTOR_DATASETS)}), not for "
                 f"{where['dataset']}={t.dataset}; use a factor metric such as {', '.join(usable)}")
         if name not in PRESET_METRICS[t.metrics]:
             presets = [p for p, computed in PRESET_METRICS.items() if name in computed]

@@ -14,10 +14,14 @@ image folders without factors (MNIST, CelebA).
   Given a data root, ``dsprites`` reads the official file or fails naming it: it never falls back
   to the look-alike silently.
 
-``get_dataset(name, root=None, device=None)`` builds one by name from :data:`DATASETS`.
+``get_dataset(name, root=None, device=None)`` builds one by name from :data:`DATASETS`, the one
+declaration of the datasets (the config reads its lists from it on first use);
+``record_name(name, data_root)`` is the name a dataset is recorded under.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from study.data.base import GroundTruthData
 from study.data.cars3d import Cars3D
@@ -30,45 +34,68 @@ from study.data.smallnorb import SmallNORB
 from study.data.variants import ColorDSprites, NoisyDSprites, TexturedDSprites
 
 
-def _folder(cls):
-    def make(root=None, device=None):
-        if not root:
-            raise DatasetNotFoundError(f"data_root: dataset {cls.name!r} is read from a local folder; "
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset name of :data:`DATASETS`: called with ``(root=None, device=None)`` it builds the data.
+
+    ``cls`` is read from ``root`` (a local folder, required) when ``folder``, else generated here
+    (a procedural look-alike, recorded ``<name>-procedural``); ``official``, if set, is read instead
+    of the look-alike when a root is given. The one declaration of what a dataset is: the config's
+    lists (``study.config.DATASETS``, ``FACTOR_DATASETS``, …) are read from here on first use.
+    """
+
+    cls: type
+    folder: bool = False
+    official: type | None = None
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
+
+    @property
+    def has_factors(self) -> bool:
+        return self.cls.has_factors
+
+    @property
+    def procedural(self) -> bool:
+        """Rendered here as a look-alike of a published dataset (same factors, not its pixels)."""
+        return not self.folder
+
+    def record_name(self, data_root: str | None = None) -> str:
+        """The name it is recorded under (MLflow ``dataset`` tag, report): the official file's name
+        when it is read (``data_root`` set), else the look-alike's (``dsprites-procedural``)."""
+        return (self.official if self.official and data_root else self.cls).record_name
+
+    def __call__(self, root=None, device=None):
+        if self.folder and not root:
+            raise DatasetNotFoundError(f"data_root: dataset {self.name!r} is read from a local folder; "
                                        f"pass --data-root DIR")
-        return cls(root, device=device)
-
-    return make
-
-
-def _generated(cls):
-    return lambda root=None, device=None: cls(device)
+        if self.folder or (self.official and root):
+            return (self.official or self.cls)(root, device=device)
+        return dsprites(device) if self.cls is DSprites else self.cls(device)
 
 
-def _dsprites(root=None, device=None):
-    """The official file under ``root`` if a root is given (or an error naming it), else procedural."""
-    return OfficialDSprites(root, device=device) if root else dsprites(device)
-
-
-DATASETS = {
-    "dsprites": _dsprites,
-    "color-dsprites": _generated(ColorDSprites),
-    "noisy-dsprites": _generated(NoisyDSprites),
-    "textured-dsprites": _generated(TexturedDSprites),
-    "scream-dsprites": _folder(ScreamDSprites),
-    "smallnorb": _folder(SmallNORB),
-    "cars3d": _folder(Cars3D),
-    "shapes3d": _folder(Shapes3D),
-    "mpi3d-toy": _folder(MPI3DToy),
-    "mpi3d-realistic": _folder(MPI3DRealistic),
-    "mpi3d-real": _folder(MPI3DReal),
-    "mnist": _folder(MNIST),
-    "celeba": _folder(CelebA),
-}
+#: Dataset name → how it is built and recorded, in the order configs and errors list them.
+DATASETS: dict[str, Dataset] = {entry.name: entry for entry in (
+    Dataset(DSprites, official=OfficialDSprites),
+    Dataset(ColorDSprites),
+    Dataset(NoisyDSprites),
+    Dataset(TexturedDSprites),
+    Dataset(ScreamDSprites, folder=True),
+    Dataset(SmallNORB, folder=True),
+    Dataset(Cars3D, folder=True),
+    Dataset(Shapes3D, folder=True),
+    Dataset(MPI3DToy, folder=True),
+    Dataset(MPI3DRealistic, folder=True),
+    Dataset(MPI3DReal, folder=True),
+    Dataset(MNIST, folder=True),
+    Dataset(CelebA, folder=True),
+)}
 
 
 #: Datasets read from files under ``--data-root`` (the others are generated; dsprites is read from
 #: its official file when a data root is given).
-FILE_DATASETS = frozenset(n for n, make in DATASETS.items() if getattr(make, "__name__", "") == "make")
+FILE_DATASETS = frozenset(name for name, entry in DATASETS.items() if entry.folder)
 
 
 def needs_files(name: str, root: str | None) -> bool:
@@ -83,8 +110,14 @@ def get_dataset(name: str, root: str | None = None, device=None):
     return DATASETS[name](root=root, device=device)
 
 
-__all__ = ["DATASETS", "FILE_DATASETS", "needs_files", "get_dataset",
-           "dsprites", "DSprites", "OfficialDSprites", "ColorDSprites", "NoisyDSprites",
+def record_name(name: str, data_root: str | None = None) -> str:
+    """The name dataset ``name`` is recorded under (:meth:`Dataset.record_name`); an unknown name as is."""
+    entry = DATASETS.get(name)
+    return entry.record_name(data_root) if entry else name
+
+
+__all__ = ["DATASETS", "Dataset", "FILE_DATASETS", "needs_files", "get_dataset", "record_name", "dsprites",
+           "DSprites", "OfficialDSprites", "ColorDSprites", "NoisyDSprites",
            "TexturedDSprites", "ScreamDSprites", "SmallNORB", "Cars3D", "Shapes3D", "MPI3D", "MPI3DToy",
            "MPI3DRealistic", "MPI3DReal", "MNIST", "CelebA", "GroundTruthData", "DatasetNotFoundError",
            "DatasetFileError"]

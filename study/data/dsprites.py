@@ -35,7 +35,7 @@ import math
 import numpy as np
 import torch
 
-from study.config import dataset_record_name
+from analysis.schema import PROCEDURAL_SUFFIX
 from study.data.base import GroundTruthData
 
 WINDOW = 32
@@ -99,7 +99,7 @@ class DSprites(GroundTruthData):
     """The dSprites ground-truth dataset (procedural look-alike), rendered by gather on ``device``."""
 
     name = "dsprites"
-    record_name = dataset_record_name(name)  # "dsprites-procedural"
+    record_name = f"{name}{PROCEDURAL_SUFFIX}"  # "dsprites-procedural"
     num_channels = 1
     default_likelihood = "bernoulli"
     factor_names = ("color", "shape", "scale", "orientation", "posX", "posY")

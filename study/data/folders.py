@@ -46,7 +46,7 @@ class ImageFolderData:
     gather of its rows) or, without a cache, for every batch."""
 
     has_factors = False
-    name = "folder"
+    name = record_name = "folder"
     size = 64
 
     def __init__(self, device):
@@ -93,7 +93,7 @@ class MNIST(ImageFolderData):
     """MNIST digits at 64×64 (1 channel) from a local torchvision-layout folder; ``cache`` and
     ``cache_dir`` as for :class:`CelebA` (the cache holds the resized digits)."""
 
-    name = "mnist"
+    name = record_name = "mnist"
     num_channels = 1
     default_likelihood = "bernoulli"
 
@@ -133,7 +133,7 @@ class CelebA(ImageFolderData):
     crop and the output side; they are part of the cache key.
     """
 
-    name = "celeba"
+    name = record_name = "celeba"
     num_channels = 3
     default_likelihood = "gaussian"
 

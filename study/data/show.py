@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from torchvision.utils import save_image
 
-from study.config import FOLDER_DATASETS
 from study.data import DATASETS, get_dataset
 
 
@@ -40,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=64, help="Number of random examples (default 64).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the examples (default 0).")
     parser.add_argument("--data-root", default=None, help="Folder holding the official files of a dataset read "
-                        f"from disk ({', '.join(FOLDER_DATASETS)}; with dsprites: the official .npz).")
+                        f"from disk ({', '.join(n for n, e in DATASETS.items() if e.folder)}; with dsprites: "
+                        "the official .npz).")
     args = parser.parse_args(argv)
     try:
         data = get_dataset(args.name, root=args.data_root)

@@ -6,7 +6,6 @@ and the analysis CLI's directions are views of it; docs/architecture.md names ev
 artifact and metric; and the module imports nothing heavy.
 """
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -22,16 +21,10 @@ from tests.analysis.metrics.test_reconstruction import TinyModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-#: Sample sizes small enough for a unit test; zero (a metric the preset skips) stays zero.
-_SMALL = dict(eval_size=64, beta_vae_train=60, beta_vae_eval=40, factor_vae_train=60, factor_vae_eval=40,
-              factor_vae_variance=200, mig_points=200, dci_train=60, dci_test=40, sap_train=60, sap_test=40,
-              probe_points=200, pool_size=512, bootstrap=5)
-
-
 def small(preset: scoring.MetricPreset) -> scoring.MetricPreset:
-    """``preset`` with the same metrics at tiny sizes (codes from a small pool, never the whole grid)."""
-    sizes = {k: min(getattr(preset, k), v) for k, v in _SMALL.items()}
-    return dataclasses.replace(preset, grid_limit=0, **sizes)
+    """``preset`` with the same scorers at tiny sizes (codes from a small pool, never the whole grid)."""
+    return preset.capped(200, eval_size=min(preset.eval_size, 64), grid_limit=0,
+                         pool_size=min(preset.pool_size, 512), bootstrap=5)
 
 
 class LabelledData:
@@ -177,3 +170,30 @@ def test_architecture_doc_names_every_tag_status_and_metric():
     missing = [n for n in [*TAGS, *map(str, values), *METRICS] if f"`{n}`" not in doc]
     missing += [a for k, a in vars(schema.Artifact).items() if k.isupper() and a not in doc]
     assert not missing, f"docs/architecture.md does not name: {missing}"
+
+
+def test_architecture_doc_holds_the_rendered_metric_table():
+    """docs/architecture.md's table is :func:`analysis.catalogue.metrics_table`, exactly (regenerate it
+    with ``python -m analysis.catalogue --metrics-table``)."""
+    with open(os.path.join(ROOT, "docs", "architecture.md")) as handle:
+        doc = handle.read()
+    table = schema.metrics_table()
+    assert table in doc, "docs/architecture.md: regenerate the table: python -m analysis.catalogue --metrics-table"
+    header = table.splitlines()[0]
+    start = doc.index(header)
+    assert doc[start:].split("\n\n", 1)[0] + "\n" == table  # no extra row after it
+    done = subprocess.run([sys.executable, "-m", "analysis.catalogue", "--metrics-table"], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    assert done.returncode == 0 and done.stdout == table, done.stderr
+
+
+def test_scorers_are_catalogued_once_in_run_order():
+    names = [s.module for s in schema.SCORERS]
+    assert len(names) == len(set(names))
+    for scorer in schema.SCORERS:
+        assert scorer.metrics and all(METRICS[m.name] == m for m in scorer.metrics), scorer.module
+        assert all(set(sizes) == set(next(iter(scorer.sizes.values()))) for sizes in scorer.sizes.values())
+    scored = [m.name for m in CATALOGUE if m.scorer]
+    assert scored == [m.name for s in schema.SCORERS for m in s.metrics]
+    for name, preset in scoring.PRESETS.items():
+        assert set(preset.scorer_sizes) == {s.module for s in schema.SCORERS if name in s.sizes}

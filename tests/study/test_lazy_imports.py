@@ -56,3 +56,15 @@ def test_a_submodule_never_shadows_its_metric():
 
     assert callable(dci) and callable(sap) and callable(modularity)
     assert analysis.metrics.dci is dci and "dci" in dir(analysis.metrics)
+
+
+def test_loading_a_config_imports_no_torch():
+    """Dataset and likelihood names are read from study.data and models on first use only."""
+    roots = loaded_roots("import sys\nfrom study.config.loading import load_preset\n"
+                         "from study.config.coercion import _build\nfrom study.config import StudyConfig\n"
+                         "_build(StudyConfig, load_preset('quick'), '')\n"
+                         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    assert "study" in roots and "torch" not in roots
+    roots = loaded_roots("import sys\nimport study.config as C\nassert 'dsprites' in C.DATASETS\n"
+                         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    assert "torch" in roots  # the one declaration is the data package's

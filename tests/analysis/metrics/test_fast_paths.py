@@ -10,10 +10,10 @@ from analysis.metrics.scoring import MetricPreset, _factor_metrics, make_represe
 from tests.analysis.metrics.oracle import dci_loop
 from tests.analysis.metrics.test_disentanglement import DATA, codes_factors, rotated, with_noise_dims
 
-SMALL = MetricPreset("small", eval_size=64, beta_vae_train=200, beta_vae_eval=100, factor_vae_train=200,
-                     factor_vae_eval=100, factor_vae_variance=500, mig_points=500, dci_train=300, dci_test=150,
-                     sap_train=200, sap_test=100, modularity_train=300, modularity_test=150, irs_points=500,
-                     codes="grid", bootstrap=20)
+SMALL = MetricPreset("small", eval_size=64, codes="grid", bootstrap=20, sizes={
+    "beta_vae": dict(num_train=200, num_eval=100), "factor_vae": dict(num_train=200, num_eval=100, num_variance=500),
+    "mig": dict(num_points=500), "dci": dict(num_train=300, num_test=150), "sap": dict(num_train=200, num_test=100),
+    "modularity": dict(num_train=300, num_test=150), "irs": dict(num_points=500)})
 
 
 def test_parallel_dci_equals_the_serial_loop_of_the_reference():
