@@ -104,8 +104,6 @@ class TrialConfig:
     estimate_at: tuple[int, ...] = ()
     """Steps at which the trial also reports a cheap estimate of its scores (estimate/<metric>, the
     estimate metric preset on the validation images): set by the study to its early-stopping rungs."""
-    nan_at_step: int | None = None
-    """Fault injection for tests: make the loss NaN at this step (null = never)."""
 
     def with_updates(self, **changes: Any) -> TrialConfig:
         """A copy with some fields changed (then re-validated by the caller)."""
