@@ -28,7 +28,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
             continue
         flag = "--" + f.name.replace("_", "-")
         parser.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(),
-                            help=f"{docs.get(f.name, '')} (default: {f.default})")
+                            help=f"{docs.get(f.name, '')} (default: {f.default})".replace("%", "%%"))
 
 
 def format_table(rows: dict[str, Any]) -> str:
