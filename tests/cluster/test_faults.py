@@ -128,8 +128,12 @@ def test_tracking_server_outage_loses_no_metric(isolated_env, monkeypatch):
         deadline = time.time() + 300
         while time.time() < deadline and len(child_runs(uri, "outage")) < 2:
             time.sleep(0.5)
-        stop_server(server)  # the server goes away while both trials train
-        time.sleep(20)
+        stop_server(server)  # the server goes away while both trials train...
+        buffer_dir = root / "runs" / "outage" / "tracking-buffer"
+        deadline = time.time() + 300  # ...until they have buffered what it could not take
+        while time.time() < deadline and thread.is_alive() and not any(
+                b.stat().st_size for b in buffer_dir.glob("*/buffer.jsonl")):
+            time.sleep(0.5)
         server = start_server(root, port)  # and comes back on the same address
         thread.join(timeout=600)
         assert not thread.is_alive() and "error" not in box, box.get("error")
