@@ -4,7 +4,7 @@ Multi-objective TPE does work proportional to the trials a study holds at every 
 copies and sorts them, rebuilds the grouped search space from all of them, ranks every finished
 trial by non-domination to split good from bad, and builds both Parzen estimators with one kernel
 per trial (the "good" one from a tenth of the history, uncapped with several objectives). At
-10,000 trials that is most of a suggestion (benchmarks/README.md, "Scale").
+10,000 trials that is most of a suggestion (benchmarks/notes/2026-11-27-scale.md).
 
 :class:`HistoryCappedSampler` hands TPE a view of the study that holds at most ``limit`` finished
 trials — the best half by non-domination rank (ties: the newer), then the most recent others —

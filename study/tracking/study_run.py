@@ -23,11 +23,9 @@ def start_study_run(tracking_uri: str, experiment: str, study_name: str, params:
     """Create the study's parent run; returns its id. ``commit``: the code's (found here if not
     given), recorded as ``git_sha`` and as MLflow's source (:func:`study.tracking.records.source_tags`).
 
-    A ``dataset`` tag is recorded under the dataset's record name
-    (:func:`study.config.dataset_record_name`): the config value ``dsprites`` becomes
-    ``dsprites-procedural`` when no ``data_root`` is given (with one, the official file is read and
-    the tag stays ``dsprites``), so the procedural look-alike is never mistaken for the official
-    release. The flattened config in the params keeps the config value.
+    The ``dataset`` tag holds the dataset's record name (:func:`study.config.dataset_record_name`,
+    e.g. ``dsprites-procedural``), so a look-alike is never mistaken for the official release; the
+    flattened config in the params keeps the config value.
     """
     from study.config import dataset_record_name
 
