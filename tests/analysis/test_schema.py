@@ -66,7 +66,8 @@ def datasets():
     return {True: dsprites(), False: LabelledData()}
 
 
-@pytest.mark.parametrize("preset", sorted(scoring.PRESETS))
+@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.slow) if p == "full" else p  # DCI's trees
+                                    for p in sorted(scoring.PRESETS)])
 @pytest.mark.parametrize("factors", [True, False], ids=["factors", "labels"])
 def test_score_model_produces_exactly_the_catalogued_metrics(preset, factors, datasets, monkeypatch):
     monkeypatch.setitem(scoring.PRESETS, preset, small(scoring.PRESETS[preset]))

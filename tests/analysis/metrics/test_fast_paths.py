@@ -16,6 +16,7 @@ SMALL = MetricPreset("small", eval_size=64, beta_vae_train=200, beta_vae_eval=10
                      codes="grid", bootstrap=20)
 
 
+@pytest.mark.slow  # fits DCI's trees twice
 def test_parallel_dci_equals_the_serial_loop_of_the_reference():
     (ct, ft), (ce, fe) = codes_factors(rotated, 300, 1), codes_factors(rotated, 150, 2)
     rngs = [np.random.default_rng(9) for _ in range(2)]
