@@ -41,13 +41,13 @@ def with_budget(line: str) -> str:
     return line
 
 
-def environment(tmp_path) -> dict[str, str]:
+def environment(folder) -> dict[str, str]:
     bin_dir = os.path.dirname(sys.executable)
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "PYTHONPATH": ROOT,
            "RAY_ADDRESS": "local", "RAY_AUTH_MODE": "disabled", "MPLBACKEND": "Agg"}
     for name in ("MLFLOW_TRACKING_URI", "BETASWEEP_ROOT"):
         env.pop(name, None)
-    venv = tmp_path / ".venv"  # `. .venv/bin/activate` as in the README: this interpreter's environment
+    venv = folder / ".venv"  # `. .venv/bin/activate` as in the README: this interpreter's environment
     if os.path.isfile(os.path.join(sys.prefix, "bin", "activate")):
         venv.symlink_to(sys.prefix)
     else:
@@ -56,11 +56,28 @@ def environment(tmp_path) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """One throwaway folder per document: its blocks run in order there (a study, then its analysis)."""
+    folders = {}
+
+    def get(doc):
+        if doc not in folders:
+            folder = tmp_path_factory.mktemp(os.path.basename(doc).replace(".", "-"))
+            folders[doc] = (folder, environment(folder))
+        return folders[doc]
+    return get
+
+
 def test_the_docs_have_runnable_blocks_and_few_skipped():
     found = [b for doc in DOCS for b in blocks(doc)]
     assert sum(reason is None for *_, reason in found) >= 4
     assert all(reason for *_, reason in found if reason is not None)  # a skip says why
     assert sum(reason is not None for *_, reason in found) <= 5
+
+
+def test_commands_of_a_block_are_split_as_bash_reads_them():
+    assert commands("a  # x\n# only a comment\n\nb \\\n  --c\n") == [(0, "a  # x"), (3, "b   --c")]
 
 
 def test_budgets_are_appended_only_where_training_runs():
@@ -71,22 +88,37 @@ def test_budgets_are_appended_only_where_training_runs():
     assert with_budget("python -m analysis list") == "python -m analysis list"
 
 
+def commands(body: str) -> list[tuple[int, str]]:
+    """(offset, command) of each command of a bash block (continuation lines joined)."""
+    found, pending, start = [], "", 0
+    for offset, text in enumerate(body.splitlines()):
+        if not pending:
+            start = offset
+        pending += text
+        if text.endswith("\\"):
+            pending = pending[:-1]
+            continue
+        if pending.strip() and not pending.strip().startswith("#"):
+            found.append((start, pending))
+        pending = ""
+    return found
+
+
+#: Each bash command, and each python block, is one case; a document's cases run in order.
+RUNNABLE = [pytest.param(doc, lang, code, id=f"{doc}:{line + 1 + offset}")
+            for doc in DOCS for line, lang, body, skip in blocks(doc) if not skip
+            for offset, code in (commands(body) if lang == "bash" else [(0, body)])]
+
+
 @pytest.mark.integration
 @pytest.mark.slow
-@pytest.mark.parametrize("doc", DOCS)
-def test_every_block_runs_as_written(doc, tmp_path):
-    env = environment(tmp_path)
-    for line, lang, body, skip in blocks(doc):
-        if skip:
-            continue
-        if lang == "bash":
-            script = "set -e\n" + "\n".join(with_budget(x) for x in body.splitlines())
-            argv = ["bash", "-c", script]
-        else:
-            argv = [sys.executable, "-c", body]
-        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
-        assert done.returncode == 0, (f"{doc}:{line + 1}: the {lang} block failed ({done.returncode})\n{argv[-1]}\n"
-                                      f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}")
+@pytest.mark.parametrize("doc,lang,code", RUNNABLE)
+def test_every_block_runs_as_written(doc, lang, code, workspace, request):
+    folder, env = workspace(doc)
+    argv = ["bash", "-c", with_budget(code)] if lang == "bash" else [sys.executable, "-c", code]
+    done = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=1100)
+    assert done.returncode == 0, (f"{request.node.callspec.id}: the {lang} command failed ({done.returncode})\n"
+                                  f"{argv[-1]}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}")
 
 
 LINKED = DOCS + ["benchmarks/README.md"] + sorted(os.path.join("benchmarks", "notes", f)
