@@ -1,7 +1,7 @@
 """Which sampler, at which budget? Searches replayed against a surrogate of the seed-dsprites grid.
 
 Usage:
-    python benchmarks/search_efficiency.py --reps 100            # the table in benchmarks/notes/2026-11-27-search-efficiency.md
+    python benchmarks/search_efficiency.py --reps 100  # benchmarks/notes/2026-11-27-search-efficiency.md
     python benchmarks/search_efficiency.py --reps 2 --budget 12  # a quick look
 
 Real trials are too slow here to repeat a search twenty times, so each search runs against
