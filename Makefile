@@ -1,14 +1,16 @@
 # One command sets up and runs the main job; one command sets up and runs the tests.
 #   make study [ARGS="--num-trials 4"]    create .venv if needed, install, run python -m study.run
-#   make test  [PYTEST_ARGS="-m 'not slow'"]  create .venv if needed, install (and Chromium,
+#   make test  [PYTEST_ARGS="-k pareto"]      create .venv if needed, install (and Chromium,
 #                                             PostgreSQL and iproute2, as root), lint (ruff), run the whole test suite
+#   make check [PYTEST_ARGS=...]              while working: lint and the unit tests (no slow or integration
+#                                             test; a few minutes on 2 cores); make test stays what CI runs
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install browser postgres netns study test clean
+.PHONY: install browser postgres netns study test check clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +55,13 @@ netns:
 test: install browser postgres netns
 	$(PY) -m ruff check .
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# The fast tier: the same lint, then every test not marked slow or integration (those need real
+# services or minutes each and run in make test).
+check: install
+	$(PY) -m ruff check .
+	@$(PY) -m pytest -m "not slow and not integration" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 clean:

@@ -42,15 +42,32 @@ def _as_min(points, senses) -> np.ndarray:
 
 def non_dominated_mask(points, senses: Sequence[str]) -> np.ndarray:
     """Boolean mask of the non-dominated rows of ``points`` (n, m)."""
-    pts = _as_min(points, senses)
-    n = len(pts)
-    mask = np.ones(n, dtype=bool)
-    for i in range(n):
-        others = pts[mask]
-        dominated = np.all(others <= pts[i], axis=1) & np.any(others < pts[i], axis=1)
-        if dominated.any():
-            mask[i] = False
-    return mask
+    return _front_of_minimised(_as_min(points, senses))
+
+
+def _front_of_minimised(pts: np.ndarray) -> np.ndarray:
+    """Non-dominated mask of ``pts`` (n, m), every column minimised."""
+    if len(pts) == 0:
+        return np.zeros(0, dtype=bool)
+    unique, inverse = np.unique(pts, axis=0, return_inverse=True)
+    return _front_of_sorted(unique)[inverse.reshape(-1)]
+
+
+def _front_of_sorted(unique: np.ndarray) -> np.ndarray:
+    """Non-dominated mask of distinct rows sorted lexicographically (minimised): swept once, as the
+    first remaining row is dominated by none after it."""
+    on_front = np.zeros(len(unique), dtype=bool)
+    if unique.shape[1] <= 2:  # a row is on the front iff it lowers the running minimum of the last column
+        low = np.minimum.accumulate(unique[:, -1])
+        on_front[0] = True
+        on_front[1:] = low[1:] < low[:-1] if unique.shape[1] == 2 else False
+        return on_front
+    remaining = np.arange(len(unique))
+    while remaining.size:
+        top = remaining[0]
+        on_front[top] = True
+        remaining = remaining[np.any(unique[remaining] < unique[top], axis=1)]
+    return on_front
 
 
 def crowding_distance(points, senses: Sequence[str]) -> np.ndarray:
@@ -87,18 +104,26 @@ def promotion_order(points, senses: Sequence[str]) -> np.ndarray:
     return np.lexsort((np.arange(len(pts)), -crowd, ranks))
 
 
-def non_dominated_ranks(points, senses: Sequence[str]) -> np.ndarray:
-    """Non-dominated sorting: rank 0 is the front, rank 1 the front of the rest, and so on."""
-    pts = np.asarray(points, dtype=float)
-    ranks = np.full(len(pts), -1, dtype=int)
-    remaining = np.arange(len(pts))
-    rank = 0
-    while remaining.size:
-        mask = non_dominated_mask(pts[remaining], senses)
+def non_dominated_ranks(points, senses: Sequence[str], n_below: int | None = None) -> np.ndarray:
+    """Non-dominated sorting: rank 0 is the front, rank 1 the front of the rest, and so on. With
+    ``n_below``, sorting stops once that many rows are ranked; the rest share the next rank."""
+    if len(points) == 0:
+        return np.zeros(0, dtype=int)
+    pts = _as_min(points, senses)
+    unique, inverse = np.unique(pts, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    counts = np.bincount(inverse, minlength=len(unique))
+    ranks = np.full(len(unique), -1, dtype=int)
+    remaining = np.arange(len(unique))
+    rank = ranked = 0
+    while remaining.size and (n_below is None or ranked < n_below):
+        mask = _front_of_sorted(unique[remaining])
         ranks[remaining[mask]] = rank
+        ranked += counts[remaining[mask]].sum()
         remaining = remaining[~mask]
         rank += 1
-    return ranks
+    ranks[remaining] = rank
+    return ranks[inverse]
 
 
 def pareto_front(df_or_array, objectives: Mapping[str, str] | Mapping[int, str] | None = None,

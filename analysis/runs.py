@@ -57,10 +57,9 @@ def mlflow_ui_url(tracking_uri: str | None, experiment_id, run_id: str | None = 
     its artifacts tab ("") or one artifact shown ("images/traversals.png"), with ``tab`` another
     tab (:data:`SYSTEM_METRICS_TAB`).
 
-    Every link opens the runs view (``?workflowType=machine_learning``), not MLflow 3's GenAI view,
-    which the UI otherwise shows (from MLflow 3.x's UI the ``mlflow.experimentKind`` tag alone
-    does not choose it). None when ``tracking_uri`` is not an http(s) server (a SQLite or file
-    store has no web page until ``mlflow ui`` serves it; pass :data:`MLFLOW_UI_DEFAULT` for that).
+    Every link opens the runs view (``?workflowType=machine_learning``, docs/tracking.md), not
+    MLflow 3's GenAI view. None when ``tracking_uri`` is not an http(s) server (pass
+    :data:`MLFLOW_UI_DEFAULT` for a store that ``mlflow ui`` serves).
 
     >>> mlflow_ui_url("http://mlflow:5000/", "1", "abc")
     'http://mlflow:5000/#/experiments/1/runs/abc?workflowType=machine_learning'

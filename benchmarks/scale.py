@@ -1,6 +1,6 @@
 """Scale benchmark: every part of a study but training, at 100 / 1,000 / 10,000 trials.
 
-Usage (the table in benchmarks/README.md, section "Scale", says which command produced it):
+Usage (the table in benchmarks/notes/2026-11-27-scale.md says which command produced it):
 
     python benchmarks/scale.py --levels 100 --parts search,ray,load      # a quick look
     python benchmarks/scale.py --levels 100,1000,10000 --ray-max-trials 1000 --fill-to 10000

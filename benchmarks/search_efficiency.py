@@ -1,7 +1,7 @@
 """Which sampler, at which budget? Searches replayed against a surrogate of the seed-dsprites grid.
 
 Usage:
-    python benchmarks/search_efficiency.py --reps 100            # the table in benchmarks/README.md
+    python benchmarks/search_efficiency.py --reps 100  # benchmarks/notes/2026-11-27-search-efficiency.md
     python benchmarks/search_efficiency.py --reps 2 --budget 12  # a quick look
 
 Real trials are too slow here to repeat a search twenty times, so each search runs against
@@ -57,7 +57,7 @@ from study.space import configurations, suggest  # noqa: E402
 
 SENSES = [OBJECTIVES[n] for n in NAMES]
 SAMPLERS = ("random", "nsga2", "tpe-no-liar", "tpe")
-#: Seconds of one ``fast`` scoring (benchmarks/README.md): what a rung adds to a trial's cost.
+#: Seconds of one ``fast`` scoring (benchmarks/notes/2026-11-24-metrics.md): what a rung adds to a trial's cost.
 SCORE_SECONDS = 6.9
 
 

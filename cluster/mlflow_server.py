@@ -58,11 +58,9 @@ def postgres_uri(env: dict, database: str) -> str:
 
 
 def default_workers(backend: str) -> int:
-    """Server processes for a store. One process held ~15 requests/s on the benchmark machine and
-    collapsed at 64 trial clients (5 requests/s, timeouts) on SQLite and PostgreSQL alike; four
-    held 64 without an error on either (benchmarks/README.md, "Scale"). PostgreSQL is the cluster
-    store, so it gets four; SQLite is the one-machine store, whose few trials one process serves
-    (ask for more with ``--workers``: four served 64 clients on a local disk without a lock error)."""
+    """Server processes for a store: four on PostgreSQL (the cluster store, many trial clients), one
+    on SQLite (one machine, few trials; ``--workers`` asks for more). Measured in
+    benchmarks/notes/2026-11-27-scale.md."""
     return 1 if backend.startswith("sqlite") else 4
 
 

@@ -35,11 +35,9 @@ class Bernoulli:
 class Gaussian:
     """p(x|z) = N(raw, σ² I) with a fixed variance σ² (default 1/2); for natural images (CelebA).
 
-    nll = Σ_pixels (x − raw)² / (2σ²) in nats per image, **with the constant** ½·log(2πσ²) per
-    pixel **dropped** (it does not depend on the model; add P·½·log(2πσ²) for P pixels to get the
-    full NLL). With σ² = 1/2 this is exactly the summed squared error (the AE then optimises the
-    "MSE" of the seed report). σ² sets the effective β of a VAE-family objective: since
-    2σ²·(nll + β·KL) = SSE + 2σ²β·KL, a weight β at σ² acts like β·2σ² at σ² = 1/2.
+    nll = Σ_pixels (x − raw)² / (2σ²) nats per image, the constant ½·log(2πσ²) per pixel dropped:
+    at σ² = 1/2 the summed squared error (the seed report's "MSE"). σ² sets the effective β
+    (docs/measurements.md).
     """
 
     name = "gaussian"

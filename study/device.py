@@ -11,7 +11,7 @@ Flush-to-zero (:func:`configure_cpu`): once a model leaves dSprites' early plate
 are denormal floats (for a VAE at step 3000, 1–4% of the decoder's activation gradients and a
 third of Adam's first moments). CPUs that handle them by microcode assists (many Intel cores) run
 such ops many times slower; flushing them to zero costs nothing and leaves the scores unchanged
-(benchmarks/README.md, "Trained weights and denormals", which also shows that this development
+(benchmarks/notes/2026-11-27-trained-weights-and-denormals.md, which also shows that this development
 machine's AMD EPYC computes most of them at full speed). The flag is per thread (MXCSR), and
 torch's intra-op pool (libgomp, one pool per thread that starts parallel work) copies it from the
 thread that creates its workers, once: set after the pool has started, it reaches the calling
@@ -64,10 +64,8 @@ def select_device(gpus_requested: float, preference: str = "auto") -> torch.devi
 def configure_cpu(num_threads: int = 0, flush_denormal: bool = True) -> bool:
     """Set flush-to-zero (or clear it), then the intra-op thread count (0 = torch's default).
 
-    Call it in the thread that will train, before its first parallel op, so every worker thread
-    of its intra-op pool inherits the flag. Returns whether flushing is supported here (x86 with
-    SSE3, or ARM); when it is and the pool had already started without it, logs a warning, since
-    part of the work then still runs on denormals.
+    Call it in the training thread before its first parallel op, so the intra-op pool inherits the
+    flag (a late call is warned about). Returns whether flushing is supported (x86 with SSE3, or ARM).
     """
     supported = torch.set_flush_denormal(flush_denormal)
     if num_threads > 0:

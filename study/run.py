@@ -57,8 +57,6 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--asha", "search.asha", SearchConfig, "flag"),
     ("--mode", "space.mode", SpaceConfig, "str"),
     ("--model-types", "space.model_types", SpaceConfig, "list"),
-    ("--beta-min", "space.beta_min", SpaceConfig, "float"),
-    ("--beta-max", "space.beta_max", SpaceConfig, "float"),
     ("--latent-dims", "space.latent_dims", SpaceConfig, "list"),
     ("--seeds-per-config", "space.seeds_per_config", SpaceConfig, "int"),
     ("--seed-as-param", "space.seed_as_param", SpaceConfig, "flag"),

@@ -4,7 +4,7 @@ Multi-objective TPE does work proportional to the trials a study holds at every 
 copies and sorts them, rebuilds the grouped search space from all of them, ranks every finished
 trial by non-domination to split good from bad, and builds both Parzen estimators with one kernel
 per trial (the "good" one from a tenth of the history, uncapped with several objectives). At
-10,000 trials that is most of a suggestion (benchmarks/README.md, "Scale").
+10,000 trials that is most of a suggestion (benchmarks/notes/2026-11-27-scale.md).
 
 :class:`HistoryCappedSampler` hands TPE a view of the study that holds at most ``limit`` finished
 trials — the best half by non-domination rank (ties: the newer), then the most recent others —
@@ -31,7 +31,8 @@ def kept_numbers(trials: Sequence[FrozenTrial], directions, limit: int) -> set[i
     non-domination rank (ties: the newer), then the most recent — or None when there are no more
     than ``limit`` (all are kept)."""
     from optuna.study import StudyDirection
-    from optuna.study._multi_objective import _fast_non_domination_rank
+
+    from analysis.pareto import non_dominated_ranks
 
     finished = [t for t in trials if t.state.is_finished()]
     if len(finished) <= limit:
@@ -39,9 +40,10 @@ def kept_numbers(trials: Sequence[FrozenTrial], directions, limit: int) -> set[i
     complete = [t for t in finished if t.state == TrialState.COMPLETE and t.values is not None]
     keep: set[int] = set()
     if complete:
-        signs = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
-        losses = np.array([t.values for t in complete], dtype=float) * signs
-        ranks = _fast_non_domination_rank(losses, n_below=limit // 2)
+        senses = ["min" if d == StudyDirection.MINIMIZE else "max" for d in directions]
+        # Optuna accepts ±inf as a value; the ranking wants finite numbers, in the same order.
+        values = np.nan_to_num(np.array([t.values for t in complete], dtype=float))
+        ranks = non_dominated_ranks(values, senses, n_below=limit // 2)
         order = np.lexsort((-np.array([t.number for t in complete]), ranks))
         keep = {complete[i].number for i in order[:limit // 2]}
     for trial in reversed(finished):

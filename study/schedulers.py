@@ -72,12 +72,8 @@ def promote_at_rung(new_point, rung_points, senses: Sequence[str], eta: float) -
     rung so far (the first arrival always continues). A missing, NaN or infinite value counts as
     worse than every finite value of that objective.
 
-    Why decide now, on a partial rung: synchronous successive halving waits until a rung is full,
-    so stragglers idle the cluster; ASHA promotes as soon as a trial is in the top 1/η of the rung
-    as it stands. Li et al. show the mistakes this makes (early arrivals promoted on little
-    evidence) shrink as the rung fills, and Schmucker et al. keep the same asynchronous rule with
-    the rank/crowding order in place of a scalar. As in Ray Tune's ASHA, a trial that does not
-    make the cut is stopped, not paused for a later promotion.
+    Deciding on a partial rung (Li et al.'s ASHA, Schmucker et al.'s order) keeps stragglers from
+    idling the cluster; as in Ray Tune's ASHA, a trial that misses the cut is stopped, not paused.
     """
     new = np.asarray(new_point, dtype=float).reshape(1, -1)
     rung = np.asarray(rung_points, dtype=float).reshape(-1, new.shape[1])
@@ -97,11 +93,9 @@ class MultiObjectiveASHA(FIFOScheduler):
     Each rung keeps the values of every trial that arrived there, stopped or not. Pending trials
     run first come, first served (FIFO, as in Ray's ASHA).
 
-    State survives ``Tuner.restore``: Tune pickles the scheduler only once, fresh, into
-    ``tuner.pkl`` and never saves it with the experiment, so the scheduler writes its own state
-    (:meth:`save`) to :data:`STATE_FILE` in Tune's driver staging directory after each change;
-    Tune syncs that directory with the experiment and downloads it again on restore, before the
-    trials are re-added, and the first :meth:`on_trial_add` reads it back (:meth:`restore`).
+    State survives ``Tuner.restore`` (Tune never saves a scheduler with the experiment): it is
+    written to :data:`STATE_FILE` in Tune's synced driver staging directory after each change and
+    read back by the first :meth:`on_trial_add` after a restore.
 
     Args:
         objectives: metric → "min" | "max", all compared at every rung; if None, from

@@ -49,17 +49,10 @@ COMPLETED, PRUNED, FAILED = TrialStatus.COMPLETED, TrialStatus.PRUNED, TrialStat
 def make_sampler(name: str, seed: int, constant_liar: bool = True, history_limit: int = 0):
     """The Optuna sampler a config names (multivariate, grouped TPE handles the conditional space).
 
-    With ``history_limit`` > 0, TPE sees at most that many finished trials
-    (:class:`study.sampler_history.HistoryCappedSampler`: the best half and the most recent), which
-    keeps its suggestion latency flat in studies of thousands of trials; 0 = every trial.
-
-    With ``constant_liar`` TPE counts the trials still running (the Optuna trials of configurations
-    whose seeds are training: this searcher keeps them RUNNING until every seed ends) as worse than
-    any finished one, so concurrent suggestions spread out instead of repeating the current best.
-
-    ``multivariate`` and ``group`` are marked experimental by Optuna, which warns on every
-    construction; they are the documented way to search a conditional space, so that one warning
-    is silenced here, where it is raised, and nowhere else.
+    ``history_limit`` > 0: TPE sees at most that many finished trials
+    (:class:`study.sampler_history.HistoryCappedSampler`). ``constant_liar``: running trials count
+    as worse than any finished one, so concurrent suggestions spread out. Optuna's experimental
+    warning for ``multivariate``/``group`` (the documented conditional-space search) is silenced here only.
     """
     import warnings
 

@@ -187,6 +187,24 @@ def setup(config: TrialConfig, *, checkpoint_dir: str | None = None, resume_from
     return run
 
 
+#: Fault injection for tests, read only by :func:`forced_nan_step`: "STEP" makes every trial's loss
+#: NaN at that step, "STEP:field=value,..." only the trials whose config fields have those values.
+FORCE_NAN_ENV = "BETASWEEP_TEST_NAN_AT_STEP"
+
+
+def forced_nan_step(config: TrialConfig) -> int | None:
+    """The step at which :data:`FORCE_NAN_ENV` makes this trial's loss NaN (None: never)."""
+    spec = os.environ.get(FORCE_NAN_ENV)
+    if not spec:
+        return None
+    step, _, where = spec.partition(":")
+    for condition in filter(None, where.split(",")):
+        key, _, value = condition.partition("=")
+        if str(getattr(config, key, None)) != value:
+            return None
+    return int(step)
+
+
 def train_step(run: TrialRun, step_fn, sums: dict[str, torch.Tensor]) -> None:
     """One optimiser step (then, for a model with an auxiliary network, one step of it on a second
     batch, after the main step as :class:`models.base.LatentModel` documents); the loss terms are
@@ -200,7 +218,7 @@ def train_step(run: TrialRun, step_fn, sums: dict[str, torch.Tensor]) -> None:
         out = step_fn(x, noise_scale=reg_weight)
         lo = run.model.loss(x, out, reg_weight=reg_weight)
     loss = lo.loss
-    if config.nan_at_step is not None and run.step + 1 == config.nan_at_step:
+    if run.step + 1 == forced_nan_step(config):
         loss = loss * float("nan")
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()

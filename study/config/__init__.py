@@ -21,8 +21,6 @@ from study.config.loading import (
     trial_from_dict,
 )
 from study.config.options import (
-    DCI_METRICS,
-    DISENTANGLEMENT_METRICS,
     FACTOR_METRICS,
     INTERMEDIATE_METRICS,
     METRIC_DIRECTIONS,
@@ -82,10 +80,8 @@ __all__ = [
     "SEED_MODEL_TYPES",
     "DSPRITES_FAMILY",
     "METRIC_DIRECTIONS",
-    "DCI_METRICS",
     "FACTOR_METRICS",
     "PROBE_METRICS",
-    "DISENTANGLEMENT_METRICS",
     "PROBABILISTIC_METRICS",
     "PRESET_METRICS",
     "METRIC_PRESETS",

@@ -6,7 +6,7 @@ The model classes (``models.MODELS``) are the single source of the type names, t
 constructors' keyword arguments) and whether they are probabilistic. Reading them imports torch, so
 this module imports ``models`` on first use only: loading and merging a config stays light, and the
 first check that needs a model type pays for the import (about 1.5 s warm on this project's 2-core
-benchmark machine, before any Ray work starts; see benchmarks/README.md).
+benchmark machine, before any Ray work starts; see benchmarks/notes/2026-11-27-start-up.md).
 """
 
 from __future__ import annotations

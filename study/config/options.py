@@ -77,14 +77,10 @@ _OBJECTIVES = tuple(m for m in schema.CATALOGUE if m.objective)
 #: Metrics a study may optimise, with their natural direction. An objective or an ASHA metric must
 #: be one of these, so a typo is caught before the study starts.
 METRIC_DIRECTIONS: dict[str, str] = {m.name: m.direction for m in _OBJECTIVES}
-#: DCI (gradient-boosted trees per factor): only the full preset pays for it.
-DCI_METRICS = tuple(m.name for m in _OBJECTIVES if m.scorer == "dci")
 #: Metrics only computed for datasets with ground-truth factors (:data:`FACTOR_DATASETS`).
 FACTOR_METRICS = tuple(m.name for m in _OBJECTIVES if m.needs_factors)
 #: Metrics only computed for datasets without ground-truth factors (a linear probe of the labels).
 PROBE_METRICS = tuple(m.name for m in _OBJECTIVES if m.without_factors)
-#: Metrics of the code's usefulness (factor metrics or the probe): not computed by the recon preset.
-DISENTANGLEMENT_METRICS = FACTOR_METRICS + PROBE_METRICS
 #: Metrics that need a probabilistic encoder q(z|x) (a KL term): never computed for
 #: :data:`DETERMINISTIC_MODELS`.
 PROBABILISTIC_METRICS = tuple(m.name for m in _OBJECTIVES if m.needs_probabilistic)

@@ -39,10 +39,9 @@ class TrialConfig:
     disentanglement_lib (its conv_encoder/deconv_decoder, Locatello et al. 2019's network) or
     seed_report."""
     dataset: str = "dsprites"
-    """Dataset: dsprites or its variants color-dsprites, noisy-dsprites, textured-dsprites
-    (procedural look-alikes, no files; recorded as <name>-procedural), or from the official files
-    under data_root: dsprites, scream-dsprites, smallnorb, cars3d, shapes3d, mpi3d-toy,
-    mpi3d-realistic, mpi3d-real (ground-truth factors), mnist, celeba."""
+    """Dataset: dsprites, color-dsprites, noisy-dsprites, textured-dsprites (procedural, recorded as
+    <name>-procedural), or from official files under data_root: dsprites, scream-dsprites, smallnorb,
+    cars3d, shapes3d, mpi3d-toy, mpi3d-realistic, mpi3d-real (with factors), mnist, celeba."""
     data_root: str | None = None
     """Folder holding the official files (each dataset looks in its own subfolder, e.g.
     dsprites/, small_norb/, cars/, scream/). With dsprites it selects the official .npz (recorded
@@ -50,19 +49,13 @@ class TrialConfig:
     likelihood: str | None = None
     """Reconstruction likelihood: bernoulli or gaussian; null = the dataset's default."""
     gaussian_variance: float = 0.5
-    """σ² of the Gaussian likelihood p(x|z) = N(x̂, σ²I) (ignored by bernoulli). The NLL is
-    Σ_pixels (x − x̂)²/(2σ²), the constant ½·log(2πσ²) per pixel dropped, so 0.5 makes it the
-    summed squared error. σ² sets the effective β: multiplying the loss by 2σ² leaves its minimiser
-    unchanged and turns it into SSE + 2σ²·β·KL, so β at σ² acts like β·2σ² at σ² = 1/2 (a VAE at
-    σ² = 2 behaves like a β-VAE with β = 4 at σ² = 1/2; for β-TCVAE every weight α, β, γ scales by
-    2σ²). recon_error (nats) scales with 1/σ²: compare it only between trials of the same σ²."""
+    """σ² of the Gaussian likelihood N(x̂, σ²I) (ignored by bernoulli); 0.5 makes the NLL the summed
+    squared error. It sets the effective β (β at σ² acts like β·2σ² at σ² = 1/2) and recon_error
+    scales with 1/σ²: compare trials of one σ² only (docs/measurements.md)."""
     kl_warmup_steps: int = 0
-    """Warm-up length in steps (0 = off): the WHOLE regulariser (β·KL for β-VAE; for β-TCVAE all
-    of α·MI + β·TC + γ·dwKL) and the posterior sampling noise (z = μ + s·σ·ε) are both scaled by
-    s = step / kl_warmup_steps, rising from 0 to 1; ignored by ae. On dSprites a VAE whose decoder
-    sees full-noise codes from step 0 sits on the "mean image" plateau (recon ≈ 590 nats) for
-    ~2,000 steps at lr 1e-3, KL warm-up or not; ramping the noise too lets it leave within ~300
-    steps (benchmarks/README.md). After the warm-up the objective is the model's own."""
+    """Warm-up length in steps (0 = off; ignored by ae): the whole regulariser and the posterior
+    noise (z = μ + s·σ·ε) are scaled by s = step / kl_warmup_steps, so a VAE leaves dSprites'
+    mean-image plateau early (benchmarks/notes/2026-11-26-warm-up-and-the-plateau.md)."""
     batch_size: int = 64
     """Training minibatch size."""
     lr: float = 1e-4
@@ -87,25 +80,21 @@ class TrialConfig:
     num_threads: int = 0
     """torch intra-op threads (0 = leave torch's default)."""
     flush_denormal: bool = True
-    """Flush denormal floats to zero on the CPU, set before the intra-op threads start. Trained
-    models produce tiny gradients and optimiser moments that many x86 cores compute far slower;
-    the scores do not change (benchmarks/README.md, "Trained weights and denormals"). false only
-    to measure that."""
+    """Flush denormal floats to zero on the CPU, before the intra-op threads start: trained models'
+    tiny gradients and moments are slow on many x86 cores, and the scores do not change
+    (benchmarks/notes/2026-11-27-trained-weights-and-denormals.md). false only to measure that."""
     amp: Amp = Amp.AUTO
     """bf16 autocast of the networks (the loss's delicate terms stay fp32): auto = bf16 on native-bf16
     hardware for model types whose bf16 science table agreed with fp32 (none yet), else fp32;
     true = always (~2× faster on native bf16); false = fp32. Recorded as the run's tag precision."""
     channels_last: bool = True
-    """Convolution weights in channels-last (NHWC) memory format on the CPU, where oneDNN's kernels
-    run faster in it (this machine, 1 thread, Burgess VAE: fp32 +25%, bf16 +45%; benchmarks/README.md);
-    ignored on CUDA (not measured there). The arithmetic is the same."""
+    """Convolution weights in channels-last (NHWC) memory format on the CPU, where oneDNN runs them
+    faster (benchmarks/notes/2026-12-06-channels-last.md); ignored on CUDA. Same arithmetic."""
     compile: bool = False
     """torch.compile the model on CUDA (ignored with a logged note on CPU)."""
     estimate_at: tuple[int, ...] = ()
     """Steps at which the trial also reports a cheap estimate of its scores (estimate/<metric>, the
     estimate metric preset on the validation images): set by the study to its early-stopping rungs."""
-    nan_at_step: int | None = None
-    """Fault injection for tests: make the loss NaN at this step (null = never)."""
 
     def with_updates(self, **changes: Any) -> TrialConfig:
         """A copy with some fields changed (then re-validated by the caller)."""
@@ -164,9 +153,8 @@ class SearchConfig:
     liar), so trials suggested while others are in flight do not repeat them."""
     history_limit: int = 1000
     """TPE: finished trials the sampler looks at, at most (the best half by Pareto rank, then the
-    most recent; :mod:`study.sampler_history`); 0 = all. Without a limit TPE's work per suggestion
-    grows with the study (one suggestion, 16 in flight, on a 2-core CPU: p50 61 ms at 100 trials,
-    271 ms at 10,000; ``benchmarks/scale.py``); up to the limit nothing changes."""
+    most recent; :mod:`study.sampler_history`); 0 = all. Bounds a suggestion's cost in a long study
+    (benchmarks/notes/2026-11-27-scale.md); up to the limit nothing changes."""
     asha: bool = False
     """Stop unpromising trials early (they are told to Optuna as PRUNED): with one objective ASHA on
     asha_metric; with several, multi-objective ASHA (Schmucker et al. 2021) on a cheap estimate of

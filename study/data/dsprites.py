@@ -23,7 +23,7 @@ its sprite's window, black outside it. Each sprite is stored once in the middle 
 96×96 canvas, and the image is the 64×64 view of that canvas starting at (32 − shiftY, 32 − shiftX):
 the canvases' strided view of every such start (no copy) is indexed by (sprite, start row, start
 column), so a batch of observations is one copy of whole images — 3-4× faster than gathering
-every pixel (benchmarks/README.md, "The full preset in minutes"). Because a window shifted by at
+every pixel (benchmarks/notes/2026-11-24-metric-uncertainty.md). Because a window shifted by at
 most 32 px stays inside the 64-px image, nothing ever wraps around.
 """
 

@@ -5,7 +5,7 @@
   (bilinear) and kept as grey levels in [0, 1], rounded to 1/255; the default likelihood is
   Bernoulli (the usual choice for MNIST's near-binary strokes). Labels: the digit. The resized
   splits are cached like CelebA's (245 MB + 41 MB): the per-batch resize cost ~10× a gather
-  (40k against 400k img/s on one thread; benchmarks/README.md, "Data loading").
+  (40k against 400k img/s on one thread; benchmarks/notes/2026-11-27-data-loading.md).
 * CelebA, aligned-and-cropped release: expects ``<root>/celeba/img_align_celeba/*.jpg``,
   ``<root>/celeba/list_attr_celeba.txt`` and ``<root>/celeba/list_eval_partition.txt`` — the layout
   of ``torchvision.datasets.CelebA``. torchvision's class also verifies MD5 sums of every text file

@@ -23,11 +23,9 @@ def start_study_run(tracking_uri: str, experiment: str, study_name: str, params:
     """Create the study's parent run; returns its id. ``commit``: the code's (found here if not
     given), recorded as ``git_sha`` and as MLflow's source (:func:`study.tracking.records.source_tags`).
 
-    A ``dataset`` tag is recorded under the dataset's record name
-    (:func:`study.config.dataset_record_name`): the config value ``dsprites`` becomes
-    ``dsprites-procedural`` when no ``data_root`` is given (with one, the official file is read and
-    the tag stays ``dsprites``), so the procedural look-alike is never mistaken for the official
-    release. The flattened config in the params keeps the config value.
+    The ``dataset`` tag holds the dataset's record name (:func:`study.config.dataset_record_name`,
+    e.g. ``dsprites-procedural``), so a look-alike is never mistaken for the official release; the
+    flattened config in the params keeps the config value.
     """
     from study.config import dataset_record_name
 
@@ -132,12 +130,9 @@ def sync_study(tracking_uri: str, study_dir: str, timeout: float = 300.0, interv
 def remove_duplicate_runs(tracking_uri: str, parent_run_id: str) -> list[str]:
     """Delete the extra child runs of a trial that has several; returns their ids.
 
-    A run creation the client gave up on (a read timeout: MLflow's client then sends it again)
-    may still have been carried out by a slow server, leaving a second, empty run for the trial.
-    The run kept is the one the trial logged to (the most metrics and params; the older on a tie);
-    the others are deleted (MLflow's soft delete: they leave the listings) or, by a login that may
-    not delete runs (the trials' own behind basic auth: EDIT on the experiment), detached from the
-    study (:func:`detach_duplicate`)."""
+    A creation the client gave up on may still have been carried out by a slow server. The run the
+    trial logged to is kept (most metrics and params; the older on a tie); the others are
+    soft-deleted, or detached (:func:`detach_duplicate`) by a login that may not delete runs."""
     client = _client(tracking_uri)
     parent = client.get_run(parent_run_id)
     runs = search_all_runs(client, [parent.info.experiment_id], f"tags.{Tag.PARENT_RUN} = '{parent_run_id}'")

@@ -59,7 +59,8 @@ def datasets():
     return {True: dsprites(), False: LabelledData()}
 
 
-@pytest.mark.parametrize("preset", sorted(scoring.PRESETS))
+@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.slow) if p == "full" else p  # DCI's trees
+                                    for p in sorted(scoring.PRESETS)])
 @pytest.mark.parametrize("factors", [True, False], ids=["factors", "labels"])
 def test_score_model_produces_exactly_the_catalogued_metrics(preset, factors, datasets, monkeypatch):
     monkeypatch.setitem(scoring.PRESETS, preset, small(scoring.PRESETS[preset]))
@@ -101,17 +102,28 @@ def test_catalogue_entries_are_well_formed():
     assert set(scoring.PRESETS) == set(schema.METRIC_PRESETS)
 
 
-def test_config_declarations_are_views_of_the_catalogue():
+def test_what_a_study_may_optimise_follows_the_catalogue():
+    """Each entry's flags decide what a config accepts: as an objective (with which metric preset,
+    dataset and model types) and as ASHA's metric."""
     from study import config as C
 
-    objectives = [m for m in CATALOGUE if m.objective]
-    assert C.METRIC_DIRECTIONS == {m.name: m.direction for m in objectives}
-    assert set(C.FACTOR_METRICS) == {m.name for m in objectives if m.needs_factors}
-    assert set(C.PROBE_METRICS) == {m.name for m in objectives if m.without_factors}
-    assert set(C.PROBABILISTIC_METRICS) == {m.name for m in objectives if m.needs_probabilistic}
-    assert C.INTERMEDIATE_METRICS == ("val_recon_error",)
-    for preset, names in C.PRESET_METRICS.items():
-        assert set(names) == {m.name for m in objectives if preset in m.presets}
+    def accepted(search, metrics="full", model_types=("vae",)):
+        try:
+            C.make_config("quick", overrides={"search": search, "trial": {"metrics": metrics},
+                                              "space": {"model_types": list(model_types)}})
+        except C.ConfigError:
+            return False
+        return True
+
+    for m in CATALOGUE:
+        objective = {"objectives": [m.name]}
+        assert accepted({"asha": True, "asha_metric": m.name, "objectives": ["recon_error"]}) == m.intermediate, m.name
+        if not m.objective or m.without_factors:  # dSprites has factors: the probe is for data without
+            assert not accepted(objective), m.name
+            continue
+        for preset in C.METRIC_PRESETS:
+            assert accepted(objective, metrics=preset) == (preset in m.presets), (m.name, preset)
+        assert accepted(objective, model_types=("ae",)) == (not m.needs_probabilistic and "full" in m.presets), m.name
     assert C.dataset_record_name("dsprites") == "dsprites" + schema.PROCEDURAL_SUFFIX
 
 

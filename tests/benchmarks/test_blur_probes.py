@@ -2,6 +2,7 @@
 definition: a 2-px shift reads ≈ 1.7 px there and ≈ 0 in the new blur."""
 
 import numpy as np
+import pytest
 
 from benchmarks import blur_probes
 from benchmarks.legacy_blur import legacy_blur_score
@@ -9,6 +10,7 @@ from study.data import dsprites
 from tests.analysis.metrics.probes import probes, shift
 
 
+@pytest.mark.slow  # minutes on 2 cores: every probe of the benchmark, scored
 def test_rows_cover_every_probe():
     data = dsprites()
     x, other = data.eval_set(16, seed=0)[0], data.eval_set(16, seed=5)[0]

@@ -6,6 +6,7 @@ import torch
 from benchmarks import throughput
 
 
+@pytest.mark.slow  # times real training steps at two precisions
 def test_a_case_times_fp32_and_bf16_of_the_trial_step():
     result = throughput.measure("vae", "burgess", 4, torch.device("cpu"), steps=1, repeats=1)
     assert set(result) == {"fp32", "bf16"} and all(ips > 0 and flops > 0 for ips, flops in result.values())

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from analysis.schema import Tag, TrialStatus
 from study.config import make_config
 from study.driver import run_study
+from study.tracking.buffer import pending
 from tests.study.conftest import TINY_TRIAL, child_runs, optuna_trials
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -128,8 +129,12 @@ def test_tracking_server_outage_loses_no_metric(isolated_env, monkeypatch):
         deadline = time.time() + 300
         while time.time() < deadline and len(child_runs(uri, "outage")) < 2:
             time.sleep(0.5)
-        stop_server(server)  # the server goes away while both trials train
-        time.sleep(20)
+        stop_server(server)  # the server goes away while both trials train...
+        buffer_dir = root / "runs" / "outage" / "tracking-buffer"
+        deadline = time.time() + 300  # ...until both hold calls it could not take (every call is
+        while time.time() < deadline and thread.is_alive() and not (  # buffered first: unsent ones)
+                len(dirs := list(buffer_dir.glob("*/"))) == 2 and all(pending(str(d)) for d in dirs)):
+            time.sleep(0.5)
         server = start_server(root, port)  # and comes back on the same address
         thread.join(timeout=600)
         assert not thread.is_alive() and "error" not in box, box.get("error")

@@ -115,6 +115,7 @@ def test_the_server_runs_our_app_with_the_upload_cap(tmp_path):
         mlflow_server.server_env(server_args(), {**env, "MLFLOW_SERVER_MAX_UPLOAD_MB": "lots"})
 
 
+@pytest.mark.integration  # runs the CLI in a subprocess (torch and the model classes imported)
 def test_dry_run_prints_no_credential():
     password = secrets.token_urlsafe(18)
     env = {**os.environ, "MLFLOW_TRACKING_USERNAME": "ci-user", "MLFLOW_TRACKING_PASSWORD": password,

@@ -1,6 +1,6 @@
 """Heavy imports only where used: a trial scoring with the ``recon`` preset never imports
 scikit-learn (or scipy), which each Ray actor's first trial would otherwise pay ~2 s for
-(benchmarks/README.md, "Start-up: heavy imports only where used")."""
+(benchmarks/notes/2026-11-27-start-up.md)."""
 
 import os
 import subprocess

@@ -14,8 +14,8 @@ def test_preset_declarations_match_the_scoring_presets():
     assert set(C.PRESET_METRICS) == set(PRESETS)
     for name, preset in PRESETS.items():
         computed = set(C.PRESET_METRICS[name])
-        assert preset.disentanglement == bool(computed & set(C.DISENTANGLEMENT_METRICS)), name
-        assert (preset.dci_train > 0) == (set(C.DCI_METRICS) <= computed), name
+        assert preset.disentanglement == bool(computed & set(C.FACTOR_METRICS + C.PROBE_METRICS)), name
+        assert (preset.dci_train > 0) == ({m for m in C.METRIC_DIRECTIONS if m.startswith("dci_")} <= computed), name
 
 
 def test_gaussian_variance_reaches_the_model():

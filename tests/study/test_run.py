@@ -15,6 +15,7 @@ from analysis.schema import StudyStatus, Tag, TrialStatus
 from study.config import make_config
 from study.driver import run_study
 from study.run import main
+from study.trial import FORCE_NAN_ENV
 from tests.study.conftest import TINY_TRIAL, child_runs, optuna_trials, parent_runs
 
 pytestmark = pytest.mark.integration
@@ -29,9 +30,10 @@ def config(root, name, **sections):
     return make_config("quick", overrides=overrides)
 
 
-def test_grid_study_with_a_diverging_trial(isolated_env):
+def test_grid_study_with_a_diverging_trial(isolated_env, monkeypatch):
     grid = [{"model_type": "ae"}, {"model_type": "vae"}, {"model_type": "beta_vae", "beta": 4.0},
-            {"model_type": "beta_tcvae", "beta": 6.0}, {"model_type": "vae", "nan_at_step": 10}]
+            {"model_type": "beta_tcvae", "beta": 6.0}, {"model_type": "vae", "kl_warmup_steps": 10}]
+    monkeypatch.setenv(FORCE_NAN_ENV, "10:model_type=vae,kl_warmup_steps=10")  # the Ray workers inherit it
     cfg = config(isolated_env / "runs", "grid", space={"mode": "grid", "grid": grid})
     summary = run_study(cfg)
     uri = summary["tracking_uri"]
@@ -76,7 +78,7 @@ def test_grid_study_with_a_diverging_trial(isolated_env):
             assert t.values == pytest.approx([child.data.metrics["recon_error"],
                                               child.data.metrics["beta_vae_score"]])
         else:
-            assert t.state == TrialState.FAIL and t.params == {"model_type": "vae", "nan_at_step": 10}
+            assert t.state == TrialState.FAIL and t.params == {"model_type": "vae", "kl_warmup_steps": 10}
 
 
 # Trials of 60-120 steps stay on dSprites' plateau: their outputs are the mean image, a collapsed model

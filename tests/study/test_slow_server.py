@@ -2,7 +2,7 @@
 
 A real MLflow server behind a tiny proxy that holds every request ``delay`` seconds before
 forwarding it (the server still does the work: a client that gave up may have created a run). The
-trial logs while each request takes 30 s: its calls return without waiting for the server, the run
+trial logs while each request takes :data:`DELAY` s: its calls return without waiting for the server, the run
 is created once (also when the client gave up on the creation), and when the server answers again
 everything reaches it.
 """
@@ -23,7 +23,9 @@ from tests.cluster.test_faults import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 
-DELAY = 30.0
+#: How late the proxy forwards a request: longer than the 3-s client timeout of the give-up test,
+#: with margin, and a trial's calls must return in a third of it.
+DELAY = 8.0
 
 
 class SlowProxy(http.server.ThreadingHTTPServer):
@@ -41,6 +43,7 @@ class SlowProxy(http.server.ThreadingHTTPServer):
         self.held = 0
         self.arrived = 0
         self.served = 0
+        self.paths: list[str] = []  # of the held requests, in arrival order
         self.turn = threading.Condition()
 
     @property
@@ -67,6 +70,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with server.turn:
             ticket = server.arrived
             server.arrived += queued
+            if queued:
+                server.paths.append(self.path)
             server.held += 1
         try:
             if queued:
@@ -154,7 +159,7 @@ def tracker(proxy, parent, tmp_path):
 
 
 def test_a_slow_server_never_holds_up_the_trial(slow_server, tmp_path, monkeypatch):
-    """The server answers every request, 30 s late (the client waits up to 60 s): the trial's calls
+    """The server answers every request :data:`DELAY` s late (the client waits up to 60 s): the trial's calls
     return without waiting, and everything arrives."""
     proxy, direct = slow_server
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
@@ -163,7 +168,7 @@ def test_a_slow_server_never_holds_up_the_trial(slow_server, tmp_path, monkeypat
     t.start({"model_type": "vae", "latent_dim": 4})
     proxy.delay = DELAY
     waits = log_a_trial(t, tmp_path)
-    assert max(waits) < DELAY / 3, waits  # no call waited for the server (each request takes 30 s)
+    assert max(waits) < DELAY / 3, waits  # no call waited for the server (each request takes DELAY s)
     deadline = time.time() + 10
     while not proxy.held and time.time() < deadline:
         time.sleep(0.1)
@@ -172,7 +177,7 @@ def test_a_slow_server_never_holds_up_the_trial(slow_server, tmp_path, monkeypat
 
 
 def test_requests_the_client_gave_up_on_create_no_second_run(slow_server, tmp_path, monkeypatch):
-    """Writes (POST) take 30 s and the client gives up after 3 s, but the server still does them: the
+    """Writes (POST) take :data:`DELAY` s and the client gives up after 3 s, but the server still does them: the
     creation of the trial's run is retried, and a retry first looks the run up (behind the first
     creation, in the server's queue), so the run exists once; nothing is lost."""
     proxy, direct = slow_server
@@ -182,7 +187,10 @@ def test_requests_the_client_gave_up_on_create_no_second_run(slow_server, tmp_pa
     proxy.delay, proxy.delayed = DELAY, ("POST",)
     t = tracker(proxy, parent, tmp_path)
     t.start({"model_type": "vae", "latent_dim": 4})  # its lookup waits for the client's timeout
-    time.sleep(10)  # the creation is sent, given up on, and retried meanwhile
+    deadline = time.time() + 10 * DELAY  # the creation is sent, given up on, and retried (a request after it)
+    while time.time() < deadline and not any("runs/create" in p for p in proxy.paths[:-1]):
+        time.sleep(0.1)
+    assert any("runs/create" in p for p in proxy.paths[:-1]), proxy.paths
     waits = log_a_trial(t, tmp_path)
     assert max(waits) < DELAY / 3, waits
     catch_up_and_check(proxy, direct, parent, t, tmp_path)

@@ -7,7 +7,15 @@ import torch
 
 from analysis.schema import Artifact, TrialStatus
 from study.config import Amp, trial_from_dict
-from study.trial import COMPLETED, DIVERGED, load_checkpoint_model, main, read_checkpoint_meta, train_and_evaluate
+from study.trial import (
+    COMPLETED,
+    DIVERGED,
+    FORCE_NAN_ENV,
+    load_checkpoint_model,
+    main,
+    read_checkpoint_meta,
+    train_and_evaluate,
+)
 
 TINY = dict(model_type="beta_vae", beta=2.0, latent_dim=4, batch_size=32, lr=1e-3, steps=200,
             report_every=50, checkpoint_every=100, val_size=64, eval_size=64, metrics="recon",
@@ -68,9 +76,10 @@ def test_checkpoint_resumes_to_the_same_state(tmp_path):
     assert read_checkpoint_meta(str(tmp_path / "b" / "step_00000200"))["extra"] == {"note": "x"}
 
 
-def test_forced_nan_yields_diverged_not_an_exception():
+def test_forced_nan_yields_diverged_not_an_exception(monkeypatch):
+    monkeypatch.setenv(FORCE_NAN_ENV, "30")
     reports = []
-    result = train_and_evaluate(tiny(nan_at_step=30), callback=reports.append)
+    result = train_and_evaluate(tiny(), callback=reports.append)
     assert result.status == DIVERGED
     assert result.step == 50  # detected at the first report after the NaN
     assert reports[-1].final and "recon_error" not in result.scores

@@ -190,6 +190,7 @@ def _loop_bootstrap(values, rng, num_bootstrap):
     return float(np.std(medians, ddof=1))
 
 
+@pytest.mark.slow  # repeated bootstraps over many draws
 def test_bootstrap_se(dsprites_images):
     from study.data import dsprites
 

@@ -16,6 +16,7 @@ SMALL = MetricPreset("small", eval_size=64, codes="grid", bootstrap=20, sizes={
     "modularity": dict(num_train=300, num_test=150), "irs": dict(num_points=500)})
 
 
+@pytest.mark.slow  # fits DCI's trees twice
 def test_parallel_dci_equals_the_serial_loop_of_the_reference():
     (ct, ft), (ce, fe) = codes_factors(rotated, 300, 1), codes_factors(rotated, 150, 2)
     rngs = [np.random.default_rng(9) for _ in range(2)]

@@ -84,6 +84,7 @@ class TinyModel(torch.nn.Module):
         return self.likelihood.mean(self.decode(torch.randn(n, self.latent_dim, generator=generator)))
 
 
+@pytest.mark.slow  # scores every preset on dSprites: the slowest unit test of the metrics
 def test_score_model_presets_and_names():
     from study.data import dsprites
 
