@@ -50,7 +50,7 @@ def _run_locked(config: StudyConfig, resume: bool) -> dict[str, Any]:
     from ray import tune
 
     from study import tracking
-    from study.outcome import InterruptWatch, resume_hint
+    from study.outcome import InterruptWatch, disk_full, disk_full_message, resume_hint
 
     quiet_console()
     tune_path = os.path.join(config.study_dir, TUNE_DIR)
@@ -70,10 +70,14 @@ def _run_locked(config: StudyConfig, resume: bool) -> dict[str, Any]:
         try:
             with InterruptWatch() as watch:
                 tuner.fit()
-        except Exception:
+        except Exception as exc:
             if tracking.wait_until_reachable(tracking_uri, timeout=30):
                 tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.FAILED)
-            raise
+            if not disk_full(exc):
+                raise
+            print(disk_full_message(config.name, config.root, exc), flush=True)
+            return {"name": config.name, "parent_run_id": parent_run_id, "tracking_uri": tracking_uri,
+                    "status": str(StudyStatus.FAILED), "disk_full": True}
         if watch.interrupted:
             tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.INTERRUPTED)
             print(resume_hint(config.name, config.root), flush=True)
