@@ -110,6 +110,20 @@ def run(args, state: dict, log) -> tuple[list[str], int, float]:
         time.sleep(1)
 
 
+def start_cluster(root: str, attempts: int = 3) -> dict:
+    """``cluster.local up`` (namespaces, PostgreSQL, auth), tried again when a node times out while
+    starting (Ray waits 30 s for a raylet, too little on a loaded machine); a failed ``up`` has
+    already stopped what it started."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return local.up(root, workers=2, cpus_per_worker=1, backend="postgres", auth=True, isolate=True)
+        except RuntimeError as exc:
+            if attempt == attempts or "timed out during startup" not in str(exc):
+                raise
+            print(f"[soak] cluster up failed ({str(exc).splitlines()[-1][:120]}); trying again", flush=True)
+    raise AssertionError("unreachable")
+
+
 def check(args, state: dict) -> list[invariants.Check]:
     uri, runs_root = state["mlflow"], os.path.join(state["root"], "runs")
     runs = invariants.study_runs(uri, NAME)
@@ -139,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI"):
         os.environ.pop(key, None)
     os.environ["RAY_AUTH_MODE"] = "disabled"
-    state = local.up(root, workers=2, cpus_per_worker=1, backend="postgres", auth=True, isolate=True)
+    try:
+        state = start_cluster(root)
+    except BaseException:  # up stopped what it started; its stores go too
+        if not args.keep and not args.root:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
     os.environ.update(mlflow_users.login(root, "trials")[0])  # this process reads the records back
     namespaces, checks, pids, thrown, code, seconds = netns.identities(state["netns"]), [], [], [], -1, 0.0
     try:

@@ -59,6 +59,13 @@ def no_duplicates(runs: list) -> Check:
     return Check("no duplicate child run", not twice, len(runs), 0, f"trials with two runs: {twice}" if twice else "")
 
 
+def _point(key: str, metric):
+    """What may be recorded once: a metric's step; a ``system/`` sample's (step, time), since the
+    trial samples its node while training and again while scoring, and the scoring's sample goes
+    with the final scores at the last step (a resent sample repeats its time as well)."""
+    return (metric.step, metric.timestamp) if key.startswith("system/") else metric.step
+
+
 def curve_points(uri: str, runs: list, steps: int, report_every: int, curve: str = "train/loss") -> Check:
     """Every metric point exactly once (per run, metric, step); a completed trial's ``curve`` has
     every report step from ``report_every`` to ``steps`` (a missing one is a record lost)."""
@@ -71,7 +78,7 @@ def curve_points(uri: str, runs: list, steps: int, report_every: int, curve: str
         for key in run.data.metrics:
             history = client.get_metric_history(run.info.run_id, key)
             points += len(history)
-            twice = [s for s, n in Counter(m.step for m in history).items() if n > 1]
+            twice = [s for s, n in Counter(_point(key, m) for m in history).items() if n > 1]
             if twice:
                 repeated.append(f"{run.data.tags.get(Tag.TRIAL_ID)} {key} steps {sorted(twice)[:5]}")
             if key == curve and run.data.tags.get(Tag.TRIAL_STATUS) == TrialStatus.COMPLETED:
