@@ -131,15 +131,22 @@ def start(state: dict, env: dict, save=lambda state: None) -> None:
     if out.returncode != 0:
         raise RuntimeError(f"ray start --head failed: {out.stderr[-2000:]}")
     for i in range(state["workers"]):
-        # Each node gets its own temp dir: nodes on one host sharing one would share their
-        # runtime-env cache, and a worker's cleanup would delete the working dir a job driver on
-        # the head is running in.
-        ns, address = node(state, f"w{i}")
-        with netns.entered(ns):
-            out, sid = ray_cli(env, "start", "--address", state["gcs_address"], "--node-ip-address", address,
-                               "--num-cpus", str(state["cpus_per_worker"]), "--num-gpus", "0",
-                               "--temp-dir", f"{temp_dir}/w{i}", "--disable-usage-stats", *node_ports())
-        sessions.append(sid)
-        save(state)
-        if out.returncode != 0:
-            raise RuntimeError(f"ray start (worker) failed: {out.stderr[-2000:]}")
+        start_worker(state, env, i, save)
+
+
+def start_worker(state: dict, env: dict, i: int, save=lambda state: None) -> int:
+    """Worker node ``i`` (again, after it was lost: ``cluster.chaos``), in its namespace; its
+    session is recorded in ``state["ray_sessions"]`` (and ``save``d) before anything else, so that
+    ``down`` stops it; returns the session's id."""
+    # Each node gets its own temp dir: nodes on one host sharing one would share their runtime-env
+    # cache, and a worker's cleanup would delete the working dir a job driver on the head is running in.
+    ns, address = node(state, f"w{i}")
+    with netns.entered(ns):
+        out, sid = ray_cli(env, "start", "--address", state["gcs_address"], "--node-ip-address", address,
+                           "--num-cpus", str(state["cpus_per_worker"]), "--num-gpus", "0",
+                           "--temp-dir", f"{state['temp_dir']}/w{i}", "--disable-usage-stats", *node_ports())
+    state.setdefault("ray_sessions", []).append(sid)
+    save(state)
+    if out.returncode != 0:
+        raise RuntimeError(f"ray start (worker) failed: {out.stderr[-2000:]}")
+    return sid

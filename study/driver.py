@@ -65,28 +65,34 @@ def _run_locked(config: StudyConfig, resume: bool) -> dict[str, Any]:
         for stage, restore in to_run:  # a stage is recorded once those before it have ended
             save_stages(config.study_dir, stages[:stages.index(stage) + 1])
             tuner = _make_tuner(config, tracking_uri, parent_run_id, commit, stages, stage, restore)
-            if _fit(tuner, config, tracking_uri, parent_run_id):
+            stopped = _fit(tuner, config, tracking_uri, parent_run_id)
+            if stopped is not None:
                 return {"name": config.name, "parent_run_id": parent_run_id, "tracking_uri": tracking_uri,
-                        "status": str(StudyStatus.INTERRUPTED)}
+                        **stopped}
         return _finish(config, tracking_uri, parent_run_id)
 
 
-def _fit(tuner, config: StudyConfig, tracking_uri: str, parent_run_id: str) -> bool:
-    """Run one stage's trials; True if interrupted (the study is then marked so, with the resume hint)."""
+def _fit(tuner, config: StudyConfig, tracking_uri: str, parent_run_id: str) -> dict[str, Any] | None:
+    """Run one stage's trials; None when they ended, else how the study stopped: interrupted (with
+    the resume hint) or failed on a full disk (one message; records kept; --resume once space is back)."""
     from study import tracking
-    from study.outcome import InterruptWatch, resume_hint
+    from study.outcome import InterruptWatch, disk_full, disk_full_message, resume_hint
 
     try:
         with InterruptWatch() as watch:
             tuner.fit()
-    except Exception:
+    except Exception as exc:
         if tracking.wait_until_reachable(tracking_uri, timeout=30):
             tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.FAILED)
-        raise
+        if not disk_full(exc):
+            raise
+        print(disk_full_message(config.name, config.root, exc), flush=True)
+        return {"status": str(StudyStatus.FAILED), "disk_full": True}
     if watch.interrupted:
         tracking.set_study_status(tracking_uri, parent_run_id, StudyStatus.INTERRUPTED)
         print(resume_hint(config.name, config.root), flush=True)
-    return watch.interrupted
+        return {"status": str(StudyStatus.INTERRUPTED)}
+    return None
 
 
 def _prepare_cluster_and_folder(config: StudyConfig) -> None:

@@ -6,6 +6,7 @@ way), and a study interrupted by Ctrl-C, whose last console line is this project
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 
@@ -14,6 +15,35 @@ DETERMINISTIC = (FileNotFoundError, NotADirectoryError, IsADirectoryError, Permi
                  TypeError, KeyError, ImportError)
 
 REASON_MAX = 500
+
+#: Errors of a full file system (errno), and the words of those that come without one (SQLite's
+#: "database or disk is full", pyarrow's copy errors quoting the C library's message).
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_FULL_WORDS = ("no space left on device", "database or disk is full", "disk quota exceeded")
+
+
+def disk_full_error(exc: BaseException | None) -> str | None:
+    """If ``exc`` (or an exception it was raised from or during, or a remote traceback quoted in
+    its message, as Tune's errors do) is a full disk — ENOSPC, EDQUOT, SQLite's "database or disk
+    is full" —, its one line ("OSError: [Errno 28] No space left on device: ..."); else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+            return failure_reason(exc)
+        lines = [line.strip() for line in str(exc).splitlines()]
+        found = [line for line in lines if any(words in line.lower() for words in _FULL_WORDS)]
+        if found:
+            return found[0] if len(found[0]) <= REASON_MAX else found[0][:REASON_MAX - 1] + "…"
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """Is ``exc`` a full disk (:func:`disk_full_error`)? A retry of the same write meets it again
+    until space is freed, so a trial that meets it ends failed at once, and the driver stops the
+    study (resumable)."""
+    return disk_full_error(exc) is not None
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -28,8 +58,17 @@ def is_deterministic(exc: BaseException) -> bool:
     return isinstance(exc, DETERMINISTIC)
 
 
+def ends_now(exc: BaseException) -> bool:
+    """Does the trial end failed at once, without Tune's retries (deterministic, or a full disk)?"""
+    return is_deterministic(exc) or disk_full(exc)
+
+
 def reason_with_attempt(exc: BaseException, attempt: int, max_failures: int) -> str:
-    """The :attr:`Tag.FAILURE_REASON` value: the reason and which attempt it ended."""
+    """The :attr:`Tag.FAILURE_REASON` value: the reason and which attempt it ended (a full disk is
+    named ENOSPC, whatever library raised it)."""
+    if disk_full(exc):
+        return (f"ENOSPC: {disk_full_error(exc)} (attempt {attempt} of {max_failures + 1}; not retried: "
+                "the disk is full; free space, then --resume the study)")
     retried = "not retried: deterministic" if is_deterministic(exc) else (
         "will be retried" if attempt <= max_failures else "no retries left")
     return f"{failure_reason(exc)} (attempt {attempt} of {max_failures + 1}; {retried})"
@@ -77,6 +116,17 @@ class InterruptWatch(logging.Filter):
 
     def __exit__(self, *exc) -> None:
         logging.getLogger(self.LOGGER).removeFilter(self)
+
+
+def disk_full_message(name: str, root: str, exc: BaseException) -> str:
+    """The driver's lines when the study's root filled up: what failed, that the records made so
+    far are kept, and how to continue once space is freed."""
+    what = disk_full_error(exc) or failure_reason(exc)
+    return (f"[betasweep] study {name} stopped: the disk holding {os.path.abspath(root)} is full ({what}). "
+            "The records made so far are kept (MLflow, the checkpoints that load, the study's saved state); "
+            "trials that could not write ended failed with an ENOSPC failure_reason.\n"
+            f"[betasweep] study {name} is resumable. Free space, then continue it with: "
+            f"python -m study.run --resume {name} --root {os.path.abspath(root)}")
 
 
 def resume_hint(name: str, root: str) -> str:

@@ -230,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
+    except Exception as exc:  # the driver's own writes (config, Optuna's storage, Tune's state) on a full disk
+        from study.outcome import disk_full, disk_full_message
+
+        if config is None or not disk_full(exc):
+            raise
+        print(f"error: {disk_full_message(config.name, config.root, exc)}", file=sys.stderr, flush=True)
+        return 1
     except KeyboardInterrupt:  # outside Tune's own handling (starting Ray, the summary)
         from study.outcome import resume_hint
 

@@ -137,6 +137,7 @@ class OptunaStudySearcher(Searcher):
         self._config_runs: dict[str, int] = {}
         self._study = None
         self._live: dict[int, Any] = {}
+        self._storage_error: Exception | None = None
 
     # -- Optuna study --------------------------------------------------------------------------
     @property
@@ -201,6 +202,11 @@ class OptunaStudySearcher(Searcher):
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         """Next configuration: the next seed of an open group, else a new Optuna suggestion."""
+        if getattr(self, "_storage_error", None) is not None:  # stop here (resumable), not go on without Optuna
+            try:
+                self._tell_ended()
+            except Exception as exc:
+                raise RuntimeError(f"Optuna's storage {self.storage} cannot be written: {exc}") from exc
         group = self._current_group()
         if group is None:
             return Searcher.FINISHED
@@ -223,8 +229,19 @@ class OptunaStudySearcher(Searcher):
             if not all(math.isfinite(v) for v in values):
                 outcome, values = FAILED, None
         group.outcomes[trial_id] = (outcome, values)
-        if group.finished() and not group.told:
-            self._tell(group)
+        try:
+            self._tell_ended()
+        except Exception as exc:  # never out of here: Tune would retry the trial, its limiter lose count
+            log.error("Optuna's storage did not take the outcome of trial %s (%s); told when it can be "
+                      "(the next suggestion or --resume)", trial_id, exc)
+            self._storage_error = exc
+
+    def _tell_ended(self) -> None:
+        """Tell Optuna every configuration whose seeds have all ended and that was not told yet."""
+        for group in list(self._groups.values()):
+            if group.finished() and not group.told:
+                self._tell(group)
+        self._storage_error = None
 
     def _tell(self, group: _Group) -> None:
         from optuna.trial import TrialState
@@ -254,13 +271,16 @@ class OptunaStudySearcher(Searcher):
         dump_private(state, checkpoint_path)
 
     def restore(self, checkpoint_path: str) -> None:
-        """Reload the bookkeeping (a file only its owner may write: :mod:`study.trust`), then fail
-        Optuna trials left RUNNING with no Tune trial."""
+        """Reload the bookkeeping (a file only its owner may write: :mod:`study.trust`), tell Optuna
+        the groups that ended but were not told (the driver died, or its disk was full, in between),
+        then fail Optuna trials left RUNNING with no Tune trial."""
         state = load_trusted(checkpoint_path)
         self._groups = state["groups"]
         self._trial_group = state["trial_group"]
         self._grid_next = state["grid_next"]
         self._config_runs = state.get("config_runs", {})
+        self._storage_error = None
+        self._tell_ended()  # ended, but the tell was lost (the driver killed, its disk full)
         self.fail_stale_trials()
 
     def fail_stale_trials(self) -> list[int]:
@@ -282,4 +302,5 @@ class OptunaStudySearcher(Searcher):
         state = self.__dict__.copy()
         state["_study"] = None
         state["_live"] = {}
+        state["_storage_error"] = None
         return state

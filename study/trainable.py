@@ -130,16 +130,17 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
 
 def _failed(tracker, exc: Exception, context: StudyContext, latest: dict[str, float]) -> bool:
     """Record why the trial failed on its run (:attr:`Tag.FAILURE_REASON`: the error and the
-    attempt). A deterministic error (a missing file, a config error) ends the trial here, failed
-    and not retried (True: a final report, Optuna told FAIL); any other is left to Tune's retries."""
+    attempt). A deterministic error (a missing file, a config error) or a full disk (ENOSPC: a retry
+    would meet it again) ends the trial here, failed and not retried (True: a final report, Optuna
+    told FAIL); any other is left to Tune's retries."""
     from ray import tune
 
-    from study.outcome import is_deterministic, reason_with_attempt
+    from study.outcome import ends_now, reason_with_attempt
 
     reason = reason_with_attempt(exc, tracker.attempts, context.max_failures)
     log.error("trial failed: %s", reason)
     tracker.set_tags({Tag.FAILURE_REASON: reason})
-    if not is_deterministic(exc):
+    if not ends_now(exc):
         try:
             tracker.wait_sent(10.0)
         except Exception as send_error:  # the reason is a courtesy; the error itself goes to Tune

@@ -11,6 +11,7 @@ sent at once and waits for the server (buffered only if it cannot be reached).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -27,6 +28,23 @@ from study.tracking.study_run import find_trial_run
 from study.tracking.system_metrics import SystemSampler
 
 log = logging.getLogger(__name__)
+
+
+def _append_line(path: str, line: str) -> None:
+    """Append one whole line to the buffer, or nothing: a write cut short (a full disk) is cut back,
+    else the next line would be glued onto the torn one and both lost to the replay."""
+    data = line.encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, "short write (no space left on device?)", path)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
 
 
 class TrialTracker:
@@ -83,9 +101,27 @@ class TrialTracker:
             return
         if self._failure is not None:
             raise self._failure
-        self._buffer(entry)
+        try:
+            self._buffer(entry)
+        except OSError as exc:
+            self._send_past_buffer(entry, exc)
+            return
         self._start_sender()
         self._wake.set()
+
+    def _send_past_buffer(self, entry: dict[str, Any], exc: OSError) -> None:
+        """The buffer cannot take the call (its disk is full): send it directly, after what the
+        buffer still holds, so that a record such as the failure reason or the final status is not
+        lost while MLflow answers; the disk's error is raised when it cannot be sent either."""
+        log.warning("cannot buffer a tracking call in %s (%s); sending it directly", self.buffer_dir, exc)
+        self._start_sender()
+        self._wake.set()
+        if not self.wait_sent(30.0):
+            raise exc
+        try:
+            execute(self._client, entry, self)
+        except Exception as send_error:
+            raise exc from send_error
 
     def _send_now(self, entry: dict[str, Any]) -> None:
         """Send at once (waiting for the server); buffer if it cannot be reached."""
@@ -115,13 +151,16 @@ class TrialTracker:
                                 os.path.basename(entry["local_path"]))
             os.makedirs(os.path.dirname(kept), exist_ok=True)
             copy = shutil.copytree if os.path.isdir(entry["local_path"]) else shutil.copy2
-            copy(entry["local_path"], kept)
+            try:
+                copy(entry["local_path"], kept)
+            except OSError:  # a partial copy (a full disk) is never replayed: it goes
+                shutil.rmtree(os.path.dirname(kept), ignore_errors=True)
+                raise
             entry = {**entry, "local_path": kept}
         entry.setdefault("context", {"tracking_uri": redact_uri(self.tracking_uri), "experiment": self.experiment,
                                      "parent_run_id": self.parent_run_id, Tag.STUDY: self.study_name,
                                      Tag.TRIAL_ID: self.trial_id})
-        with open(os.path.join(self.buffer_dir, BUFFER_FILE), "a") as handle:
-            handle.write(json.dumps(entry) + "\n")
+        _append_line(os.path.join(self.buffer_dir, BUFFER_FILE), json.dumps(entry) + "\n")
 
     def _pending(self) -> bool:
         return pending(self.buffer_dir)

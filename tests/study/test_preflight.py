@@ -8,7 +8,15 @@ import time
 import pytest
 
 from study.config import ConfigError
-from study.outcome import failure_reason, is_deterministic, reason_with_attempt, resume_hint
+from study.outcome import (
+    disk_full,
+    disk_full_error,
+    disk_full_message,
+    failure_reason,
+    is_deterministic,
+    reason_with_attempt,
+    resume_hint,
+)
 from study.preflight import check_tracking
 from study.run import main
 
@@ -89,5 +97,14 @@ def test_failure_reasons_and_what_is_retried():
     assert (reason_with_attempt(RuntimeError("boom\nmore"), 2, 2)
             == "RuntimeError: boom (attempt 2 of 3; will be retried)")
     assert reason_with_attempt(RuntimeError("boom"), 3, 2).endswith("(attempt 3 of 3; no retries left)")
+    full = OSError(28, "No space left on device", "/r/s/tune/t/checkpoint_000001/state.pt")
+    assert disk_full(full) and not is_deterministic(full) and not disk_full(RuntimeError("boom"))
+    assert reason_with_attempt(full, 1, 2) == (
+        "ENOSPC: OSError: [Errno 28] No space left on device: '/r/s/tune/t/checkpoint_000001/state.pt' "
+        "(attempt 1 of 3; not retried: the disk is full; free space, then --resume the study)")
+    quoted = RuntimeError("Traceback (most recent call last):\n  File x\n"
+                          "sqlite3.OperationalError: database or disk is full\n[SQL: UPDATE trials]")
+    assert disk_full_error(quoted) == "sqlite3.OperationalError: database or disk is full"  # Tune quotes the remote one
+    assert "python -m study.run --resume s --root /r" in disk_full_message("s", "/r", quoted)
     assert resume_hint("s", "/r") == ("[betasweep] study s interrupted; its state is saved. Continue it with: "
                                       "python -m study.run --resume s --root /r")

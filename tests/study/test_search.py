@@ -129,3 +129,29 @@ def test_constant_liar_spreads_concurrent_suggestions(tmp_path):
     # repeats its current favourite (seen for these seeds: 1 or 2 distinct of 4)
     assert [_concurrent_distinct(tmp_path, True, seed) for seed in range(4)] == [4, 4, 4, 4]
     assert min(_concurrent_distinct(tmp_path, False, seed) for seed in range(4)) < 4
+
+
+def test_an_outcome_optuna_cannot_store_is_told_later_never_raised_into_tune(tmp_path, monkeypatch):
+    """A full disk under the Optuna storage: on_trial_complete keeps the outcome (raising would make
+    Tune retry the trial and its concurrency limiter lose count), the next suggestion stops the study
+    with the storage's error, and the outcome is told once the storage takes it (here: a restore)."""
+    import sqlite3
+
+    s = make(tmp_path)
+    s.suggest("t0")
+    real_tell = s.study.tell
+
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(s.study, "tell", full)
+    s.on_trial_complete("t0", final(1.0, 0.5))  # does not raise
+    with pytest.raises(RuntimeError, match="disk is full"):
+        s.suggest("t1")
+    assert load(tmp_path).trials[0].state == TrialState.RUNNING
+    monkeypatch.setattr(s.study, "tell", real_tell)
+    s.save(str(tmp_path / "searcher.pkl"))
+    restored = make(tmp_path)
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    assert load(tmp_path).trials[0].state == TrialState.COMPLETE
+    assert restored.suggest("t1") is not None
