@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 ZOO = ("ae", "vae", "beta_vae", "beta_tcvae", "annealed_vae", "factor_vae", "dip_vae_i", "dip_vae_ii")
 
 
-def test_all_eight_model_types_train_score_and_get_a_udr(isolated_env, tmp_path):
+def test_all_eight_model_types_train_score_and_get_a_udr(isolated_env, tmp_path, monkeypatch):
     from models import MODELS
 
     root = isolated_env / "runs"
@@ -32,6 +32,9 @@ def test_all_eight_model_types_train_score_and_get_a_udr(isolated_env, tmp_path)
 
     children = child_runs(uri, "zoo")
     assert len(children) == 16
+    # a run's "model/" is also its logged model named "model", which MLflow's artifact listing looks
+    # up through the default tracking URI, not the client's (docs/tracking.md)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     assert {c.data.tags[Tag.TRIAL_STATUS] for c in children} == {TrialStatus.COMPLETED}
     client = MlflowClient(uri)
     for c in children:
