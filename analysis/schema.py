@@ -183,6 +183,9 @@ TIMING_PREFIX = "timing/"
 #: metrics tab); the input context of the dataset a trial trains on.
 SYSTEM_PREFIX = "system/"
 DATASET_CONTEXT = "training"
+#: Optuna study attribute: numbers of the trials asked but never launched (the driver died between
+#: ask and launch), marked FAIL on restore — accounted for, not configurations that ran.
+NEVER_LAUNCHED = "never_launched"
 #: Numbers a trial logs that are bookkeeping, not scores (never objectives).
 BOOKKEEPING: tuple[str, ...] = ("step", "images_per_second", "train_seconds", "steps_done")
 

@@ -38,6 +38,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from analysis.schema import NEVER_LAUNCHED  # noqa: E402
 from cluster import chaos, invariants, local, mlflow_users, netns, ray_nodes  # noqa: E402
 
 NAME = "soak"
@@ -136,9 +137,11 @@ def start_cluster(root: str, attempts: int = 3) -> dict:
 def check(args, state: dict) -> list[invariants.Check]:
     uri, runs_root = state["mlflow"], os.path.join(state["root"], "runs")
     runs = invariants.study_runs(uri, NAME)
+    study = invariants.optuna_study(runs_root, NAME)
     return [invariants.accounted(runs, args.trials), invariants.no_duplicates(runs),
             invariants.curve_points(uri, runs, args.steps, 20),
-            invariants.optuna_consistent(runs, invariants.optuna_trials(runs_root, NAME), args.trials),
+            invariants.optuna_consistent(runs, study.get_trials(deepcopy=False), args.trials,
+                                         study.user_attrs.get(NEVER_LAUNCHED, [])),
             invariants.table_matches(uri, NAME, runs, ["recon_error", "recon_mse"])]
 
 

@@ -121,7 +121,7 @@ def make_tuner(config, context: FakeContext, progress_log):
     from ray import tune
 
     from study import tracking
-    from study.driver import OPTUNA_DB, TUNE_DIR
+    from study.layout import OPTUNA_DB, TUNE_DIR
     from study.progress import StudyProgress
 
     searcher = TimedSearcher(

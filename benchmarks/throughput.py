@@ -139,7 +139,7 @@ def versus_plain(threads: int, steps: int, repeats: int) -> str:
             f"{statistics.median(ratios):.2f}× [{min(ratios):.2f}–{max(ratios):.2f}] |")
 
 
-def main() -> None:
+def parse_args() -> tuple[argparse.Namespace, argparse.ArgumentParser]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Burgess only, fewer steps.")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
@@ -167,7 +167,37 @@ def main() -> None:
                                                            "(default: <tempdir>/betasweep-bench).")
     trained.add_argument("--late", action="store_true", help="Also time flush-to-zero set after the "
                                                              "intra-op pool started.")
-    args = parser.parse_args()
+    return parser.parse_args(), parser
+
+
+def table_rows(args, device, archs: list[str], model_types: list[str], threads: int) -> list[tuple]:
+    """Print the table of one thread count (its peaks first) and return its CSV rows."""
+    precisions = tuple(args.precisions.split(","))
+    peaks = {p: matmul_peak(device, p) for p in precisions}
+    print(f"\ndevice {device}, torch threads {threads}, flush-to-zero on {denormals_flushed():.0%} of them, "
+          "peak (2048² matmul) " + ", ".join(f"{p} {v / 1e9:.1f} GFLOP/s" for p, v in peaks.items()), flush=True)
+    variants = [*precisions, *(f"{p} nchw" for p in precisions if args.nchw)]
+    print("| arch | model | batch | threads | " + " | ".join(f"{p} img/s" for p in variants)
+          + " | bf16/fp32 | " + " | ".join(f"{p} GFLOP/s (% of peak)" for p in precisions) + " |", flush=True)
+    print("|" + "---|" * (5 + len(variants) + len(precisions)), flush=True)
+    rows = []
+    for arch in archs:
+        for batch in (int(b) for b in args.batches.split(",")):
+            steps = args.steps or max(3, (4 if arch in SLOW_ARCHITECTURES else 40) * 64 // batch)
+            for model_type in model_types:
+                result = measure(model_type, arch, batch, device, steps, args.repeats, precisions, args.nchw)
+                rows += [(device.type, arch, model_type, batch, p, threads, round(result[p][0], 1))
+                         for p in precisions]
+                ratio = f"{result['bf16'][0] / result['fp32'][0]:.2f}×" if {"fp32", "bf16"} <= set(result) else "–"
+                print(f"| {arch} | {model_type} | {batch} | {threads} | "
+                      + " | ".join(f"{result[p][0]:.0f}" for p in variants) + f" | {ratio} | "
+                      + " | ".join(f"{result[p][1] / 1e9:.1f} ({100 * result[p][1] / peaks[p]:.0f}%)"
+                                   for p in precisions) + " |", flush=True)
+    return rows
+
+
+def main() -> None:
+    args, parser = parse_args()
     thread_counts = sorted((int(t) for t in args.threads.split(",")), reverse=True)
     if args.trained:
         from trained_step import main as trained_main
@@ -182,8 +212,6 @@ def main() -> None:
             print(versus_plain(threads, args.steps or 30, args.repeats), flush=True)
         return
     configure_cpu(thread_counts[0])
-    device = torch.device(args.device)
-    precisions = tuple(args.precisions.split(","))
     archs = ["burgess"] if args.quick else list(ARCHITECTURES)
     if args.architectures:
         archs = args.architectures.split(",")
@@ -195,27 +223,7 @@ def main() -> None:
     for threads in thread_counts:
         if threads:
             torch.set_num_threads(threads)
-        threads = torch.get_num_threads()
-        peaks = {p: matmul_peak(device, p) for p in precisions}
-        print(f"\ndevice {device}, torch threads {threads}, flush-to-zero on {denormals_flushed():.0%} of them, "
-              "peak (2048² matmul) " + ", ".join(f"{p} {v / 1e9:.1f} GFLOP/s" for p, v in peaks.items()), flush=True)
-        variants = [*precisions, *(f"{p} nchw" for p in precisions if args.nchw)]
-        print("| arch | model | batch | threads | " + " | ".join(f"{p} img/s" for p in variants)
-              + " | bf16/fp32 | " + " | ".join(f"{p} GFLOP/s (% of peak)" for p in precisions) + " |", flush=True)
-        print("|" + "---|" * (5 + len(variants) + len(precisions)), flush=True)
-        for arch in archs:
-            for batch in (int(b) for b in args.batches.split(",")):
-                steps = args.steps or max(3, (4 if arch in SLOW_ARCHITECTURES else 40) * 64 // batch)
-                for model_type in model_types:
-                    result = measure(model_type, arch, batch, device, steps, args.repeats, precisions, args.nchw)
-                    rows += [(device.type, arch, model_type, batch, p, threads, round(result[p][0], 1))
-                             for p in precisions]
-                    ratio = (f"{result['bf16'][0] / result['fp32'][0]:.2f}×"
-                             if {"fp32", "bf16"} <= set(result) else "–")
-                    print(f"| {arch} | {model_type} | {batch} | {threads} | "
-                          + " | ".join(f"{result[p][0]:.0f}" for p in variants) + f" | {ratio} | "
-                          + " | ".join(f"{result[p][1] / 1e9:.1f} ({100 * result[p][1] / peaks[p]:.0f}%)"
-                                       for p in precisions) + " |", flush=True)
+        rows += table_rows(args, torch.device(args.device), archs, model_types, torch.get_num_threads())
     if args.save:
         save(args.save, rows)
 

@@ -88,18 +88,25 @@ def curve_points(uri: str, runs: list, steps: int, report_every: int, curve: str
                  detail or f"{curve} complete on every completed trial")
 
 
-def optuna_trials(root: str, study: str) -> list:
-    """The study's Optuna trials, read without creating or migrating the storage."""
+def optuna_study(root: str, study: str):
+    """The study's Optuna study, read without creating or migrating the storage."""
     import optuna
 
     storage = optuna.storages.RDBStorage(f"sqlite:///{os.path.join(root, study, 'optuna.db')}",
                                          skip_table_creation=True)
-    return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
+    return optuna.load_study(study_name=study, storage=storage)
 
 
-def optuna_consistent(runs: list, trials: list, configurations: int) -> Check:
+def optuna_consistent(runs: list, trials: list, configurations: int, never_launched=()) -> Check:
     """One Optuna trial per configuration, each in a final state, each agreeing with its run(s):
-    COMPLETE iff a seed completed."""
+    COMPLETE iff a seed completed. A trial asked but never launched (the driver killed between ask
+    and launch) is FAIL, listed by the searcher under the study's ``never_launched`` and referenced
+    by no run: accounted for, not a configuration."""
+    unlaunched = set(never_launched)
+    referenced = {int(r.data.tags[Tag.OPTUNA_TRIAL]) for r in live(runs) if Tag.OPTUNA_TRIAL in r.data.tags}
+    orphans = sorted(t.number for t in trials if t.number in unlaunched and t.state.name == "FAIL"
+                     and t.number not in referenced)
+    trials = [t for t in trials if t.number not in orphans]
     states = {t.number: t.state.name for t in trials}
     not_final = sorted(n for n, s in states.items() if s not in FINAL_OPTUNA)
     by_number: dict[int, list[str]] = {}
@@ -110,6 +117,7 @@ def optuna_consistent(runs: list, trials: list, configurations: int) -> Check:
                       if states.get(n) != ("COMPLETE" if TrialStatus.COMPLETED in statuses else "FAIL"))
     ok = len(trials) == configurations and not not_final and not disagree
     detail = (f"{len(trials)} Optuna trials for {configurations} configurations"
+              + (f" (+ never launched, FAIL: {orphans})" if orphans else "")
               + (f"; not final: {not_final}" if not_final else "")
               + (f"; disagree with MLflow: {[(n, states.get(n), by_number[n]) for n in disagree]}" if disagree else ""))
     return Check("one Optuna trial per configuration, final", ok, len(trials), 0, detail)

@@ -20,14 +20,12 @@ import yaml
 from analysis.redaction import redact, redact_uri, without_secrets
 from analysis.schema import Artifact, StudyStatus, Tag, default_tracking_uri
 from study.config import StudyConfig, check_cluster_resources, saved_num_trials
+from study.layout import CONFIG_FILE
 from study.preflight import check_dataset, check_storage_reachable, check_tracking, ensure_ray, quiet_console
 from study.trust import check_study_folder
 
 log = logging.getLogger("betasweep")
 
-CONFIG_FILE = "config.yaml"
-TUNE_DIR = "tune"
-OPTUNA_DB = "optuna.db"
 
 
 def resolve_tracking_uri(config: StudyConfig) -> str:

@@ -31,8 +31,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from study.config import ConfigError, StudyConfig
-from study.driver import OPTUNA_DB
-from study.driver import TUNE_DIR as FIRST_STAGE
+from study.layout import OPTUNA_DB
+from study.layout import TUNE_DIR as FIRST_STAGE
 from study.search import OptunaStudySearcher, _Group
 from study.space import ask_grid_entry, configurations
 

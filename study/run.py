@@ -42,7 +42,8 @@ from study.config import (
     preset_names,
     set_dotted,
 )
-from study.driver import CONFIG_FILE, TUNE_DIR, resolve_tracking_uri, run_study
+from study.driver import resolve_tracking_uri, run_study
+from study.layout import CONFIG_FILE, TUNE_DIR
 
 # CLI flag → (dotted config path, config class holding the field's docstring, kind)
 _FLAGS: list[tuple[str, str, type, str]] = [

@@ -31,7 +31,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from analysis.schema import FINAL_REPORT_KEY, Tag, TrialStatus
+from analysis.schema import FINAL_REPORT_KEY, NEVER_LAUNCHED, Tag, TrialStatus
 from study import space as space_mod
 from study.config import SpaceConfig
 from study.trust import dump_private, load_trusted
@@ -294,8 +294,10 @@ class OptunaStudySearcher(Searcher):
                 self.study.tell(frozen.number, state=TrialState.FAIL, skip_if_finished=True)
                 self._groups.pop(frozen.number, None)
                 stale.append(frozen.number)
-        if stale:
-            log.warning("marked stale RUNNING Optuna trials %s as FAIL", stale)
+        if stale:  # said on the study, so an audit can tell them from trials that ran and failed
+            known = list(self.study.user_attrs.get(NEVER_LAUNCHED, []))
+            self.study.set_user_attr(NEVER_LAUNCHED, sorted({*known, *stale}))
+            log.warning("marked stale RUNNING Optuna trials %s as FAIL (never launched)", stale)
         return stale
 
     def __getstate__(self):

@@ -29,6 +29,9 @@ from study.tracking.system_metrics import SystemSampler
 
 log = logging.getLogger(__name__)
 
+#: A score every final batch holds (the steps trained): where it is logged, the final scores are.
+FINAL_MARKER = "steps_done"
+
 
 def _append_line(path: str, line: str) -> None:
     """Append one whole line to the buffer, or nothing: a write cut short (a full disk) is cut back,
@@ -86,6 +89,7 @@ class TrialTracker:
         self._down_since: float | None = None
         self._client = _client(tracking_uri)
         self.logged_until = -1
+        self.final_logged_at = -1
         self._wake = threading.Event()
         self._finished = threading.Event()
         self._attempted = threading.Condition()
@@ -268,6 +272,7 @@ class TrialTracker:
             self.attempts = self._attempts() + 1
             self._send("resume", tags={**tags, Tag.ATTEMPTS: str(self.attempts)})
             self.logged_until = self._last_logged_step()
+            self.final_logged_at = self._last_logged_step(FINAL_MARKER)
         return self.run_id
 
     def _attempts(self) -> int:
@@ -279,11 +284,12 @@ class TrialTracker:
                 raise
             return 1
 
-    def _last_logged_step(self) -> int:
-        """Last step of the run's training curve: a trial resumed from a checkpoint older than its
-        last report re-trains those steps (deterministically) and must not log them twice."""
+    def _last_logged_step(self, key: str = "train/loss") -> int:
+        """Last step of the run's ``key``: a trial resumed from a checkpoint older than its last
+        report re-trains those steps (deterministically) and must not log them twice; one whose
+        final scores were logged before a fault must not log them again."""
         try:
-            history = self._client.get_metric_history(self.run_id, "train/loss")
+            history = self._client.get_metric_history(self.run_id, key)
         except Exception as exc:
             if not _unreachable(exc):
                 raise
@@ -291,10 +297,10 @@ class TrialTracker:
         return max((m.step for m in history), default=-1)
 
     def log_metrics(self, metrics: dict[str, float], step: int, final: bool = False) -> None:
-        """One batch of metrics at ``step`` (curve points already logged by an earlier attempt of
-        this trial are skipped; ``final`` scores are always sent). A curve point (not ``final``)
-        carries the system metrics since the last one."""
-        if not final and step <= self.logged_until:
+        """One batch of metrics at ``step``; what an earlier attempt of this trial logged is skipped
+        (curve points up to its last step, ``final`` scores at or before the step it scored). A curve
+        point (not ``final``) carries the system metrics since the last one."""
+        if step <= (self.final_logged_at if final else self.logged_until):
             return
         if not final and self._system is not None:
             metrics = {**metrics, **self._system.take()}

@@ -5,7 +5,7 @@ import pytest
 from optuna.trial import TrialState
 
 from analysis.schema import FINAL_REPORT_KEY as FINAL
-from analysis.schema import Tag, TrialStatus
+from analysis.schema import NEVER_LAUNCHED, Tag, TrialStatus
 from study.config import SpaceConfig
 from study.search import COMPLETED, FAILED, PRUNED, OptunaStudySearcher, classify
 
@@ -100,6 +100,7 @@ def test_save_restore_keeps_bookkeeping_and_fails_stale_running(tmp_path):
     restored.restore(str(path))
     states = [t.state for t in load(tmp_path).trials]
     assert states == [TrialState.RUNNING, TrialState.FAIL]
+    assert load(tmp_path).user_attrs[NEVER_LAUNCHED] == [1]  # told apart from a trial that ran and failed
     restored.on_trial_complete("b", final(3.0, 0.7))
     trials = load(tmp_path).trials
     assert trials[0].state == TrialState.COMPLETE and trials[0].values == pytest.approx([2.0, 0.6])

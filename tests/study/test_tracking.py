@@ -93,6 +93,27 @@ def test_a_restarted_trial_continues_its_own_child(uri, tmp_path):
     assert steps == [10, 20, 30]
 
 
+def test_a_trial_restarted_after_its_final_scores_does_not_log_them_again(uri, tmp_path):
+    """A fault after the final batch (an artifact upload, the node) re-runs the final phase."""
+    parent = tracking.start_study_run(uri, "betasweep", "s", {}, {})
+    first = tracker(uri, parent, "t1", tmp_path, background=False)  # every call sent at once
+    run_id = first.start({"seed": 0})
+    first.log_metrics({"train/loss": 2.0}, 20)
+    first.log_final({"recon_error": 1.5, "steps_done": 20.0})
+    first.log_metrics({"timing/steps_s": 1.0}, 20, final=True)
+    again = tracker(uri, parent, "t1", tmp_path, run_id=run_id, background=False)
+    again.start({"seed": 0})
+    again.log_final({"recon_error": 1.5, "steps_done": 20.0})
+    again.log_metrics({"timing/steps_s": 1.1}, 20, final=True)
+    client = MlflowClient(uri)
+    for key in ("recon_error", "steps_done", "timing/steps_s"):
+        assert [m.step for m in client.get_metric_history(run_id, key)] == [20], key
+    fresh = tracker(uri, parent, "t2", tmp_path, background=False)  # a first attempt always logs its final scores
+    fresh_id = fresh.start({"seed": 1})
+    fresh.log_final({"recon_error": 2.5, "steps_done": 20.0})
+    assert [m.value for m in client.get_metric_history(fresh_id, "recon_error")] == [2.5]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
