@@ -18,9 +18,6 @@ UNAVAILABLE = netns.unavailable()
 
 
 @pytest.mark.skipif(UNAVAILABLE is not None, reason=f"network namespaces unavailable: {UNAVAILABLE}")
-@pytest.mark.xfail(strict=False, reason="open defects the soak found: a trial whose final phase runs again after a "
-                   "fault logs its final scores (once also its last curve point) a second time at the last step; "
-                   "an Optuna trial asked just before the driver is killed is left as an extra FAIL trial")
 def test_short_chaos_soak_keeps_every_invariant():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_TRACKING_"))}
     env["PYTHONPATH"] = REPO
