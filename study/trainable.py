@@ -154,12 +154,12 @@ def _failed(tracker, exc: Exception, context: StudyContext, latest: dict[str, fl
 
 def _log_dataset(tracker, run, context: StudyContext) -> None:
     """The trial's dataset as its run's input (a failure costs the record, never the trial)."""
-    from study.config import dataset_record_name
+    from study.data import record_name
     from study.tracking import dataset_record
 
     config = run.config
     try:
-        tracker.log_dataset(dataset_record(run.data, dataset_record_name(config.dataset, config.data_root),
+        tracker.log_dataset(dataset_record(run.data, record_name(config.dataset, config.data_root),
                                            config.data_root, context.commit))
     except Exception as exc:
         log.warning("dataset not recorded as the run's input: %s", exc)

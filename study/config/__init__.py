@@ -33,7 +33,6 @@ from study.config.options import (
     SEED_MODEL_TYPES,
     Amp,
     ConfigError,
-    dataset_record_name,
 )
 from study.config.resume import check_resume
 from study.config.sections import (
@@ -88,7 +87,6 @@ __all__ = [
     "INTERMEDIATE_METRICS",
     "Amp",
     "ConfigError",
-    "dataset_record_name",
     "ResourcesConfig",
     "SearchConfig",
     "SpaceConfig",

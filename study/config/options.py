@@ -94,15 +94,6 @@ METRIC_PRESETS = tuple(PRESET_METRICS)
 INTERMEDIATE_METRICS = tuple(m.name for m in _OBJECTIVES if m.intermediate)
 
 
-def dataset_record_name(dataset: str, data_root: str | None = None) -> str:
-    """The name ``dataset`` is recorded under (MLflow tag, report): e.g. dsprites-procedural, but
-    dsprites when ``data_root`` is set (the official file is read then). The dataset's own
-    declaration says it (:func:`study.data.record_name`)."""
-    from study.data import record_name
-
-    return record_name(dataset, data_root)
-
-
 class ConfigError(ValueError):
     """A configuration value is invalid. The message names the field and how to fix it."""
 

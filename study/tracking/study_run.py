@@ -23,11 +23,11 @@ def start_study_run(tracking_uri: str, experiment: str, study_name: str, params:
     """Create the study's parent run; returns its id. ``commit``: the code's (found here if not
     given), recorded as ``git_sha`` and as MLflow's source (:func:`study.tracking.records.source_tags`).
 
-    The ``dataset`` tag holds the dataset's record name (:func:`study.config.dataset_record_name`,
+    The ``dataset`` tag holds the dataset's record name (:func:`study.data.record_name`,
     e.g. ``dsprites-procedural``), so a look-alike is never mistaken for the official release; the
     flattened config in the params keeps the config value.
     """
-    from study.config import dataset_record_name
+    from study.data import record_name
 
     client = _client(tracking_uri)
     exp_id = _experiment_id(client, tracking_uri, experiment)
@@ -36,7 +36,7 @@ def start_study_run(tracking_uri: str, experiment: str, study_name: str, params:
                 **source_tags(STUDY_SOURCE, commit), Tag.STUDY_STATUS: str(StudyStatus.RUNNING),
                 **without_secrets({k: str(v) for k, v in tags.items()}, ())}
     if Tag.DATASET in all_tags:
-        all_tags[Tag.DATASET] = dataset_record_name(all_tags[Tag.DATASET], data_root)
+        all_tags[Tag.DATASET] = record_name(all_tags[Tag.DATASET], data_root)
     run = client.create_run(exp_id, run_name=study_name, tags=all_tags)
     _log_params(client, run.info.run_id, params)
     return run.info.run_id

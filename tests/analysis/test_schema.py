@@ -17,6 +17,7 @@ import torch
 from analysis import schema
 from analysis.metrics import scoring
 from analysis.schema import CATALOGUE, METRICS, SE_SUFFIX, TAGS, Source, TrialStatus
+from study.data import record_name
 from tests.analysis.metrics.test_reconstruction import TinyModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -124,7 +125,7 @@ def test_what_a_study_may_optimise_follows_the_catalogue():
         for preset in C.METRIC_PRESETS:
             assert accepted(objective, metrics=preset) == (preset in m.presets), (m.name, preset)
         assert accepted(objective, model_types=("ae",)) == (not m.needs_probabilistic and "full" in m.presets), m.name
-    assert C.dataset_record_name("dsprites") == "dsprites" + schema.PROCEDURAL_SUFFIX
+    assert record_name("dsprites") == "dsprites" + schema.PROCEDURAL_SUFFIX
 
 
 def test_cli_direction_of_every_catalogued_metric_is_the_catalogues():

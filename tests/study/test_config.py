@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from study import config as C
+from study.data import record_name
 
 
 @pytest.mark.parametrize("name", ["quick", "dsprites"])
@@ -261,12 +262,12 @@ def test_seed_celeba_states_the_variance_its_betas_assume(tmp_path):
 
 
 def test_procedural_dsprites_is_recorded_under_its_own_name():
-    assert C.dataset_record_name("dsprites") == "dsprites-procedural"
-    assert C.dataset_record_name("celeba") == "celeba"
+    assert record_name("dsprites") == "dsprites-procedural"
+    assert record_name("celeba") == "celeba"
     assert set(C.DATASET_RECORD_NAMES) == set(C.DATASETS)
-    assert C.dataset_record_name("dsprites", "/data") == "dsprites"  # the official file is read then
-    assert C.dataset_record_name("color-dsprites", "/data") == "color-dsprites-procedural"
-    assert C.dataset_record_name("scream-dsprites") == "scream-dsprites"
+    assert record_name("dsprites", "/data") == "dsprites"  # the official file is read then
+    assert record_name("color-dsprites", "/data") == "color-dsprites-procedural"
+    assert record_name("scream-dsprites") == "scream-dsprites"
 
 
 def test_config_dataset_lists_agree_with_the_registry_and_the_help():

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from analysis.metrics.scoring import PRESETS
 from study import config as C
-from study.data import DSprites
+from study.data import DSprites, record_name
 from study.trial import build_model_for
 
 
@@ -30,7 +30,7 @@ def test_gaussian_variance_reaches_the_model():
 
 def test_dsprites_is_recorded_as_procedural():
     assert DSprites.name == "dsprites" and DSprites.record_name == "dsprites-procedural"
-    assert DSprites.record_name == C.dataset_record_name(DSprites.name)
+    assert DSprites.record_name == record_name(DSprites.name)
 
 
 def test_report_names_the_recorded_dataset():
@@ -38,7 +38,7 @@ def test_report_names_the_recorded_dataset():
 
     from analysis.report import dataset_note
 
-    note = dataset_note(pd.DataFrame({"dataset_record": [C.dataset_record_name("dsprites")] * 2}))
+    note = dataset_note(pd.DataFrame({"dataset_record": [record_name("dsprites")] * 2}))
     assert note.startswith("Dataset: dsprites-procedural (rendered procedurally")
     assert "published" in note
     assert dataset_note(pd.DataFrame({"dataset_record": ["celeba"]})) == "Dataset: celeba."
