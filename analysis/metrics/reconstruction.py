@@ -22,6 +22,8 @@ is and, nearly, to its outline, which ``shape_error`` (``analysis.metrics.shape_
   original of their own); ``blur_samples_se`` its bootstrap SE.
 * ``data_sharpness``: the same measure on the originals themselves, the level ``blur_samples``
   should be compared with (≈ 0 up to the spread of the data's edge widths).
+* ``sample_distance`` (``_se``), ``data_distance``: how far prior samples lie from their nearest
+  evaluation image, and the images from each other (``analysis.metrics.samples``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from analysis.metrics.blur import (
     sharpness_px,
     sharpness_with_se,
 )
+from analysis.metrics.samples import sample_distance_scores
 from analysis.metrics.shape_error import shape_error_per_image
 from models.modes import evaluating
 
@@ -48,7 +51,7 @@ from models.modes import evaluating
 def reconstruction_scores(model, images: torch.Tensor, batch_size: int = 256,
                           num_samples: int | None = None, generator: torch.Generator | None = None) -> dict:
     """recon_error(_se, _sampled), recon_mse, blur(_se), shape_error(_se), output_variation, collapsed,
-    blur_samples(_se) and data_sharpness of ``model``.
+    blur_samples(_se), data_sharpness, sample_distance(_se) and data_distance of ``model``.
 
     ``generator`` (on the model's device) draws the prior samples, then the codes z ~ q(z|x), then
     the seed of the bootstrap; None uses the global RNG for the former and seed 0 for the latter.
@@ -89,6 +92,7 @@ def reconstruction_scores(model, images: torch.Tensor, batch_size: int = 256,
         "blur_samples": blur_samples,
         "blur_samples_se": blur_samples_se,
         "data_sharpness": sharpness_px(images, images),
+        **sample_distance_scores(samples, images),
     }
 
 

@@ -94,7 +94,8 @@ def test_score_model_presets_and_names():
     recon = score_model(model, data, np.random.default_rng(0), "recon")
     assert set(recon) == {"recon_error", "recon_error_se", "recon_error_sampled", "recon_mse", "blur", "blur_se",
                           "shape_error", "shape_error_se", "output_variation", "collapsed", "blur_samples",
-                          "blur_samples_se", "data_sharpness", "metric_preset"}
+                          "blur_samples_se", "data_sharpness", "sample_distance", "sample_distance_se",
+                          "data_distance", "metric_preset"}
     assert recon["recon_error_sampled"] == recon["recon_error"]  # logvar None: nothing to sample
     assert abs(recon["data_sharpness"]) < 0.1  # the data against its own mean spectrum
     # an untrained linear decoder draws nearly the same image for every input: collapsed, no blur
