@@ -72,6 +72,11 @@ class Finding:
     rho: float | None = None
     seed_sd: float = math.nan
     seeds_needed: int | None = None
+    min_p: float = math.nan
+    """The smallest p the permutation test can give on this design (1 / its arrangements)."""
+    arrangements: float = math.nan
+    limit: str | None = None
+    """Why a tested finding could not be shown whatever its effect (the test's resolution), if so."""
 
     @property
     def tested(self) -> bool:
@@ -120,8 +125,15 @@ def trend(frame: pd.DataFrame, model_type: str, knob: str, metric: str, sense: s
     found.seeds_needed = power.seeds_needed(found.estimate, found.seed_sd, settings.alpha)
     found.reason = _too_few(n_seeds, len(np.unique(x)), settings)
     if found.reason is None:
-        found.p = stats.trend_pvalue(x, y, codes if shared else np.zeros_like(codes), rng, settings.permutations)
+        perm_codes = codes if shared else np.zeros_like(codes)
+        found.p = stats.trend_pvalue(x, y, perm_codes, rng, settings.permutations)
+        _resolution(found, power.arrangements(perm_codes, x), settings.permutations)
     return found
+
+
+def _resolution(found: Finding, n_arrangements: float, draws: int) -> None:
+    found.arrangements = n_arrangements
+    found.min_p = power.smallest_p(n_arrangements, draws)
 
 
 def compare(frame: pd.DataFrame, a: str, b: str, metric: str, sense: str, settings: Settings,
@@ -198,7 +210,10 @@ def _estimate(found: Finding, statistics, in_a, codes, n_seeds, shared, settings
     found.seeds_needed = power.seeds_needed(found.estimate, found.seed_sd, settings.alpha)
     found.reason = _too_few(n_seeds, None, settings)
     if found.reason is None:
-        found.p = test(codes if shared else np.zeros_like(codes), draws)
+        perm_codes = codes if shared else np.zeros_like(codes)
+        found.p = test(perm_codes, draws)
+        permuted = np.arange(len(in_a)) if found.matched else in_a  # residuals, or the type labels
+        _resolution(found, power.arrangements(perm_codes, permuted), draws)
 
 
 def family_of(found: Finding) -> str:
@@ -217,8 +232,20 @@ def decide(findings: list[Finding], alpha: float = power.ALPHA) -> None:
         adjusted, _ = stats.holm([f.p for f in members], alpha)
         for found, p_holm in zip(members, adjusted, strict=True):
             found.p_holm = float(p_holm)
+            _resolvable(found, alpha / len(members))
     for found in findings:
         found.verdict = verdict(found, alpha)
+
+
+def _resolvable(found: Finding, level: float) -> None:
+    """Raise a finding's seeds needed to those its permutation test needs to reach ``level`` (the
+    first Holm step of its family), the design's arrangements per seed kept."""
+    need = power.seeds_for_resolution(found.arrangements, found.n_seeds, level)
+    if need is not None and found.seeds_needed is not None:
+        found.seeds_needed = max(found.seeds_needed, need)
+    if found.min_p > level:
+        found.limit = (f"this design's smallest p, {found.min_p:.2g}, is above the first Holm level "
+                       f"{level:.2g}" + (f": {need} seeds reach it" if need else ""))
 
 
 def verdict(found: Finding, alpha: float = power.ALPHA) -> str:

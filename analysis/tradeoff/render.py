@@ -57,8 +57,8 @@ def _needed(found: Finding) -> str:
 
 
 def _verdict(found: Finding) -> str:
-    return f"**{found.verdict}**" if found.verdict != NOT_SHOWN else (
-        f"not shown ({found.reason})" if found.reason else NOT_SHOWN)
+    why = found.reason or found.limit
+    return f"**{found.verdict}**" if found.verdict != NOT_SHOWN else (f"not shown ({why})" if why else NOT_SHOWN)
 
 
 def _test(found: Finding) -> str:

@@ -182,3 +182,19 @@ def test_matched_comparisons_of_types_on_one_curve_are_shown_at_about_the_stated
         findings.decide([found])
         shown += found.verdict != NOT_SHOWN
     assert shown / 60 <= 0.1
+
+
+def paired_types(rng, seeds):
+    """One AE and one VAE trial per seed, the VAE far higher: a paired design (2 arrangements per seed)."""
+    return pd.DataFrame([{"model_type": mt, "seed": s, "mig": 0.1 + 0.5 * (mt == "vae") + rng.normal(0, 0.01)}
+                         for s in range(seeds) for mt in ("ae", "vae")])
+
+
+def test_a_design_too_coarse_for_its_permutation_test_says_so_and_how_many_seeds_reach_it():
+    rng = np.random.default_rng(8)
+    coarse = only(analyse(paired_types(rng, 3), settings=FAST), finding="compare", metric="mig")
+    assert coarse.arrangements == 8 and coarse.min_p == 1 / 8  # 2^3 ways to swap labels within seeds
+    assert coarse.verdict == NOT_SHOWN and coarse.reason is None and coarse.ci[0] > 0.4  # a 50-SD effect
+    assert "smallest p, 0.12" in coarse.limit and "5 seeds reach it" in coarse.limit and coarse.seeds_needed == 5
+    fine = only(analyse(paired_types(rng, 6), settings=FAST), finding="compare", metric="mig")
+    assert fine.verdict == HIGHER and fine.limit is None and fine.seeds_needed == 5

@@ -113,3 +113,20 @@ def test_seeds_needed_follows_the_normal_formula():
     assert power.seeds_needed(0.0, 1.0) is None and power.seeds_needed(float("nan"), 1.0) is None
     # the bootstrap SE over S seeds of a mean is sd·√((S−1)/S)/√S: sd_from_bootstrap undoes it
     assert power.sd_from_bootstrap(math.sqrt(2 / 3) / math.sqrt(3), 3) == pytest.approx(1.0)
+
+
+def test_arrangements_and_the_seeds_a_permutation_test_needs_to_reach_a_level():
+    from itertools import permutations
+
+    codes = np.array([0, 0, 0, 1, 1, 1, 1])
+    labels = np.array([1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 4.0])
+    brute = 1
+    for seed in (0, 1):  # distinct orderings of each seed's labels, counted by brute force
+        brute *= len(set(permutations(labels[codes == seed].tolist())))
+    assert power.arrangements(codes, labels) == pytest.approx(brute) == 3 * 12
+    assert power.smallest_p(36, draws=2000) == pytest.approx(1 / 36)
+    assert power.smallest_p(1e9, draws=2000) == pytest.approx(1 / 2001)
+    assert power.seeds_for_resolution(2.0 ** 3, 3, 0.05) == 5  # paired: 2^5 = 32 ≥ 20
+    assert power.seeds_for_resolution(2.0 ** 3, 3, 0.05 / 6) == 7  # 2^7 = 128 ≥ 120
+    assert power.seeds_for_resolution(6.0 ** 3, 3, 0.025) == 3  # three levels per seed: 6^3 ≥ 40
+    assert power.seeds_for_resolution(1.0, 3, 0.05) is None
