@@ -3,7 +3,7 @@
     python -m analysis list [--tracking-uri URI]
     python -m analysis pareto --study NAME [--x recon_error --y beta_vae_score] [--out DIR] [--log-to-mlflow]
     python -m analysis udr --study NAME [--method spearman|lasso]
-    python -m analysis tradeoff (--study NAME | --csv PATH) [--out DIR]
+    python -m analysis tradeoff (--study NAME | --csv PATH) [--out DIR] [--claims FILE]
 """
 
 from __future__ import annotations
@@ -72,11 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="The study's objectives, comma-separated (e.g. blur,mig): they choose the robust front's "
                         "axes (default: the objectives the study recorded; none for a CSV).")
     t.add_argument("--out", default=None, help="Output folder (default: tradeoff-<study or CSV name>).")
+    t.add_argument("--claims", default=None,
+                   help="A YAML file of claims, each the findings it expects (e.g. "
+                        "benchmarks/seed-report-claims.yaml): each judged by a fixed rule; writes claims.json and "
+                        "claims.md too.")
     return parser
 
 
 def _tradeoff(args, uri: str) -> None:
-    from analysis.tradeoff import analyse, source, write
+    from analysis.tradeoff import analyse, claims, source, write
     from analysis.tradeoff.render import markdown
 
     if args.csv:
@@ -85,9 +89,16 @@ def _tradeoff(args, uri: str) -> None:
         (df, objectives), name = source.from_mlflow(args.study, uri, args.experiment), args.study
     if args.objectives:
         objectives = source.parse_objectives(args.objectives)
+    stated = claims.load(args.claims) if args.claims else None  # a bad file fails before the analysis
     result = analyse(df, objectives, study=name)
     print("\n".join(markdown(result)))
-    for path in write(result, args.out or f"tradeoff-{name}").values():
+    out = args.out or f"tradeoff-{name}"
+    written = list(write(result, out).values())
+    if stated is not None:
+        judged = claims.judge(stated, result.findings)
+        print("\n".join(claims.markdown(judged)))
+        written += claims.write(judged, out).values()
+    for path in written:
         print(f"wrote {path}")
 
 

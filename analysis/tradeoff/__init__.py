@@ -12,7 +12,8 @@ Example::
 
 Modules: :mod:`.table` (which trials, metrics, hyperparameters, axes), :mod:`.stats` (the pure
 statistics), :mod:`.findings` (trends, comparisons, verdicts), :mod:`.power` (seeds needed),
-:mod:`.front` (the robust front), :mod:`.render` (JSON, Markdown, figure).
+:mod:`.front` (the robust front), :mod:`.render` (JSON, Markdown, figure), :mod:`.claims` (claims
+stated in advance, judged from the findings).
 """
 
 from __future__ import annotations
