@@ -7,7 +7,7 @@ Usage:
 The search-efficiency benchmark (``benchmarks/search_efficiency.py``) replays searches against a
 surrogate built from real trials; its budget axis needs each trial's curves, which only the MLflow
 store holds. This script copies them once, so the benchmark runs from the repository alone. The
-trials are the run_ids of ``--scores`` (the per-trial CSV ``seed_claims.py --csv`` wrote); every
+trials are the run_ids of ``--scores`` (the per-trial CSV ``seed_grids.py --csv`` writes); every
 one must belong to ``--study`` when that is given (a study tag, e.g. seed-dsprites-20261126-233535),
 so curves of an aborted run of the same preset cannot slip in. Read-only: the store is only queried.
 """
