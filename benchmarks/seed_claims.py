@@ -132,7 +132,7 @@ def sample_study(df: pd.DataFrame, tracking_uri: str | None, figure: str | None)
 
     from analysis.schema import default_tracking_uri
     from models import load_model
-    from study.data import dsprites
+    from train.data import dsprites
 
     client = MlflowClient(tracking_uri or default_tracking_uri())
     data = dsprites()

@@ -34,7 +34,7 @@ from study.config import ConfigError, StudyConfig
 from study.layout import OPTUNA_DB
 from study.layout import TUNE_DIR as FIRST_STAGE
 from study.search import OptunaStudySearcher, _Group
-from study.space import ask_grid_entry, configurations
+from study.space import ask_grid_entry
 
 STAGES_FILE = "stages.json"
 #: Tune trial folders are named <trainable>_<trial id>_<counter>_...
@@ -174,7 +174,7 @@ class ExtensionSearcher(OptunaStudySearcher):
         if self._grid_next >= len(self.plan):
             return None
         index, seeds = self.plan[self._grid_next]
-        grid = configurations(self.space)
+        grid = self.space.configurations()
         trial = ask_grid_entry(self.study, grid, index)
         self._grid_next += 1
         overrides = dict(grid[index])
@@ -214,7 +214,7 @@ def extension_searcher(config: StudyConfig, storage: str, stage_number: int, tak
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = optuna.load_study(study_name=config.name, storage=storage).get_trials(deepcopy=False)
     space = config.space
-    plan = (grid_plan(configurations(space), space.seeds_per_config, made_seeds(trials))
+    plan = (grid_plan(space.configurations(), space.seeds_per_config, made_seeds(trials))
             if space.mode != "search" else None)
     return ExtensionSearcher(
         study_name=config.name, storage=storage, objectives=config.objective_directions(), space=space,

@@ -77,13 +77,13 @@ def check_dataset(config: StudyConfig) -> None:
     starts: a missing or wrong file is refused now, naming the folder, what is missing and the fix
     (the dataset's own error), not as every trial's crash. Generated datasets need no check."""
     trial = config.trial
-    from study.data import needs_files
+    from train.data import needs_files
 
     if not needs_files(trial.dataset, trial.data_root):
         return
     import torch
 
-    from study.data import get_dataset
+    from train.data import get_dataset
 
     try:
         data = get_dataset(trial.dataset, root=trial.data_root, device="cpu")

@@ -168,7 +168,7 @@ class OptunaStudySearcher(Searcher):
     def _open_group(self) -> _Group | None:
         seeds = list(range(self.space.seeds_per_config))
         if self.space.mode != "search":
-            grid = space_mod.configurations(self.space)
+            grid = self.space.configurations()
             if self._grid_next >= len(grid):
                 return None
             trial = space_mod.ask_grid_entry(self.study, grid, self._grid_next)

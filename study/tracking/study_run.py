@@ -23,11 +23,11 @@ def start_study_run(tracking_uri: str, experiment: str, study_name: str, params:
     """Create the study's parent run; returns its id. ``commit``: the code's (found here if not
     given), recorded as ``git_sha`` and as MLflow's source (:func:`study.tracking.records.source_tags`).
 
-    The ``dataset`` tag holds the dataset's record name (:func:`study.data.record_name`,
+    The ``dataset`` tag holds the dataset's record name (:func:`train.data.record_name`,
     e.g. ``dsprites-procedural``), so a look-alike is never mistaken for the official release; the
     flattened config in the params keeps the config value.
     """
-    from study.data import record_name
+    from train.data import record_name
 
     client = _client(tracking_uri)
     exp_id = _experiment_id(client, tracking_uri, experiment)
