@@ -135,7 +135,7 @@ def taken_trial_ids(study_dir: str, stages: Iterable[Stage], tracking_uri: str, 
     """Tune trial ids earlier stages used: their trial folders, buffered records, MLflow child runs."""
     from analysis.paging import search_all_runs
     from analysis.schema import Tag
-    from study.tracking.client import _client
+    from study.tracking.client import mlflow_client
 
     taken = set()
     for stage in stages:
@@ -144,7 +144,7 @@ def taken_trial_ids(study_dir: str, stages: Iterable[Stage], tracking_uri: str, 
         taken.update(m.group(1) for m in map(_TRIAL_DIR.search, names) if m)
     buffers = os.path.join(study_dir, "tracking-buffer")
     taken.update(os.listdir(buffers) if os.path.isdir(buffers) else [])
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     runs = search_all_runs(client, [experiment_id], f"tags.{Tag.PARENT_RUN} = '{parent_run_id}'")
     taken.update(r.data.tags[Tag.TRIAL_ID] for r in runs if Tag.TRIAL_ID in r.data.tags)

@@ -21,8 +21,7 @@ buffer left behind. Replays are idempotent: a per-buffer offset file records wha
 
 from analysis.schema import default_tracking_uri
 from study.tracking.buffer import BUFFER_FILE, OFFSET_FILE, execute, replay_buffer
-from study.tracking.client import _unreachable as unreachable
-from study.tracking.client import git_sha, wait_until_reachable
+from study.tracking.client import find_trial_run, git_sha, unreachable, wait_until_reachable
 from study.tracking.records import (
     STUDY_SOURCE,
     TRIAL_SOURCE,
@@ -34,7 +33,6 @@ from study.tracking.records import (
 from study.tracking.study_run import (
     close_abandoned,
     find_study_run,
-    find_trial_run,
     log_study_artifacts,
     mark_trial_status,
     remove_duplicate_runs,

@@ -23,8 +23,7 @@ from typing import Any
 from analysis.redaction import redact_uri, without_secrets
 from analysis.schema import Artifact, Role, Tag, TrialStatus, numeric_values, run_state
 from study.tracking.buffer import ARTIFACTS_DIR, BUFFER_FILE, execute, pending, replay_buffer
-from study.tracking.client import _client, _experiment_id, _unreachable
-from study.tracking.study_run import find_trial_run
+from study.tracking.client import experiment_id_for, find_trial_run, mlflow_client, unreachable
 from study.tracking.system_metrics import SystemSampler
 
 log = logging.getLogger(__name__)
@@ -87,7 +86,7 @@ class TrialTracker:
         self.start_wait = start_wait
         self.finish_wait = finish_wait
         self._down_since: float | None = None
-        self._client = _client(tracking_uri)
+        self._client = mlflow_client(tracking_uri)
         self.logged_until = -1
         self.final_logged_at = -1
         self._wake = threading.Event()
@@ -140,7 +139,7 @@ class TrialTracker:
             execute(self._client, entry, self)
             self._down_since = None
         except Exception as exc:
-            if not _unreachable(exc):
+            if not unreachable(exc):
                 raise
             log.warning("MLflow unreachable (%s); buffering to %s", type(exc).__name__, self.buffer_dir)
             self._down_since = time.time()
@@ -197,7 +196,7 @@ class TrialTracker:
                 self.flush()
                 self._down_since = None
             except Exception as exc:
-                if not _unreachable(exc):
+                if not unreachable(exc):
                     self._failure = exc
                     self._notify()
                     return
@@ -251,9 +250,9 @@ class TrialTracker:
             self.flush()  # a previous attempt's unsent calls first: the lookups below must see them
             if self.run_id is None:
                 self.run_id = find_trial_run(self._client, self.parent_run_id, self.trial_id,
-                                             _experiment_id(self._client, self.tracking_uri, self.experiment))
+                                             experiment_id_for(self._client, self.tracking_uri, self.experiment))
         except Exception as exc:
-            if not _unreachable(exc):
+            if not unreachable(exc):
                 raise
             self._down_since = time.time()
         tags = {Tag.STUDY: self.study_name, Tag.ROLE: str(Role.TRIAL), Tag.TRIAL_ID: self.trial_id,
@@ -280,7 +279,7 @@ class TrialTracker:
         try:
             return int(self._client.get_run(self.run_id).data.tags.get(Tag.ATTEMPTS, "1"))
         except Exception as exc:
-            if not _unreachable(exc):
+            if not unreachable(exc):
                 raise
             return 1
 
@@ -291,7 +290,7 @@ class TrialTracker:
         try:
             history = self._client.get_metric_history(self.run_id, key)
         except Exception as exc:
-            if not _unreachable(exc):
+            if not unreachable(exc):
                 raise
             return -1
         return max((m.step for m in history), default=-1)
@@ -362,7 +361,7 @@ class TrialTracker:
         try:
             self.flush()
         except Exception as exc:
-            if not _unreachable(exc):
+            if not unreachable(exc):
                 raise
             log.warning("MLflow still unreachable; %s keeps the buffered calls for "
                         "`python -m study.sync`", self.buffer_dir)
