@@ -12,9 +12,9 @@ GPU); a trial's run also its dataset as an input and its model as an MLflow logg
 Everything goes through :class:`MlflowClient` with explicit run ids — never the fluent
 "active run" stack, which is process-global and Ray reuses worker processes between trials.
 
-Resilience: a trial's tracker sends each call through :meth:`TrialTracker._send`. When the
-tracking server cannot be reached, the call is appended to a JSONL buffer in the trial's folder of
-the study directory (artifacts are copied next to it) and training goes on; the next calls first
+Resilience: a trial's tracker sends each call through one mechanism (:mod:`study.tracking.sender`).
+When the tracking server cannot be reached, the call is appended to a JSONL buffer in the trial's
+folder of the study directory (artifacts are copied next to it) and training goes on; the next calls first
 replay the buffer in order (after a short back-off), and ``python -m study.sync`` replays any
 buffer left behind. Replays are idempotent: a per-buffer offset file records what was sent.
 """
