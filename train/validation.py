@@ -37,14 +37,14 @@ def validate_trial(t: TrialConfig, where: str = "trial") -> None:
     one_of(t.device, ("auto", "cpu", "cuda"), f"{where}.device")
     one_of(t.amp, tuple(Amp), f"{where}.amp")
     check(math.isfinite(t.gaussian_variance) and t.gaussian_variance > 0,
-           f"{where}.gaussian_variance: must be a finite number > 0, got {t.gaussian_variance}; "
-           f"use e.g. 0.5 (the summed squared error)")
+          f"{where}.gaussian_variance: must be a finite number > 0, got {t.gaussian_variance}; "
+          f"use e.g. 0.5 (the summed squared error)")
     check(t.latent_dim >= 1, f"{where}.latent_dim: must be >= 1, got {t.latent_dim}")
     check(t.batch_size >= 2, f"{where}.batch_size: must be >= 2 (β-TCVAE needs pairs), got {t.batch_size}")
     check(math.isfinite(t.lr) and t.lr > 0, f"{where}.lr: must be > 0, got {t.lr}; use e.g. 1e-4")
     check(t.steps >= 1, f"{where}.steps: must be >= 1, got {t.steps}")
     check(0 <= t.kl_warmup_steps < t.steps or t.kl_warmup_steps == 0,
-           f"{where}.kl_warmup_steps: must be >= 0 and below steps ({t.steps}), got {t.kl_warmup_steps}")
+          f"{where}.kl_warmup_steps: must be >= 0 and below steps ({t.steps}), got {t.kl_warmup_steps}")
     check(t.report_every >= 1, f"{where}.report_every: must be >= 1, got {t.report_every}")
     check(t.checkpoint_every >= 1, f"{where}.checkpoint_every: must be >= 1, got {t.checkpoint_every}")
     check(t.val_size >= 1, f"{where}.val_size: must be >= 1, got {t.val_size}")
@@ -53,8 +53,8 @@ def validate_trial(t: TrialConfig, where: str = "trial") -> None:
     check(t.num_threads >= 0, f"{where}.num_threads: must be >= 0 (0 = torch default)")
     for step in t.estimate_at:
         check(0 < step <= t.steps and step % t.report_every == 0,
-               f"{where}.estimate_at: {step} is not a report step in (0, {t.steps}]; use multiples of "
-               f"report_every ({t.report_every})")
+              f"{where}.estimate_at: {step} is not a report step in (0, {t.steps}]; use multiples of "
+              f"report_every ({t.report_every})")
     if t.dataset in options.FOLDER_DATASETS:
         check(
             bool(t.data_root),

@@ -34,7 +34,7 @@ MIN_HISTORY = 20
 def validate(config: StudyConfig) -> StudyConfig:
     """Validate a whole study config (and return it). The one place where configs are checked."""
     check(bool(config.name) and "/" not in config.name and config.name.strip() == config.name,
-           f"name: {config.name!r} is not a usable study name; use letters, digits, - and _")
+          f"name: {config.name!r} is not a usable study name; use letters, digits, - and _")
     check(bool(config.root), "root: must be a folder path, e.g. betasweep-runs")
     for name in ("tracking_wait", "tracking_start_wait"):
         value = getattr(config, name)
@@ -75,19 +75,19 @@ def _validate_search(config: StudyConfig) -> None:
     check(search.num_trials >= 1, f"search.num_trials: must be >= 1, got {search.num_trials}")
     if space.mode == "search" and not space.seed_as_param:
         check(search.num_trials % space.seeds_per_config == 0,
-               f"search.num_trials: {search.num_trials} is not a multiple of space.seeds_per_config "
-               f"({space.seeds_per_config}); use a multiple so every configuration gets all its seeds")
+              f"search.num_trials: {search.num_trials} is not a multiple of space.seeds_per_config "
+              f"({space.seeds_per_config}); use a multiple so every configuration gets all its seeds")
     check(len(search.objectives) >= 1,
-           "search.objectives: list at least one metric, e.g. [recon_error, beta_vae_score]")
+          "search.objectives: list at least one metric, e.g. [recon_error, beta_vae_score]")
     check(len(set(search.objectives)) == len(search.objectives), "search.objectives: an objective is listed twice")
     for name in search.objectives:
         check(name in METRIC_DIRECTIONS,
-               f"search.objectives: no metric produces {name!r}; choose from {', '.join(METRIC_DIRECTIONS)}")
+              f"search.objectives: no metric produces {name!r}; choose from {', '.join(METRIC_DIRECTIONS)}")
         _check_computed(config, name, "search.objectives")
     one_of(search.sampler, SAMPLERS, "search.sampler")
     check(search.history_limit == 0 or search.history_limit >= MIN_HISTORY,
-           f"search.history_limit: must be 0 (every trial) or >= {MIN_HISTORY}, got {search.history_limit}; "
-           f"use e.g. 1000")
+          f"search.history_limit: must be 0 (every trial) or >= {MIN_HISTORY}, got {search.history_limit}; "
+          f"use e.g. 1000")
     if search.asha:
         _validate_early_stopping(config)
 
@@ -97,24 +97,24 @@ def _validate_early_stopping(config: StudyConfig) -> None:
     estimates of all of them at rungs that must fall on report steps."""
     space, search, trial = config.space, config.search, config.trial
     check(search.asha_metric in INTERMEDIATE_METRICS,  # checked even when several objectives leave it unused
-           f"search.asha_metric: {search.asha_metric!r} is not reported during training; "
-           f"use one of {', '.join(INTERMEDIATE_METRICS)}")
+          f"search.asha_metric: {search.asha_metric!r} is not reported during training; "
+          f"use one of {', '.join(INTERMEDIATE_METRICS)}")
     _check_computed(config, search.asha_metric, "search.asha_metric")
     if len(search.objectives) > 1:
         for name in search.objectives:
             check(ESTIMATE_PRESET in METRICS[name].presets,
-                   f"search.objectives: {name!r} has no cheap estimate at early-stopping rungs (multi-objective "
-                   f"ASHA compares every objective there); drop it or turn off search.asha")
+                  f"search.objectives: {name!r} has no cheap estimate at early-stopping rungs (multi-objective "
+                  f"ASHA compares every objective there); drop it or turn off search.asha")
         check(search.asha_grace_steps % trial.report_every == 0,
-               f"search.asha_grace_steps: {search.asha_grace_steps} must be a multiple of trial.report_every "
-               f"({trial.report_every}) so every rung is a report step")
+              f"search.asha_grace_steps: {search.asha_grace_steps} must be a multiple of trial.report_every "
+              f"({trial.report_every}) so every rung is a report step")
     check(search.asha_grace_steps >= trial.report_every,
-           "search.asha_grace_steps: must be >= trial.report_every")
+          "search.asha_grace_steps: must be >= trial.report_every")
     check(search.asha_reduction_factor >= 2, "search.asha_reduction_factor: must be >= 2")
     check(space.seeds_per_config == 1 or space.seed_as_param,
-           "search.asha: early stopping cannot be combined with repeated seeds per configuration "
-           "(a stopped seed would leave its group incomplete); set space.seeds_per_config to 1 "
-           "or space.seed_as_param to true")
+          "search.asha: early stopping cannot be combined with repeated seeds per configuration "
+          "(a stopped seed would leave its group incomplete); set space.seeds_per_config to 1 "
+          "or space.seed_as_param to true")
 
 
 def _validate_resources(config: StudyConfig) -> None:
@@ -122,7 +122,7 @@ def _validate_resources(config: StudyConfig) -> None:
     check(res.cpus > 0, f"resources.cpus: must be > 0, got {res.cpus}")
     check(res.gpus >= 0, f"resources.gpus: must be >= 0, got {res.gpus}")
     check(res.gpus <= 1 or float(res.gpus).is_integer(),
-           f"resources.gpus: {res.gpus} GPUs per trial: above 1 use whole GPUs (Ray cannot split across GPUs)")
+          f"resources.gpus: {res.gpus} GPUs per trial: above 1 use whole GPUs (Ray cannot split across GPUs)")
     check(res.max_concurrent >= 1, f"resources.max_concurrent: must be >= 1, got {res.max_concurrent}")
     check(res.max_failures >= 0, f"resources.max_failures: must be >= 0, got {res.max_failures}")
     if config.trial.device == "cuda":
