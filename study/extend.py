@@ -33,7 +33,7 @@ from typing import Any
 from study.config import ConfigError, StudyConfig
 from study.layout import OPTUNA_DB
 from study.layout import TUNE_DIR as FIRST_STAGE
-from study.search import OptunaStudySearcher, _Group
+from study.search import ConfigGroup, OptunaStudySearcher
 from study.space import ask_grid_entry
 
 STAGES_FILE = "stages.json"
@@ -168,7 +168,7 @@ class ExtensionSearcher(OptunaStudySearcher):
         self.plan = list(plan or [])
         self._config_runs = dict(config_runs or {})
 
-    def _open_group(self) -> _Group | None:
+    def _open_group(self) -> ConfigGroup | None:
         if self.space.mode == "search":
             return super()._open_group()
         if self._grid_next >= len(self.plan):
@@ -181,7 +181,7 @@ class ExtensionSearcher(OptunaStudySearcher):
         trial.set_user_attr("overrides", overrides)
         trial.set_user_attr("seeds", list(seeds))
         self._live[trial.number] = trial
-        group = _Group(number=trial.number, overrides=overrides, seeds=list(seeds))
+        group = ConfigGroup(number=trial.number, overrides=overrides, seeds=list(seeds))
         self._groups[group.number] = group
         return group
 

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from train.data.official import CachedGroundTruth, locate, refuse, resize_lanczos
-from train.data.variants import _EVAL_SALT, _generator_from, factor_stream
+from train.data.variants import EVAL_SALT, factor_stream, generator_from
 
 CHUNKS = ("5x46789x9x18x6x2x96x96-training", "5x01235x9x18x6x2x96x96-testing")
 MAGIC = {0x1E3D4C55: np.dtype(np.uint8), 0x1E3D4C54: np.dtype("<i4")}
@@ -168,4 +168,4 @@ class SmallNORB(CachedGroundTruth):
     def eval_set(self, n: int, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
         """Fixed factors for ``seed`` with instances from a stream of their own derived from it."""
         factors = self.sample_factors(n, np.random.default_rng([seed, 0xE7A1]))
-        return self.observations(factors, _generator_from([seed, 0xE7A1, _EVAL_SALT])), factors
+        return self.observations(factors, generator_from([seed, 0xE7A1, EVAL_SALT])), factors

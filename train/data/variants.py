@@ -39,10 +39,10 @@ from train.data.dsprites import DSprites
 
 TEXTURE_SIZE = 256
 TEXTURE_SEED = 1893  # the year of The Scream; any fixed seed would do
-_EVAL_SALT = 0x5EED
+EVAL_SALT = 0x5EED
 
 
-def _generator_from(words) -> torch.Generator:
+def generator_from(words) -> torch.Generator:
     """A CPU torch generator seeded from a sequence of non-negative integers."""
     seed = int(np.random.SeedSequence(list(words)).generate_state(1, dtype=np.uint64)[0] >> 1)
     return torch.Generator().manual_seed(seed)
@@ -52,7 +52,7 @@ def factor_stream(name: str, index: np.ndarray) -> torch.Generator:
     """The nuisance stream of a call without a generator: seeded by the dataset name and the grid
     indices of the factors, so the same factors give the same images."""
     digest = hashlib.blake2b(name.encode() + np.asarray(index).astype("<i8").tobytes(), digest_size=8).digest()
-    return _generator_from([int.from_bytes(digest, "little")])
+    return generator_from([int.from_bytes(digest, "little")])
 
 
 def _uniform(shape, generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -92,7 +92,7 @@ class NuisanceDSprites(DSprites):
         """A fixed evaluation set: the factors of dSprites' eval set for ``seed``, painted with a
         nuisance stream of its own derived from ``seed``."""
         factors = self.sample_factors(n, np.random.default_rng([seed, 0xE7A1]))
-        return self.observations(factors, _generator_from([seed, 0xE7A1, _EVAL_SALT])), factors
+        return self.observations(factors, generator_from([seed, 0xE7A1, EVAL_SALT])), factors
 
 
 def _as_numpy(factors) -> np.ndarray:
