@@ -1,7 +1,7 @@
-"""No import circles between the modules of a package. Read from the source like
-tests/test_import_direction.py: every import counts, those inside functions and under
-``TYPE_CHECKING`` too (a circle there is still two modules that each need the other). Importing
-``a.b.c`` is an arrow to ``a.b.c`` only, not to the packages ``a`` and ``a.b`` it passes through."""
+"""No import circles between the modules of a package, and no private name imported from another
+module. Read from the source like tests/test_import_direction.py: every import counts, those inside
+functions and under ``TYPE_CHECKING`` too (a circle there is still two modules that each need the
+other). Importing ``a.b.c`` is an arrow to ``a.b.c`` only, not to the packages it passes through."""
 
 import ast
 import os
@@ -93,6 +93,24 @@ def test_no_import_circle_inside_a_package(package):
     assert not found, "import circles: " + "; ".join(" <-> ".join(c) for c in found)
 
 
+def private_imports(root: str, package: str, ours: tuple[str, ...] = PACKAGES) -> list[str]:
+    """``file:line name`` of every ``_name`` a module of ``package`` imports from a package of ``ours``."""
+    found = []
+    for path in modules(root, package).values():
+        with open(path) as handle:
+            tree = ast.parse(handle.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] in ours):
+                found += [f"{os.path.relpath(path, root)}:{node.lineno} {alias.name}" for alias in node.names
+                          if alias.name.startswith("_") and not alias.name.startswith("__")]
+    return found
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_names_used_across_modules_are_public(package):
+    assert not private_imports(ROOT, package)
+
+
 def test_a_circle_is_found_lazy_relative_or_under_type_checking(tmp_path):
     pkg = tmp_path / "pkg"
     (pkg / "sub").mkdir(parents=True)
@@ -106,3 +124,5 @@ def test_a_circle_is_found_lazy_relative_or_under_type_checking(tmp_path):
     graph = package_graph(str(tmp_path), "pkg")
     assert graph["pkg.e"] == {"pkg.a"} and graph["pkg"] == {"pkg.a"}
     assert circles(graph) == [["pkg.a", "pkg.b"], ["pkg.sub.c", "pkg.sub.d"]]
+    (pkg / "f.py").write_text("from pkg.a import _hidden, __version__\n")
+    assert private_imports(str(tmp_path), "pkg", ("pkg",)) == [f"pkg{os.sep}f.py:1 _hidden"]
