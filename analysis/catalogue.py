@@ -26,7 +26,7 @@ class Source(StrEnum):
     SCORES = "score_model"
     """``analysis.metrics.score_model`` on the trained model (reconstruction, blur, disentanglement)."""
     TERMS = "objective_terms"
-    """``study.evaluation.evaluate_objective_terms``: the objective and its terms on held-out images."""
+    """``train.evaluation.evaluate_objective_terms``: the objective and its terms on held-out images."""
     TRAINING = "training"
     """Reported while training, at every report (usable by ASHA)."""
     STUDY = "study_level"

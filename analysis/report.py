@@ -227,7 +227,7 @@ def write_report(df: pd.DataFrame, objectives: Mapping[str, str], out_dir: str, 
         frame.to_csv(os.path.join(out_dir, name), index=False)
         written[name] = os.path.join(out_dir, name)
     lines = _report_lines(df, front, objectives, tracking_uri, study, agg, written, panel_trials)
-    from analysis.tradeoff.render import report_section
+    from analysis.tradeoff import report_section
 
     section, files = report_section(df, objectives, out_dir, study)  # never raises
     lines += section

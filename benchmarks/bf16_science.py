@@ -5,7 +5,7 @@ Usage: python benchmarks/bf16_science.py [--steps 3000] [--seeds 0,1,2] [--worke
 
 VAE, β-TCVAE (β = 8) and FactorVAE (γ = 10), latent 10, lr 1e-3, KL warm-up 300, batch 64, the
 ``fast`` metric preset; each seed once with ``amp: false`` and once with ``amp: true``, through
-``study.trial.train_and_evaluate`` (no Ray), ``--workers`` processes at a time with one torch thread
+``train.trial.train_and_evaluate`` (no Ray), ``--workers`` processes at a time with one torch thread
 each (a seed's two precisions side by side). Rows are appended to ``--csv`` as trials finish; a
 rerun skips what is there. The table: mean ± SD over seeds per precision, the paired (same seed)
 difference bf16 − fp32 with its 95% t interval, and per model the verdict by the rule in
@@ -36,8 +36,9 @@ RULE = "agrees when every score's |mean difference| ≤ the larger of the fp32 a
 
 def run_one(model_type: str, precision: str, seed: int, steps: int) -> dict:
     """One trial in this (worker) process; its scores, training time and median img/s."""
-    from study.config import trial_from_dict
-    from study.trial import COMPLETED, train_and_evaluate
+    from train.steps import COMPLETED
+    from train.trial import train_and_evaluate
+    from train.validation import trial_from_dict
 
     config = trial_from_dict({**TRIAL, **MODELS[model_type], "model_type": model_type, "seed": seed,
                               "steps": steps, "amp": PRECISIONS[precision]})

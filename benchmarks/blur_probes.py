@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the probes live 
 
 from analysis.metrics import blur_with_se, gaussian_blur, output_variation, shape_error_with_se  # noqa: E402
 from benchmarks.legacy_blur import legacy_blur_score  # noqa: E402
-from study.data import dsprites  # noqa: E402
 from tests.analysis.metrics.probes import pink_noise, probes, random_shapes  # noqa: E402
+from train.data import dsprites  # noqa: E402
 
 
 def _cell(value: float, se: float) -> str:

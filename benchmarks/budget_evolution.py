@@ -1,7 +1,7 @@
 """How MIG, BetaVAE and blur evolve with the training budget: score saved checkpoints of one run.
 
 Usage:
-    python -m study.trial --model-type beta_tcvae --beta 8 --latent-dim 10 --lr 0.001 \\
+    python -m train --model-type beta_tcvae --beta 8 --latent-dim 10 --lr 0.001 \\
         --kl-warmup-steps 300 --steps 9000 --checkpoint-every 300 --metrics recon \\
         --num-threads 1 --checkpoint-dir runs/budget/beta_tcvae
     python benchmarks/budget_evolution.py runs/budget/vae runs/budget/beta_tcvae --steps 900 3000 9000
@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from analysis.metrics import score_model
-from study.data import dsprites
-from study.trial import load_checkpoint_model
+from train.checkpoints import load_checkpoint_model
+from train.data import dsprites
 
 COLUMNS = ("recon_error", "blur", "blur_samples", "mig", "beta_vae_score", "factor_vae_score")
 
@@ -34,7 +34,7 @@ def cell(scores: dict, name: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="Checkpoint dirs of python -m study.trial runs.")
+    parser.add_argument("runs", nargs="+", help="Checkpoint dirs of python -m train runs.")
     parser.add_argument("--steps", nargs="+", type=int, default=[900, 3000, 9000], help="Steps to score.")
     parser.add_argument("--threads", type=int, default=2, help="torch threads.")
     args = parser.parse_args()

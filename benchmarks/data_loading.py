@@ -10,7 +10,7 @@ files with random 28×28 digits (60,000 train, 10,000 test; content does not cha
 
 For each dataset: ``decode`` is ``train_batch`` with ``cache=False`` (CelebA: JPEG decode, crop,
 resize per image; MNIST: bilinear resize of the batch), ``cache`` is ``train_batch`` from the
-memory-mapped cache (study.data.image_cache; a gather of uint8 rows then /255). The cache is built
+memory-mapped cache (train.data.image_cache; a gather of uint8 rows then /255). The cache is built
 once before timing (its build time is printed, as is the time to open it again, which re-hashes the
 file list); the cells are then timed in interleaved rounds, ``--batches`` batches per cell per
 round; the table gives the median img/s with its range and the median per-round speed-up.
@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from study.data.folders import MNIST, CelebA
-from study.device import configure_cpu
+from train.data.folders import MNIST, CelebA
+from train.device import configure_cpu
 
 
 def make_celeba(root: str, n: int, seed: int = 0) -> None:

@@ -5,7 +5,7 @@ Usage:
         [--save-codes CODES.npy | --codes CODES.npy]
     python benchmarks/full_preset.py --compare A.json B.json
 
-``DIR`` is a checkpoint folder written by ``python -m study.trial --checkpoint-dir``. The steps run
+``DIR`` is a checkpoint folder written by ``python -m train --checkpoint-dir``. The steps run
 in the order ``analysis.metrics.scoring`` runs them, on one numpy stream (seed 0), so two versions
 of the code given the same codes must print the same scores to the last digit: ``--compare`` lists
 every score of two ``--json`` files side by side with its difference (and the SE of the first).
@@ -32,8 +32,8 @@ import torch
 from analysis.metrics import PRESETS, GridCodes, make_represent, score_model
 from analysis.metrics._common import seed_from
 from analysis.metrics.scoring import _split, code_source
-from study.data import dsprites
-from study.trial import load_checkpoint_model
+from train.checkpoints import load_checkpoint_model
+from train.data import dsprites
 
 
 class TableCodes(GridCodes):

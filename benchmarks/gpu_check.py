@@ -96,7 +96,7 @@ def device_line(device: torch.device, threads: int) -> str:
 def training_table(args) -> list[str]:
     """(a): img/s per model type × batch × precision, the bf16 and compile speed-ups, and the
     compiled cell's warm-up (its first steps, compiling included)."""
-    lines = ["## (a) Training img/s (study.trial.train_step, burgess, procedural dSprites on the device)", "",
+    lines = ["## (a) Training img/s (train.steps.train_step, burgess, procedural dSprites on the device)", "",
              "| model | batch | " + " | ".join(args.precisions) + " | bf16/fp32 | compile/bf16 | compile warm-up s |",
              "|---|---|" + "---|" * (len(args.precisions) + 3)]
     paths: dict[str, str] = {}

@@ -1,10 +1,10 @@
 """The measuring parts of benchmarks/gpu_check.py: the trial's own training step at a given device and
 precision, packed trial processes, batch production on the device, and a small real study.
 
-Everything trains through the project's code: ``study.trial.setup`` (``configure_cpu``,
-``select_device``, ``build_model``, the dataset on the device) and ``study.trial.train_step`` (batch
-from ``train_batch``, forward and loss under ``study.device.autocast``, backward, Adam). Precision is
-explicit: where the project's switches are no-ops on a device (today ``study.device.autocast`` and
+Everything trains through the project's code: ``train.trial_run.setup`` (``configure_cpu``,
+``select_device``, ``build_model``, the dataset on the device) and ``train.steps.train_step`` (batch
+from ``train_batch``, forward and loss under ``train.device.autocast``, backward, Adam). Precision is
+explicit: where the project's switches are no-ops on a device (today ``train.device.autocast`` and
 ``maybe_compile`` do nothing on CPU), :func:`precision` says so and supplies them itself — bf16
 autocast around the same forward and loss, ``torch.compile`` of the same model — so the check works
 before and after the project turns bf16 on for CPUs, and its ``via`` column says which path ran.
@@ -39,10 +39,10 @@ def sync(device: torch.device) -> None:
 
 def setup_run(model_type: str, batch: int, device: torch.device, precision: str, *, threads: int = 0,
               gpus: float = 1.0):
-    """A trial run (``study.trial.setup``) of ``model_type`` on ``device``: the default architecture,
+    """A trial run (``train.trial_run.setup``) of ``model_type`` on ``device``: the default architecture,
     procedural dSprites on the device, amp/compile as ``precision`` asks, no KL warm-up."""
-    from study.config import trial_from_dict
-    from study.trial import setup
+    from train.trial_run import setup
+    from train.validation import trial_from_dict
 
     config = trial_from_dict({"model_type": model_type, "batch_size": batch, "steps": 10**9,
                               "device": device.type, "gpus": gpus if device.type == "cuda" else 0.0,
@@ -53,8 +53,8 @@ def setup_run(model_type: str, batch: int, device: torch.device, precision: str,
 
 
 def _project_autocast_on(device: torch.device) -> bool:
-    """Does ``study.device.autocast(device, amp=True)`` actually enable autocast on this device?"""
-    from study import device as project
+    """Does ``train.device.autocast(device, amp=True)`` actually enable autocast on this device?"""
+    from train import device as project
 
     with project.autocast(device, True):
         return torch.is_autocast_enabled(device.type)
@@ -64,20 +64,20 @@ def _project_autocast_on(device: torch.device) -> bool:
 def precision(run, name: str, compile_backend: str | None = None):
     """Yields ``(step_fn, via)`` for timing ``train_step(run, step_fn, ...)`` at ``name``.
 
-    bf16 uses ``study.device.autocast`` when it is active on the run's device; otherwise, for the
-    duration, ``study.device.autocast`` is replaced by a bf16 ``torch.autocast`` on that device (the
+    bf16 uses ``train.device.autocast`` when it is active on the run's device; otherwise, for the
+    duration, ``train.device.autocast`` is replaced by a bf16 ``torch.autocast`` on that device (the
     trial's step calls it by name, so the same forward and loss run under it). Compile uses
-    ``study.device.maybe_compile`` unless it is a no-op on the device or ``compile_backend`` is given;
+    ``train.device.maybe_compile`` unless it is a no-op on the device or ``compile_backend`` is given;
     then ``torch.compile(model, backend=compile_backend or "inductor")``."""
-    from study import device as project
+    from train import device as project
 
     via, original = [], project.autocast
     if name != "fp32":
         if _project_autocast_on(run.device):
-            via.append("study.device autocast")
+            via.append("train.device autocast")
         else:
             project.autocast = lambda device, amp: torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
-            via.append(f"explicit bf16 autocast (study.device's is off on {run.device.type})")
+            via.append(f"explicit bf16 autocast (train.device's is off on {run.device.type})")
     step_fn = run.model
     if "compile" in name:
         torch._dynamo.reset()  # a fresh cache per model: no recompile limit, no shapes from the last cell
@@ -87,19 +87,19 @@ def precision(run, name: str, compile_backend: str | None = None):
             step_fn = torch.compile(run.model, backend=compile_backend or "inductor")
             via.append(f"explicit torch.compile({compile_backend or 'inductor'})")
         else:
-            via.append("study.device maybe_compile")
+            via.append("train.device maybe_compile")
     try:
-        yield step_fn, "; ".join(via) or "study.device (amp off)"
+        yield step_fn, "; ".join(via) or "train.device (amp off)"
     finally:
         project.autocast = original
 
 
 def steps_per_second(run, step_fn, *, warmup: int, min_steps: int, min_seconds: float,
                      repeats: int) -> tuple[float, float]:
-    """Median optimiser steps/s of ``study.trial.train_step`` over ``repeats`` windows, each of
+    """Median optimiser steps/s of ``train.steps.train_step`` over ``repeats`` windows, each of
     ≥ ``min_steps`` steps and (steps doubled until) ≥ ``min_seconds``, after ``warmup`` steps; and
     the seconds of the warm-up (with compile, mostly compiling)."""
-    from study.trial import train_step
+    from train.steps import train_step
 
     sums: dict = {}
 
@@ -197,7 +197,7 @@ def _answer(procs: list[subprocess.Popen], i: int, logs: Path) -> str:
 def worker(model_type: str, batch: str, device: str, name: str, threads: str, gpus: str) -> None:
     """One packed trial: set up and warm up, print ``ready``; then for each line of input (seconds)
     train that long and print the img/s; exit at the end of input."""
-    from study.trial import train_step
+    from train.steps import train_step
 
     run = setup_run(model_type, int(batch), torch.device(device), name, threads=int(threads), gpus=float(gpus))
     with precision(run, name) as (step_fn, _via):

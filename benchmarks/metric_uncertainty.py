@@ -4,7 +4,7 @@ Usage:
     python benchmarks/metric_uncertainty.py --checkpoint DIR [--presets fast full] [--repeats 5]
     python benchmarks/metric_uncertainty.py --classifier-only --checkpoint DIR
 
-``DIR`` is a checkpoint folder written by ``python -m study.trial --checkpoint-dir`` (its
+``DIR`` is a checkpoint folder written by ``python -m train --checkpoint-dir`` (its
 ``step_*`` subfolder holding state.pt and meta.json). Three tables:
 
 1. per preset and metric: seconds (code source build included once, in its own row), the score,
@@ -36,14 +36,14 @@ from sklearn.preprocessing import StandardScaler
 from analysis.metrics import PRESETS, make_represent
 from analysis.metrics.beta_vae import features_and_labels, make_classifier
 from analysis.metrics.scoring import _factor_metrics, code_source
-from study.data import dsprites
-from study.trial import load_checkpoint_model
+from train.checkpoints import load_checkpoint_model
+from train.data import dsprites
 
 METRICS = ("beta_vae_score", "factor_vae_score", "mig", "sap", "dci_disentanglement", "dci_informativeness")
 
 
 def load_checkpoint(path: str):
-    """The model of a ``python -m study.trial`` checkpoint (the last step folder under ``path``)."""
+    """The model of a ``python -m train`` checkpoint (the last step folder under ``path``)."""
     folders = sorted(glob.glob(os.path.join(path, "step_*"))) or [path]
     folder = folders[-1]
     return load_checkpoint_model(folder)[0], folder

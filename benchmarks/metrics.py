@@ -25,7 +25,7 @@ import torch
 from analysis.metrics import PRESETS, LiveCodes, beta_vae_score, dci, factor_vae_score, mig, sap
 from analysis.metrics._common import represent_in_chunks
 from analysis.metrics.beta_vae import pair_features, sample_pairs
-from study.data import dsprites
+from train.data import dsprites
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the oracle lives with the tests
 from tests.analysis.metrics.oracle import beta_vae_features_loop, mig_loop  # noqa: E402

@@ -42,7 +42,7 @@ COMMIT = "0" * 40
 #: The dataset record a procedural-dSprites trial logs (study.tracking.dataset_record), as sent.
 DATASET = {
     "name": "dsprites-procedural", "digest": "0123456789abcdef", "source_type": "code",
-    "source": json.dumps({"tags": {"mlflow.source.name": "study.data.dsprites", "mlflow.source.git.commit": COMMIT}}),
+    "source": json.dumps({"tags": {"mlflow.source.name": "train.data.dsprites", "mlflow.source.git.commit": COMMIT}}),
     "schema": json.dumps({"mlflow_tensorspec": {
         "features": '[{"name": "images", "type": "tensor", "tensor-spec": {"dtype": "float32", '
                     '"shape": [-1, 1, 64, 64]}}]',
@@ -172,8 +172,8 @@ def _endpoint(url: str) -> str:
 def params_template(space, model_types) -> dict[str, tuple[dict[str, Any], str]]:
     """model type → (the params a trial of that type logs, its hyperparameters tag), built with the
     real :func:`study.trainable.logged_params` from the study's trial template."""
-    from study.config import TrialConfig
     from study.trainable import hyperparameters_tag, logged_params
+    from train.config import TrialConfig
 
     out = {}
     for model_type in model_types:

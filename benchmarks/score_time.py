@@ -16,7 +16,7 @@ import torch
 
 from analysis.metrics import score_model
 from models import build_model
-from study.data import dsprites
+from train.data import dsprites
 
 
 def main() -> None:

@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.pareto import default_reference, hypervolume, non_dominated_mask, promotion_order  # noqa: E402
 from benchmarks.surrogate import BUDGET_STEPS, NAMES, OBJECTIVES, Surrogate  # noqa: E402
 from study.config import make_config  # noqa: E402
-from study.space import configurations, suggest  # noqa: E402
+from study.space import suggest  # noqa: E402
 
 SENSES = [OBJECTIVES[n] for n in NAMES]
 SAMPLERS = ("random", "nsga2", "tpe-no-liar", "tpe")
@@ -111,7 +111,7 @@ class GridSource:
 
     def __init__(self):
         config = study_config("grid")
-        self.entries = [({**entry, "seed": seed}) for entry in configurations(config.space)
+        self.entries = [({**entry, "seed": seed}) for entry in config.space.configurations()
                         for seed in range(config.space.seeds_per_config)]
         self.next = 0
 
@@ -132,7 +132,7 @@ class OracleSource:
     left to it is seed luck."""
 
     def __init__(self, surrogate: Surrogate):
-        entries = configurations(study_config("grid").space)
+        entries = study_config("grid").space.configurations()
         means = np.array([surrogate.mean(e["model_type"], e.get("beta")) for e in entries])
         self.front = [entries[i] for i in np.flatnonzero(non_dominated_mask(means, SENSES))]
         self.next = 0

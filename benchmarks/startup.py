@@ -26,21 +26,21 @@ CASES = {
     "import torch": [sys.executable, "-c", "import torch"],
     "load + merge quick (no validation)": [
         sys.executable, "-c",
-        "from study.config.loading import load_preset; from study.config.coercion import _build; "
-        "from study.config import StudyConfig; _build(StudyConfig, load_preset('quick'), '')"],
+        "from study.config.loading import load_preset; from study.config.coercion import build; "
+        "from study.config import StudyConfig; build(StudyConfig, load_preset('quick'), '')"],
     "make_config('quick') (validated)": [sys.executable, "-c",
                                          "from study.config import make_config; make_config('quick')"],
     "study.run --dry-run": [sys.executable, "-m", "study.run", "--dry-run"],
     "study.run with a config error": [sys.executable, "-m", "study.run", "--latent-dims", "0"],
 }
 
-_ACTOR = "import ray.tune, study.trainable, study.trial"
-_TRIAL = ("from study.config import trial_from_dict; from study.trial import train_and_evaluate; "
+_ACTOR = "import ray.tune, study.trainable, train.trial"
+_TRIAL = ("from train.validation import trial_from_dict; from train.trial import train_and_evaluate; "
           "train_and_evaluate(trial_from_dict(dict(model_type='beta_vae', latent_dim=4, batch_size=32, steps=2, "
           "report_every=2, val_size=64, eval_size=1024, metrics='recon', num_threads=1)))")
 TRIAL_CASES = {
     "python -c pass": [sys.executable, "-c", "pass"],
-    "an actor's imports: ray.tune, study.trainable, study.trial": [sys.executable, "-c", _ACTOR],
+    "an actor's imports: ray.tune, study.trainable, train.trial": [sys.executable, "-c", _ACTOR],
     "the same + analysis.metrics.score_model (first scoring)": [
         sys.executable, "-c", f"{_ACTOR}; from analysis.metrics import score_model"],
     "the same + a 2-step trial scored with recon": [sys.executable, "-c", f"{_ACTOR}; {_TRIAL}"],

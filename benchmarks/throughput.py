@@ -5,7 +5,7 @@ Usage: python benchmarks/throughput.py [--quick] [--architectures A,B] [--device
        python benchmarks/throughput.py --versus-plain [--threads 2,1]
        python benchmarks/throughput.py --trained [--train-steps 3000 | --checkpoint DIR] [--late]
 
-The step timed is the trial's own training step (``study.trial.train_step``): a batch of procedural
+The step timed is the trial's own training step (``train.steps.train_step``): a batch of procedural
 dSprites generated on the device (one gather), forward, loss, backward, Adam (foreach), and for
 FactorVAE the discriminator's step on a second batch; ``fp32`` is ``amp: false``, ``bf16`` is
 ``amp: true`` (the networks under bf16 autocast, the loss's fp32 islands), both with the trial's
@@ -35,10 +35,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from models import ARCHITECTURES, MODELS
-from study.config import trial_from_dict
-from study.data import dsprites
-from study.device import autocast, configure_cpu, denormals_flushed
-from study.trial import setup, train_step
+from train.data import dsprites
+from train.device import autocast, configure_cpu, denormals_flushed
+from train.steps import train_step
+from train.trial_run import setup
+from train.validation import trial_from_dict
 
 PRECISIONS = ("fp32", "bf16")
 COLUMNS = ("device", "architecture", "model_type", "batch_size", "precision", "threads", "images_per_second")

@@ -17,7 +17,7 @@ Flush-to-zero is a per-thread flag that torch's OpenMP pool copies when its work
 cell (regime × loop × mode) runs in its own thread with its own pool: ``off``, ``on`` (set before
 the pool starts, as a trial does) and, with ``--late``, ``late`` (set after the pool started: only
 the calling thread flushes). Each cell reports the fraction of a parallel op that flushed
-(:func:`study.device.denormals_flushed`: 1 = every thread). Cells are timed in interleaved rounds
+(:func:`train.device.denormals_flushed`: 1 = every thread). Cells are timed in interleaved rounds
 (every cell once per round in a shuffled order, ``--repeats`` rounds) so that load from elsewhere
 hits them alike; the table gives the median img/s with its range and the median [range] of the per-round on/off
 speed-ups, from wall-clock time and from the CPU time of the cell's thread (not inflated by other
@@ -43,9 +43,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from study.config import trial_from_dict
-from study.device import denormals_flushed
-from study.trial import setup, train, train_step
+from train.device import denormals_flushed
+from train.steps import train, train_step
+from train.trial_run import setup
+from train.validation import trial_from_dict
 
 #: fp32 (amp false): the denormal question is one of fp32 arithmetic, and the plain loop is fp32.
 TRIAL = {"model_type": "vae", "latent_dim": 10, "lr": 1e-3, "kl_warmup_steps": 300, "batch_size": 64,
@@ -85,7 +86,7 @@ def trained_checkpoint(train_steps: int, threads: int, cache_root: str | None = 
 
 
 def betasweep_stepper(checkpoint: str | None, threads: int, flush: bool) -> Callable[[], None]:
-    """One call = one ``study.trial.train_step`` of the benchmark trial (resumed if ``checkpoint``)."""
+    """One call = one ``train.steps.train_step`` of the benchmark trial (resumed if ``checkpoint``)."""
     config = trial_from_dict({**TRIAL, "steps": 10**6, "num_threads": threads, "flush_denormal": flush})
     run = setup(config, resume_from=checkpoint)
     run.model.train()
@@ -96,7 +97,7 @@ def betasweep_stepper(checkpoint: str | None, threads: int, flush: bool) -> Call
 @functools.lru_cache(maxsize=1)
 def _plain_images() -> torch.Tensor:
     """The plain loop's data set: 8,192 dSprites images rendered once (shared by its cells)."""
-    from study.data import dsprites
+    from train.data import dsprites
 
     data = dsprites("cpu")
     return data.observations(data.sample_factors(8192, np.random.default_rng(0)))

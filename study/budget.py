@@ -19,7 +19,9 @@ import os
 from collections import Counter
 
 from analysis.schema import Precision
-from study.config import Amp, StudyConfig, apply_overrides
+from study.config import StudyConfig
+from train.coercion import apply_overrides
+from train.options import Amp
 
 #: Where the measured throughput table lives in the repository.
 DEFAULT_TABLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -55,8 +57,8 @@ def expected_precision(config: StudyConfig, model_type: str, device: str) -> Pre
     CUDA, auto is taken as bf16 (a GPU with bf16: A100, H100, L4, ...) unless the type keeps fp32."""
     import torch
 
-    from study.config.model_types import model_classes
-    from study.device import resolve_precision
+    from train.device import resolve_precision
+    from train.model_types import model_classes
 
     auto_bf16 = model_classes()[model_type].bf16_under_auto
     if device == "cuda":
@@ -70,10 +72,9 @@ def trial_counts(config: StudyConfig) -> Counter:
     if config.space.mode == "search":
         types = config.space.model_types
         return Counter({m: config.num_trials() / len(types) for m in types})
-    from study.space import configurations
 
     counts = Counter()
-    for entry in configurations(config.space):
+    for entry in config.space.configurations():
         counts[apply_overrides(config.trial, entry).model_type] += config.space.seeds_per_config
     return counts
 

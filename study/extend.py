@@ -33,8 +33,8 @@ from typing import Any
 from study.config import ConfigError, StudyConfig
 from study.layout import OPTUNA_DB
 from study.layout import TUNE_DIR as FIRST_STAGE
-from study.search import OptunaStudySearcher, _Group
-from study.space import ask_grid_entry, configurations
+from study.search import ConfigGroup, OptunaStudySearcher
+from study.space import ask_grid_entry
 
 STAGES_FILE = "stages.json"
 #: Tune trial folders are named <trainable>_<trial id>_<counter>_...
@@ -135,7 +135,7 @@ def taken_trial_ids(study_dir: str, stages: Iterable[Stage], tracking_uri: str, 
     """Tune trial ids earlier stages used: their trial folders, buffered records, MLflow child runs."""
     from analysis.paging import search_all_runs
     from analysis.schema import Tag
-    from study.tracking.client import _client
+    from study.tracking.client import mlflow_client
 
     taken = set()
     for stage in stages:
@@ -144,7 +144,7 @@ def taken_trial_ids(study_dir: str, stages: Iterable[Stage], tracking_uri: str, 
         taken.update(m.group(1) for m in map(_TRIAL_DIR.search, names) if m)
     buffers = os.path.join(study_dir, "tracking-buffer")
     taken.update(os.listdir(buffers) if os.path.isdir(buffers) else [])
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     runs = search_all_runs(client, [experiment_id], f"tags.{Tag.PARENT_RUN} = '{parent_run_id}'")
     taken.update(r.data.tags[Tag.TRIAL_ID] for r in runs if Tag.TRIAL_ID in r.data.tags)
@@ -168,20 +168,20 @@ class ExtensionSearcher(OptunaStudySearcher):
         self.plan = list(plan or [])
         self._config_runs = dict(config_runs or {})
 
-    def _open_group(self) -> _Group | None:
+    def _open_group(self) -> ConfigGroup | None:
         if self.space.mode == "search":
             return super()._open_group()
         if self._grid_next >= len(self.plan):
             return None
         index, seeds = self.plan[self._grid_next]
-        grid = configurations(self.space)
+        grid = self.space.configurations()
         trial = ask_grid_entry(self.study, grid, index)
         self._grid_next += 1
         overrides = dict(grid[index])
         trial.set_user_attr("overrides", overrides)
         trial.set_user_attr("seeds", list(seeds))
         self._live[trial.number] = trial
-        group = _Group(number=trial.number, overrides=overrides, seeds=list(seeds))
+        group = ConfigGroup(number=trial.number, overrides=overrides, seeds=list(seeds))
         self._groups[group.number] = group
         return group
 
@@ -214,7 +214,7 @@ def extension_searcher(config: StudyConfig, storage: str, stage_number: int, tak
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = optuna.load_study(study_name=config.name, storage=storage).get_trials(deepcopy=False)
     space = config.space
-    plan = (grid_plan(configurations(space), space.seeds_per_config, made_seeds(trials))
+    plan = (grid_plan(space.configurations(), space.seeds_per_config, made_seeds(trials))
             if space.mode != "search" else None)
     return ExtensionSearcher(
         study_name=config.name, storage=storage, objectives=config.objective_directions(), space=space,

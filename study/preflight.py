@@ -77,13 +77,13 @@ def check_dataset(config: StudyConfig) -> None:
     starts: a missing or wrong file is refused now, naming the folder, what is missing and the fix
     (the dataset's own error), not as every trial's crash. Generated datasets need no check."""
     trial = config.trial
-    from study.data import needs_files
+    from train.data import needs_files
 
     if not needs_files(trial.dataset, trial.data_root):
         return
     import torch
 
-    from study.data import get_dataset
+    from train.data import get_dataset
 
     try:
         data = get_dataset(trial.dataset, root=trial.data_root, device="cpu")
@@ -102,7 +102,7 @@ def check_tracking(tracking_uri: str, wait: float, interval: float = 2.0) -> Non
     so), then refused in one line naming the URI and the fix; a refused login (HTTP 401/403) is
     refused at once. Local stores (SQLite, files) need no check."""
     from analysis.redaction import redact_uri
-    from study.tracking.client import _client
+    from study.tracking.client import mlflow_client
 
     if not tracking_uri.startswith(("http://", "https://")):
         return
@@ -110,7 +110,7 @@ def check_tracking(tracking_uri: str, wait: float, interval: float = 2.0) -> Non
     level = pool.level
     pool.setLevel(logging.ERROR)
     try:
-        _wait_for_tracking(_client(tracking_uri), redact_uri(tracking_uri), wait, interval)
+        _wait_for_tracking(mlflow_client(tracking_uri), redact_uri(tracking_uri), wait, interval)
     finally:
         pool.setLevel(level)
 
@@ -118,7 +118,7 @@ def check_tracking(tracking_uri: str, wait: float, interval: float = 2.0) -> Non
 def _wait_for_tracking(client, shown: str, wait: float, interval: float) -> None:
     import time
 
-    from study.tracking.client import _unreachable, refused
+    from study.tracking.client import refused, unreachable
 
     deadline, said = time.monotonic() + wait, False
     while True:
@@ -130,7 +130,7 @@ def _wait_for_tracking(client, shown: str, wait: float, interval: float) -> None
                 raise ConfigError(f"tracking: MLflow at {shown} refused the login ({_http_code(exc)}); set "
                                   f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account of that "
                                   f"server") from None
-            if not _unreachable(exc):
+            if not unreachable(exc):
                 raise ConfigError(f"tracking: MLflow at {shown} answered with an error "
                                   f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); is it an "
                                   f"MLflow tracking server?") from None

@@ -32,9 +32,7 @@ from study.config import (
     SearchConfig,
     SpaceConfig,
     StudyConfig,
-    TrialConfig,
     check_resume,
-    field_docs,
     from_dict,
     load_yaml,
     make_config,
@@ -44,6 +42,7 @@ from study.config import (
 )
 from study.driver import resolve_tracking_uri, run_study
 from study.layout import CONFIG_FILE, TUNE_DIR
+from train.config import TrialConfig, field_docs
 
 # CLI flag → (dotted config path, config class holding the field's docstring, kind)
 _FLAGS: list[tuple[str, str, type, str]] = [
@@ -197,7 +196,7 @@ def print_plan(config: StudyConfig, tracking_uri: str) -> None:
 def list_models() -> list[str]:
     """One block per registered model type: its hyperparameters as declared by its class."""
     from models.registry import model_settings
-    from study.config.model_types import model_classes
+    from train.model_types import model_classes
 
     lines = []
     for name, cls in model_classes().items():

@@ -86,7 +86,7 @@ def classify(result: Mapping[str, Any] | None, error: bool) -> str:
 
 
 @dataclass
-class _Group:
+class ConfigGroup:
     """One Optuna trial: one configuration, run once per seed."""
 
     number: int
@@ -131,7 +131,7 @@ class OptunaStudySearcher(Searcher):
         self.sampler_seed = sampler_seed
         self.constant_liar = constant_liar
         self.history_limit = history_limit
-        self._groups: dict[int, _Group] = {}
+        self._groups: dict[int, ConfigGroup] = {}
         self._trial_group: dict[str, int] = {}
         self._grid_next = 0
         self._config_runs: dict[str, int] = {}
@@ -165,10 +165,10 @@ class OptunaStudySearcher(Searcher):
         return True
 
     # -- Tune interface ------------------------------------------------------------------------
-    def _open_group(self) -> _Group | None:
+    def _open_group(self) -> ConfigGroup | None:
         seeds = list(range(self.space.seeds_per_config))
         if self.space.mode != "search":
-            grid = space_mod.configurations(self.space)
+            grid = self.space.configurations()
             if self._grid_next >= len(grid):
                 return None
             trial = space_mod.ask_grid_entry(self.study, grid, self._grid_next)
@@ -190,11 +190,11 @@ class OptunaStudySearcher(Searcher):
         trial.set_user_attr("overrides", overrides)
         trial.set_user_attr("seeds", seeds)
         self._live[trial.number] = trial
-        group = _Group(number=trial.number, overrides=overrides, seeds=seeds)
+        group = ConfigGroup(number=trial.number, overrides=overrides, seeds=seeds)
         self._groups[group.number] = group
         return group
 
-    def _current_group(self) -> _Group | None:
+    def _current_group(self) -> ConfigGroup | None:
         for group in self._groups.values():
             if group.has_seed_left():
                 return group
@@ -243,7 +243,7 @@ class OptunaStudySearcher(Searcher):
                 self._tell(group)
         self._storage_error = None
 
-    def _tell(self, group: _Group) -> None:
+    def _tell(self, group: ConfigGroup) -> None:
         from optuna.trial import TrialState
 
         completed = [v for outcome, v in group.outcomes.values() if outcome == COMPLETED]

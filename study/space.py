@@ -8,20 +8,19 @@ replaces it; the learning rate only when a range is configured, the seed only wh
 dimension. Grid mode lists fixed configurations instead (e.g. exactly the seed report's four
 models); paper-grid mode lists every model type with every value of its declared paper grid.
 
-A suggestion is a dict of :class:`study.config.TrialConfig` overrides where a model type's
+A suggestion is a dict of :class:`train.config.TrialConfig` overrides where a model type's
 hyperparameters go by their own names (``{model_type: beta_vae, beta: 4.2}``, see
-:func:`study.config.coercion.apply_overrides`); the trial's seed is added by the searcher (repeats
+:func:`train.coercion.apply_overrides`); the trial's seed is added by the searcher (repeats
 of one configuration get seeds 0..K-1).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from typing import Any
 
 from study.config import SpaceConfig
-from study.config.model_types import model_classes
+from train.model_types import model_classes
 
 
 def param_name(model_type: str, name: str) -> str:
@@ -56,26 +55,9 @@ def suggest(trial, space: SpaceConfig) -> dict[str, Any]:
     return params
 
 
-def configurations(space: SpaceConfig) -> tuple[Mapping[str, Any], ...]:
-    """The fixed configurations of grid mode (``space.grid``) or paper-grid mode: each of
-    ``space.model_types`` with each combination of its declared hyperparameters' paper grids
-    (Locatello et al. 2019: six values of one knob per type) and each of ``space.latent_dims``."""
-    if space.mode == "grid":
-        return tuple(space.grid)
-    entries = []
-    classes = model_classes()
-    for model_type in space.model_types:
-        hps = classes[model_type].hyperparameters
-        for values in itertools.product(*(hp.grid for hp in hps)):
-            for dim in space.latent_dims:
-                entry = {"model_type": model_type, **{hp.name: v for hp, v in zip(hps, values, strict=True)}}
-                entries.append({**entry, "latent_dim": dim} if len(space.latent_dims) > 1 else entry)
-    return tuple(entries)
-
-
 def optuna_params(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A configuration as Optuna params: a model type's settings under ``<type>.<name>``."""
-    from study.config import TrialConfig
+    from train.config import TrialConfig
 
     fields = set(TrialConfig.__dataclass_fields__)
     model_type = entry.get("model_type")
@@ -111,7 +93,7 @@ def ask_grid_entry(study, grid: tuple[Mapping[str, Any], ...], index: int):
 def describe(space: SpaceConfig) -> list[str]:
     """Human-readable lines describing the space (for ``--dry-run`` and the parent run)."""
     if space.mode != "search":
-        entries = configurations(space)
+        entries = space.configurations()
         lines = [f"{space.mode.replace('_', '-')} of {len(entries)} configurations x {space.seeds_per_config} seed(s):"]
         lines += [f"  - {dict(entry)}" for entry in entries]
         return lines

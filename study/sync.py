@@ -15,7 +15,7 @@ import sys
 
 from analysis.redaction import redact_uri, redacted_paths
 from study.tracking.buffer import BUFFER_FILE, replay_buffer
-from study.tracking.client import _client
+from study.tracking.client import mlflow_client
 
 
 def find_buffers(folder: str) -> list[str]:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {buffer} recorded {uri}, its password redacted; pass --tracking-uri "
                       "(or the login in MLFLOW_TRACKING_USERNAME/PASSWORD and the URI without it)", file=sys.stderr)
                 return 2
-        sent = replay_buffer(buffer, _client(uri))
+        sent = replay_buffer(buffer, mlflow_client(uri))
         total += sent
         print(f"{buffer}: sent {sent} call(s) to {redact_uri(uri)}")
     print(f"sent {total} call(s) from {len(find_buffers(args.folder))} buffer(s)")

@@ -1,6 +1,6 @@
 """The Ray Tune function trainable: one trial inside a Ray worker, tracked in MLflow.
 
-It wraps :func:`study.trial.train_and_evaluate`: the trial reports curves to Tune and MLflow at
+It wraps :func:`train.trial.train_and_evaluate`: the trial reports curves to Tune and MLflow at
 every report, hands checkpoints to Tune (which persists them to the study's storage), and on a
 restart (a crashed worker, a lost node, a resumed study) continues from ``tune.get_checkpoint()``
 and from its own MLflow child run, whose id travels inside the checkpoint. The final report
@@ -20,9 +20,10 @@ from typing import Any
 
 from analysis.redaction import without_secrets
 from analysis.schema import CATALOGUE, FINAL_REPORT_KEY, Tag, TrialStatus, numeric_values
-from study.config import TrialConfig, validate_trial
-from study.config.coercion import apply_overrides
 from study.search import OPTUNA_TRIAL, OVERRIDES
+from train.coercion import apply_overrides
+from train.config import TrialConfig
+from train.validation import validate_trial
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def logged_params(config: TrialConfig, secrets: tuple[str, ...]) -> dict[str, An
     """Trial params for MLflow: the trial config's keys as names, with the model type's own
     settings (its declared hyperparameters, resolved, e.g. ``beta``) in place of ``model_params``;
     no secrets."""
-    from study.trial import model_settings_for
+    from train.trial_run import model_settings_for
 
     params = {k: v for k, v in dataclasses.asdict(config).items() if k != "model_params"}
     params.update(model_settings_for(config))
@@ -69,7 +70,7 @@ def logged_params(config: TrialConfig, secrets: tuple[str, ...]) -> dict[str, An
 
 def hyperparameters_tag(config: TrialConfig) -> str:
     """The :attr:`Tag.HYPERPARAMETERS` value of the trial's model type: name → figure label."""
-    from study.config.model_types import model_classes
+    from train.model_types import model_classes
 
     return json.dumps({hp.name: hp.label for hp in model_classes()[config.model_type].hyperparameters},
                       ensure_ascii=False)
@@ -78,13 +79,14 @@ def hyperparameters_tag(config: TrialConfig) -> str:
 def run_trial(config: dict[str, Any], context: StudyContext) -> None:
     """Tune entry point (function API): train, report, checkpoint, score, log.
 
-    Tune calls this in a runner thread of the worker process; :func:`study.trial.setup` sets
+    Tune calls this in a runner thread of the worker process; :func:`train.trial_run.setup` sets
     flush-to-zero there before any parallel op, so the intra-op pool that thread starts flushes
-    denormals in every worker (tests/study/test_flush_denormal.py checks it inside Ray)."""
+    denormals in every worker (tests/train/test_flush_denormal.py checks it inside Ray)."""
     from ray import tune
 
-    from study.timings import Timings
-    from study.trial import Report, train_and_evaluate
+    from train.steps import Report
+    from train.timings import Timings
+    from train.trial import train_and_evaluate
 
     around = Timings()  # the trainable's own phases; the trial's come back in result.timings
     with around.phase("tracking_start"):
@@ -154,8 +156,8 @@ def _failed(tracker, exc: Exception, context: StudyContext, latest: dict[str, fl
 
 def _log_dataset(tracker, run, context: StudyContext) -> None:
     """The trial's dataset as its run's input (a failure costs the record, never the trial)."""
-    from study.data import record_name
     from study.tracking import dataset_record
+    from train.data import record_name
 
     config = run.config
     try:
@@ -190,7 +192,7 @@ def _start(config: dict[str, Any], context: StudyContext):
     from ray import tune
 
     from study.tracking import TRIAL_SOURCE, TrialTracker, source_tags
-    from study.trial import precision_for
+    from train.trial_run import precision_for
 
     trial = trial_config(context, config[OVERRIDES])
     trial_id = tune.get_context().get_trial_id()
@@ -216,7 +218,7 @@ def _resume_point(checkpoint) -> tuple[str | None, str | None]:
     """The checkpoint a restarted trial continues from and its MLflow run id: Tune's latest if it
     loads, else (with a warning naming it) the newest older one of the trial that does; (None,
     None) when there is none, or none loads (the trial starts over)."""
-    from study.checkpoints import checkpoints_in, newest_loadable
+    from train.checkpoints import checkpoints_in, newest_loadable
 
     if checkpoint is None:
         return None, None

@@ -21,7 +21,7 @@ BUDGETS = {
     "python -m study.run": "--num-trials 2 --steps 60 --latent-dims 4 --set trial.report_every=20 "
                            "--set trial.checkpoint_every=40 --set trial.eval_size=128 --set trial.val_size=64 "
                            "--set trial.kl_warmup_steps=20",
-    "python -m study.trial": "--steps 40 --report-every 20 --eval-size 128 --val-size 64 --kl-warmup-steps 0",
+    "python -m train": "--steps 40 --report-every 20 --eval-size 128 --val-size 64 --kl-warmup-steps 0",
 }
 NO_BUDGET = ("--dry-run", "--help", "--resume", "--list-models")
 
@@ -39,7 +39,7 @@ def with_budget(line: str) -> str:
     if "--resume" in command and "--num-trials" in command:  # extending the 2-trial study: by one trial
         return re.sub(r"--num-trials \d+", "--num-trials 3", command).rstrip() + (f"  #{comment}" if comment else "")
     for prefix, budget in BUDGETS.items():
-        if command.strip().startswith(prefix) and not any(flag in command for flag in NO_BUDGET):
+        if command.strip().split(" ", 3)[:3] == prefix.split() and not any(flag in command for flag in NO_BUDGET):
             return f"{command.rstrip()} {budget}" + (f"  #{comment}" if comment else "")
     return line
 
@@ -89,6 +89,9 @@ def test_budgets_are_appended_only_where_training_runs():
     dry = "python -m study.run --dry-run --num-trials 12"
     assert with_budget(dry) == dry
     assert with_budget("python -m analysis list") == "python -m analysis list"
+    assert with_budget("python -m train --param beta=6").startswith("python -m train --param beta=6 --steps 40")
+    show = "python -m train.data.show dsprites --out dsprites.png"
+    assert with_budget(show) == show
     assert with_budget("python -m study.run --resume demo --num-trials 12  # more") == (
         "python -m study.run --resume demo --num-trials 3  # more")
 

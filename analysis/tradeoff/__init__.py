@@ -18,6 +18,7 @@ stated in advance, judged from the findings).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -30,7 +31,9 @@ from analysis.tradeoff import table
 from analysis.tradeoff.findings import Finding, Settings
 from analysis.tradeoff.front import RobustFront, robust_front
 
-__all__ = ["Analysis", "Finding", "Settings", "analyse", "write"]
+__all__ = ["Analysis", "Finding", "Settings", "analyse", "write", "report_section"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -105,3 +108,18 @@ def write(result: Analysis, out_dir: str) -> dict[str, str]:
     from analysis.tradeoff.render import write_all
 
     return write_all(result, out_dir)
+
+
+def report_section(df: pd.DataFrame, objectives, out_dir: str, study: str = "") -> tuple[list[str], dict[str, str]]:
+    """The report's section (Markdown lines, headings one level down) and the files written beside it.
+    A failure is logged and leaves a line saying how to rerun it: the report, and the study that
+    writes it, never fail for it."""
+    from analysis.tradeoff.render import markdown, write_all
+
+    try:
+        result = analyse(df, objectives, study=study)
+        return markdown(result, level=2), write_all(result, out_dir)
+    except Exception as exc:
+        log.warning("tradeoff analysis failed (%s); run `python -m analysis tradeoff --study %s`", exc, study)
+        return ["## What the study shows", "", f"The tradeoff analysis failed ({type(exc).__name__}: {exc}); "
+                f"rerun it with `python -m analysis tradeoff --study {study}`.", ""], {}

@@ -4,7 +4,6 @@ tables, also the report's section), ``tradeoff_front.csv`` and the robust front'
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 from dataclasses import asdict
@@ -14,8 +13,6 @@ import pandas as pd
 from analysis.schema import arrow
 from analysis.tradeoff import power
 from analysis.tradeoff.findings import NOT_SHOWN, RULE, TREND, Finding
-
-log = logging.getLogger(__name__)
 
 FIGURE = "tradeoff_front"
 #: Seeds needed above this print as "> this" (the effect is indistinguishable from 0).
@@ -210,18 +207,3 @@ def write_all(result, out_dir: str) -> dict[str, str]:
         plots.plt.close(front_figure(result, os.path.join(out_dir, FIGURE)))
         written[FIGURE] = os.path.join(out_dir, FIGURE + ".png")
     return written
-
-
-def report_section(df: pd.DataFrame, objectives, out_dir: str, study: str = "") -> tuple[list[str], dict[str, str]]:
-    """The report's section (Markdown lines, headings one level down) and the files written beside it.
-    A failure is logged and leaves a line saying how to rerun it: the report, and the study that
-    writes it, never fail for it."""
-    from analysis.tradeoff import analyse
-
-    try:
-        result = analyse(df, objectives, study=study)
-        return markdown(result, level=2), write_all(result, out_dir)
-    except Exception as exc:
-        log.warning("tradeoff analysis failed (%s); run `python -m analysis tradeoff --study %s`", exc, study)
-        return ["## What the study shows", "", f"The tradeoff analysis failed ({type(exc).__name__}: {exc}); "
-                f"rerun it with `python -m analysis tradeoff --study {study}`.", ""], {}

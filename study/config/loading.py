@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
-from study.config.coercion import _build, _merge, apply_overrides
-from study.config.options import ConfigError
-from study.config.sections import StudyConfig, TrialConfig
-from study.config.validation import validate, validate_trial
+from study.config.coercion import build, merge
+from study.config.sections import StudyConfig
+from study.config.validation import validate
+from train.options import ConfigError
 
 
 def preset_names() -> list[str]:
@@ -47,12 +47,7 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
     update: Any = value
     for key in reversed(keys):
         update = {key: update}
-    return _merge(data, update)
-
-
-def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``update`` merged in (nested mappings merge, other values replace)."""
-    return _merge(base, update)
+    return merge(data, update)
 
 
 def make_config(
@@ -63,28 +58,17 @@ def make_config(
     """Preset, then YAML file, then overrides (a nested mapping), then :func:`validate`."""
     data: dict[str, Any] = load_preset(preset) if preset else {}
     if path:
-        data = _merge(data, load_yaml(path))
+        data = merge(data, load_yaml(path))
     if overrides:
-        data = _merge(data, overrides)
-    return validate(_build(StudyConfig, data, ""))
+        data = merge(data, overrides)
+    return validate(build(StudyConfig, data, ""))
 
 
 def from_dict(data: Mapping[str, Any]) -> StudyConfig:
     """Build and validate a config from its plain (YAML) form."""
-    return validate(_build(StudyConfig, data, ""))
+    return validate(build(StudyConfig, data, ""))
 
 
 def saved_num_trials(path: str) -> int:
     """The trial total of the config saved at ``path`` (read as saved, its redacted values unchecked)."""
-    return _build(StudyConfig, load_yaml(path), "").num_trials()
-
-
-def trial_from_dict(data: Mapping[str, Any]) -> TrialConfig:
-    """Build and validate a trial config from a plain mapping: trial fields, and (like a grid entry)
-    settings of its model type by their own names, e.g. ``{model_type: beta_vae, beta: 4}``."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"trial: expected a mapping of fields, got {type(data).__name__}")
-    config = apply_overrides(TrialConfig(), data, "trial")
-    validate_trial(config, "trial")
-    return config
-
+    return build(StudyConfig, load_yaml(path), "").num_trials()

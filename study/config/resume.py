@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from study.config.options import ConfigError
 from study.config.sections import StudyConfig
+from train.options import ConfigError
 
 #: Dotted fields a resumed study may take new values for (besides the trial counts, checked apart).
 RESUMABLE: tuple[str, ...] = (

@@ -3,130 +3,68 @@ raised before any Ray or MLflow work starts."""
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
 from analysis.schema import ESTIMATE_PRESET, METRICS
-from study.config import options
-from study.config.coercion import apply_overrides
-from study.config.model_types import (
-    architectures,
-    check_model_params,
-    check_model_type,
-    check_ranges,
-    model_classes,
-    probabilistic_types,
-)
+from study.config.model_types import check_ranges, probabilistic_types
 from study.config.options import (
     FACTOR_METRICS,
     INTERMEDIATE_METRICS,
     METRIC_DIRECTIONS,
-    METRIC_PRESETS,
     PRESET_METRICS,
     PROBABILISTIC_METRICS,
     PROBE_METRICS,
     SAMPLERS,
     SEARCH_MODES,
-    Amp,
-    ConfigError,
 )
-from study.config.sections import StudyConfig, TrialConfig
+from study.config.sections import StudyConfig
+from train import options
+from train.coercion import apply_overrides
+from train.config import TrialConfig
+from train.model_types import check_model_type, model_classes
+from train.options import ConfigError
+from train.validation import check, one_of, validate_trial
 
 #: The smallest TPE history limit: TPE's good density is built from a tenth of what it sees.
 MIN_HISTORY = 20
 
 
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
-def _one_of(value: Any, allowed: tuple, path: str) -> None:
-    _check(value in allowed, f"{path}: unknown value {value!r}; choose one of {', '.join(map(str, allowed))}")
-
-
-def validate_trial(t: TrialConfig, where: str = "trial") -> None:
-    """Check one trial config; raises :class:`ConfigError` naming the field and the fix."""
-    check_model_type(t.model_type, f"{where}.model_type")
-    check_model_params(t.model_params, where)
-    _one_of(t.architecture, architectures(), f"{where}.architecture")
-    _one_of(t.dataset, options.DATASETS, f"{where}.dataset")
-    if t.likelihood is not None:
-        _one_of(t.likelihood, options.LIKELIHOODS, f"{where}.likelihood")
-    _one_of(t.metrics, METRIC_PRESETS, f"{where}.metrics")
-    _one_of(t.device, ("auto", "cpu", "cuda"), f"{where}.device")
-    _one_of(t.amp, tuple(Amp), f"{where}.amp")
-    _check(math.isfinite(t.gaussian_variance) and t.gaussian_variance > 0,
-           f"{where}.gaussian_variance: must be a finite number > 0, got {t.gaussian_variance}; "
-           f"use e.g. 0.5 (the summed squared error)")
-    _check(t.latent_dim >= 1, f"{where}.latent_dim: must be >= 1, got {t.latent_dim}")
-    _check(t.batch_size >= 2, f"{where}.batch_size: must be >= 2 (β-TCVAE needs pairs), got {t.batch_size}")
-    _check(math.isfinite(t.lr) and t.lr > 0, f"{where}.lr: must be > 0, got {t.lr}; use e.g. 1e-4")
-    _check(t.steps >= 1, f"{where}.steps: must be >= 1, got {t.steps}")
-    _check(0 <= t.kl_warmup_steps < t.steps or t.kl_warmup_steps == 0,
-           f"{where}.kl_warmup_steps: must be >= 0 and below steps ({t.steps}), got {t.kl_warmup_steps}")
-    _check(t.report_every >= 1, f"{where}.report_every: must be >= 1, got {t.report_every}")
-    _check(t.checkpoint_every >= 1, f"{where}.checkpoint_every: must be >= 1, got {t.checkpoint_every}")
-    _check(t.val_size >= 1, f"{where}.val_size: must be >= 1, got {t.val_size}")
-    _check(t.eval_size >= 16, f"{where}.eval_size: must be >= 16, got {t.eval_size}")
-    _check(t.gpus >= 0, f"{where}.gpus: must be >= 0, got {t.gpus}")
-    _check(t.num_threads >= 0, f"{where}.num_threads: must be >= 0 (0 = torch default)")
-    for step in t.estimate_at:
-        _check(0 < step <= t.steps and step % t.report_every == 0,
-               f"{where}.estimate_at: {step} is not a report step in (0, {t.steps}]; use multiples of "
-               f"report_every ({t.report_every})")
-    if t.dataset in options.FOLDER_DATASETS:
-        _check(
-            bool(t.data_root),
-            f"{where}.data_root: dataset {t.dataset!r} is read from a local folder; "
-            f"set data_root (--data-root DIR) to the folder holding its files",
-        )
-    if t.dataset in options.FOLDER_DATASETS or (t.dataset in options.OFFICIAL_WITH_DATA_ROOT and t.data_root):
-        _check(
-            os.path.isdir(t.data_root or ""),
-            f"{where}.data_root: folder {t.data_root!r} does not exist; "
-            f"point data_root at the folder holding the {t.dataset} files"
-            + (" (or unset it for the procedural look-alike)" if t.dataset in options.OFFICIAL_WITH_DATA_ROOT else ""),
-        )
-
-
 def validate(config: StudyConfig) -> StudyConfig:
     """Validate a whole study config (and return it). The one place where configs are checked."""
-    _check(bool(config.name) and "/" not in config.name and config.name.strip() == config.name,
-           f"name: {config.name!r} is not a usable study name; use letters, digits, - and _")
-    _check(bool(config.root), "root: must be a folder path, e.g. betasweep-runs")
+    check(bool(config.name) and "/" not in config.name and config.name.strip() == config.name,
+          f"name: {config.name!r} is not a usable study name; use letters, digits, - and _")
+    check(bool(config.root), "root: must be a folder path, e.g. betasweep-runs")
     for name in ("tracking_wait", "tracking_start_wait"):
         value = getattr(config, name)
-        _check(isinstance(value, (int, float)) and value >= 0, f"{name}: must be a number of seconds >= 0, e.g. 30")
+        check(isinstance(value, (int, float)) and value >= 0, f"{name}: must be a number of seconds >= 0, e.g. 30")
     validate_trial(config.trial, "trial")
     _validate_space(config)
     _validate_search(config)
     _validate_resources(config)
     for key in config.secrets:
-        _check(isinstance(key, str) and key, "secrets: list config key names, e.g. [data_root]")
+        check(isinstance(key, str) and key, "secrets: list config key names, e.g. [data_root]")
     return config
 
 
 def _validate_space(config: StudyConfig) -> None:
     space = config.space
-    _one_of(space.mode, SEARCH_MODES, "space.mode")
-    _check(len(space.model_types) > 0, "space.model_types: list at least one model type, e.g. [vae, beta_vae]")
+    one_of(space.mode, SEARCH_MODES, "space.mode")
+    check(len(space.model_types) > 0, "space.model_types: list at least one model type, e.g. [vae, beta_vae]")
     for name in space.model_types:
         check_model_type(name, "space.model_types")
     check_ranges(space.ranges)
-    _check(len(space.latent_dims) > 0, "space.latent_dims: list at least one latent size, e.g. [10]")
+    check(len(space.latent_dims) > 0, "space.latent_dims: list at least one latent size, e.g. [10]")
     for dim in space.latent_dims:
-        _check(dim >= 1, f"space.latent_dims: every latent size must be >= 1, got {dim}")
+        check(dim >= 1, f"space.latent_dims: every latent size must be >= 1, got {dim}")
     if (space.lr_min is None) != (space.lr_max is None):
         raise ConfigError("space.lr_min/lr_max: set both to search the learning rate, or neither")
     if space.lr_min is not None:
-        _check(0 < space.lr_min <= space.lr_max, "space.lr_min: need 0 < lr_min <= lr_max")
-    _check(space.seeds_per_config >= 1, f"space.seeds_per_config: must be >= 1, got {space.seeds_per_config}")
+        check(0 < space.lr_min <= space.lr_max, "space.lr_min: need 0 < lr_min <= lr_max")
+    check(space.seeds_per_config >= 1, f"space.seeds_per_config: must be >= 1, got {space.seeds_per_config}")
     if space.mode == "grid":
-        _check(len(space.grid) > 0, "space.grid: grid mode needs at least one configuration; "
+        check(len(space.grid) > 0, "space.grid: grid mode needs at least one configuration; "
                                     "list them, e.g. [{model_type: vae}, {model_type: beta_vae, beta: 5}]")
     for trial, where in _trial_variants(config):
         validate_trial(trial, where["entry"])
@@ -134,22 +72,22 @@ def _validate_space(config: StudyConfig) -> None:
 
 def _validate_search(config: StudyConfig) -> None:
     space, search = config.space, config.search
-    _check(search.num_trials >= 1, f"search.num_trials: must be >= 1, got {search.num_trials}")
+    check(search.num_trials >= 1, f"search.num_trials: must be >= 1, got {search.num_trials}")
     if space.mode == "search" and not space.seed_as_param:
-        _check(search.num_trials % space.seeds_per_config == 0,
-               f"search.num_trials: {search.num_trials} is not a multiple of space.seeds_per_config "
-               f"({space.seeds_per_config}); use a multiple so every configuration gets all its seeds")
-    _check(len(search.objectives) >= 1,
-           "search.objectives: list at least one metric, e.g. [recon_error, beta_vae_score]")
-    _check(len(set(search.objectives)) == len(search.objectives), "search.objectives: an objective is listed twice")
+        check(search.num_trials % space.seeds_per_config == 0,
+              f"search.num_trials: {search.num_trials} is not a multiple of space.seeds_per_config "
+              f"({space.seeds_per_config}); use a multiple so every configuration gets all its seeds")
+    check(len(search.objectives) >= 1,
+          "search.objectives: list at least one metric, e.g. [recon_error, beta_vae_score]")
+    check(len(set(search.objectives)) == len(search.objectives), "search.objectives: an objective is listed twice")
     for name in search.objectives:
-        _check(name in METRIC_DIRECTIONS,
-               f"search.objectives: no metric produces {name!r}; choose from {', '.join(METRIC_DIRECTIONS)}")
+        check(name in METRIC_DIRECTIONS,
+              f"search.objectives: no metric produces {name!r}; choose from {', '.join(METRIC_DIRECTIONS)}")
         _check_computed(config, name, "search.objectives")
-    _one_of(search.sampler, SAMPLERS, "search.sampler")
-    _check(search.history_limit == 0 or search.history_limit >= MIN_HISTORY,
-           f"search.history_limit: must be 0 (every trial) or >= {MIN_HISTORY}, got {search.history_limit}; "
-           f"use e.g. 1000")
+    one_of(search.sampler, SAMPLERS, "search.sampler")
+    check(search.history_limit == 0 or search.history_limit >= MIN_HISTORY,
+          f"search.history_limit: must be 0 (every trial) or >= {MIN_HISTORY}, got {search.history_limit}; "
+          f"use e.g. 1000")
     if search.asha:
         _validate_early_stopping(config)
 
@@ -158,37 +96,37 @@ def _validate_early_stopping(config: StudyConfig) -> None:
     """ASHA on ``asha_metric`` with one objective; with several, multi-objective ASHA on the
     estimates of all of them at rungs that must fall on report steps."""
     space, search, trial = config.space, config.search, config.trial
-    _check(search.asha_metric in INTERMEDIATE_METRICS,  # checked even when several objectives leave it unused
-           f"search.asha_metric: {search.asha_metric!r} is not reported during training; "
-           f"use one of {', '.join(INTERMEDIATE_METRICS)}")
+    check(search.asha_metric in INTERMEDIATE_METRICS,  # checked even when several objectives leave it unused
+          f"search.asha_metric: {search.asha_metric!r} is not reported during training; "
+          f"use one of {', '.join(INTERMEDIATE_METRICS)}")
     _check_computed(config, search.asha_metric, "search.asha_metric")
     if len(search.objectives) > 1:
         for name in search.objectives:
-            _check(ESTIMATE_PRESET in METRICS[name].presets,
-                   f"search.objectives: {name!r} has no cheap estimate at early-stopping rungs (multi-objective "
-                   f"ASHA compares every objective there); drop it or turn off search.asha")
-        _check(search.asha_grace_steps % trial.report_every == 0,
-               f"search.asha_grace_steps: {search.asha_grace_steps} must be a multiple of trial.report_every "
-               f"({trial.report_every}) so every rung is a report step")
-    _check(search.asha_grace_steps >= trial.report_every,
-           "search.asha_grace_steps: must be >= trial.report_every")
-    _check(search.asha_reduction_factor >= 2, "search.asha_reduction_factor: must be >= 2")
-    _check(space.seeds_per_config == 1 or space.seed_as_param,
-           "search.asha: early stopping cannot be combined with repeated seeds per configuration "
-           "(a stopped seed would leave its group incomplete); set space.seeds_per_config to 1 "
-           "or space.seed_as_param to true")
+            check(ESTIMATE_PRESET in METRICS[name].presets,
+                  f"search.objectives: {name!r} has no cheap estimate at early-stopping rungs (multi-objective "
+                  f"ASHA compares every objective there); drop it or turn off search.asha")
+        check(search.asha_grace_steps % trial.report_every == 0,
+              f"search.asha_grace_steps: {search.asha_grace_steps} must be a multiple of trial.report_every "
+              f"({trial.report_every}) so every rung is a report step")
+    check(search.asha_grace_steps >= trial.report_every,
+          "search.asha_grace_steps: must be >= trial.report_every")
+    check(search.asha_reduction_factor >= 2, "search.asha_reduction_factor: must be >= 2")
+    check(space.seeds_per_config == 1 or space.seed_as_param,
+          "search.asha: early stopping cannot be combined with repeated seeds per configuration "
+          "(a stopped seed would leave its group incomplete); set space.seeds_per_config to 1 "
+          "or space.seed_as_param to true")
 
 
 def _validate_resources(config: StudyConfig) -> None:
     res = config.resources
-    _check(res.cpus > 0, f"resources.cpus: must be > 0, got {res.cpus}")
-    _check(res.gpus >= 0, f"resources.gpus: must be >= 0, got {res.gpus}")
-    _check(res.gpus <= 1 or float(res.gpus).is_integer(),
-           f"resources.gpus: {res.gpus} GPUs per trial: above 1 use whole GPUs (Ray cannot split across GPUs)")
-    _check(res.max_concurrent >= 1, f"resources.max_concurrent: must be >= 1, got {res.max_concurrent}")
-    _check(res.max_failures >= 0, f"resources.max_failures: must be >= 0, got {res.max_failures}")
+    check(res.cpus > 0, f"resources.cpus: must be > 0, got {res.cpus}")
+    check(res.gpus >= 0, f"resources.gpus: must be >= 0, got {res.gpus}")
+    check(res.gpus <= 1 or float(res.gpus).is_integer(),
+          f"resources.gpus: {res.gpus} GPUs per trial: above 1 use whole GPUs (Ray cannot split across GPUs)")
+    check(res.max_concurrent >= 1, f"resources.max_concurrent: must be >= 1, got {res.max_concurrent}")
+    check(res.max_failures >= 0, f"resources.max_failures: must be >= 0, got {res.max_failures}")
     if config.trial.device == "cuda":
-        _check(res.gpus > 0, "trial.device: cuda needs resources.gpus > 0 so Ray assigns a GPU to the trial")
+        check(res.gpus > 0, "trial.device: cuda needs resources.gpus > 0 so Ray assigns a GPU to the trial")
 
 
 def _trial_variants(config: StudyConfig) -> list[tuple[TrialConfig, Mapping[str, str]]]:
@@ -212,9 +150,7 @@ def _trial_variants(config: StudyConfig) -> list[tuple[TrialConfig, Mapping[str,
     where = {"model_type": "space.model_types", "dataset": "trial.dataset", "metrics": "trial.metrics",
              "entry": "trial"}
     if config.space.mode == "paper_grid":
-        from study.space import configurations
-
-        return [(apply_overrides(trial, entry, "space"), where) for entry in configurations(config.space)]
+        return [(apply_overrides(trial, entry, "space"), where) for entry in config.space.configurations()]
     return [(trial.with_updates(model_type=m), where) for m in config.space.model_types]
 
 

@@ -12,17 +12,16 @@ GPU); a trial's run also its dataset as an input and its model as an MLflow logg
 Everything goes through :class:`MlflowClient` with explicit run ids — never the fluent
 "active run" stack, which is process-global and Ray reuses worker processes between trials.
 
-Resilience: a trial's tracker sends each call through :meth:`TrialTracker._send`. When the
-tracking server cannot be reached, the call is appended to a JSONL buffer in the trial's folder of
-the study directory (artifacts are copied next to it) and training goes on; the next calls first
+Resilience: a trial's tracker sends each call through one mechanism (:mod:`study.tracking.sender`).
+When the tracking server cannot be reached, the call is appended to a JSONL buffer in the trial's
+folder of the study directory (artifacts are copied next to it) and training goes on; the next calls first
 replay the buffer in order (after a short back-off), and ``python -m study.sync`` replays any
 buffer left behind. Replays are idempotent: a per-buffer offset file records what was sent.
 """
 
 from analysis.schema import default_tracking_uri
 from study.tracking.buffer import BUFFER_FILE, OFFSET_FILE, execute, replay_buffer
-from study.tracking.client import _unreachable as unreachable
-from study.tracking.client import git_sha, wait_until_reachable
+from study.tracking.client import find_trial_run, git_sha, unreachable, wait_until_reachable
 from study.tracking.records import (
     STUDY_SOURCE,
     TRIAL_SOURCE,
@@ -34,7 +33,6 @@ from study.tracking.records import (
 from study.tracking.study_run import (
     close_abandoned,
     find_study_run,
-    find_trial_run,
     log_study_artifacts,
     mark_trial_status,
     remove_duplicate_runs,

@@ -17,10 +17,10 @@ import logging
 import os
 import shutil
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from analysis.schema import RunState
-from study.tracking.client import _experiment_id, _log_params, _unreachable, refused
+from study.tracking.client import experiment_id_for, find_trial_run, log_params, refused, unreachable
 from study.tracking.records import send_dataset, send_logged_model
 
 BUFFER_FILE = "buffer.jsonl"
@@ -33,13 +33,22 @@ ARTIFACTS_DIR = "artifacts"
 MERGEABLE = ("metrics", "tags")
 BATCH_METRICS, BATCH_TAGS = 1000, 100
 
-if TYPE_CHECKING:
-    from study.tracking.trial_tracker import TrialTracker
+
+
+class Sender(Protocol):
+    """What a replay reads of the trial tracker sending it (a
+    :class:`study.tracking.trial_tracker.TrialTracker`), and its ``run_id`` once the run is created."""
+
+    run_id: str | None
+    tracking_uri: str
+    experiment: str
+    parent_run_id: str
+    trial_id: str
 
 log = logging.getLogger(__name__)
 
 
-def execute(client, entry: dict[str, Any], tracker: TrialTracker | None = None, look_up: bool = False) -> None:
+def execute(client, entry: dict[str, Any], tracker: Sender | None = None, look_up: bool = False) -> None:
     """Perform one tracking call described by a (possibly replayed) buffer entry. With
     ``look_up``, a run or logged-model creation first looks for the one an earlier, unconfirmed
     attempt may have created."""
@@ -52,14 +61,14 @@ def execute(client, entry: dict[str, Any], tracker: TrialTracker | None = None, 
         if run_id is None and look_up:
             run_id = _existing_run(client, entry, tracker)
             if run_id is not None:  # created by the attempt the client gave up on; its params may be missing
-                _log_params(client, run_id, entry["params"])
+                log_params(client, run_id, entry["params"])
         if run_id is None:
             ctx = entry.get("context", {})
             uri = tracker.tracking_uri if tracker else ctx["tracking_uri"]
-            exp_id = _experiment_id(client, uri, tracker.experiment if tracker else ctx["experiment"])
+            exp_id = experiment_id_for(client, uri, tracker.experiment if tracker else ctx["experiment"])
             run = client.create_run(exp_id, run_name=entry["run_name"], tags=entry["tags"])
             run_id = run.info.run_id
-            _log_params(client, run_id, entry["params"])
+            log_params(client, run_id, entry["params"])
         if tracker is not None:
             tracker.run_id = run_id
         entry["_created"] = run_id
@@ -87,7 +96,7 @@ def execute(client, entry: dict[str, Any], tracker: TrialTracker | None = None, 
         raise ValueError(f"unknown buffered op {op!r}")
 
 
-def _send_record(client, run_id: str, entry: dict[str, Any], tracker: TrialTracker | None, look_up: bool) -> None:
+def _send_record(client, run_id: str, entry: dict[str, Any], tracker: Sender | None, look_up: bool) -> None:
     """The dataset input or the logged model. A server that refuses it (a bad request, say an MLflow 2
     server without logged models) costs that record only, with a warning: never the trial or the
     rest of its run; an unreachable server or a refused login raises as for any call."""
@@ -97,18 +106,17 @@ def _send_record(client, run_id: str, entry: dict[str, Any], tracker: TrialTrack
             return
         ctx = entry.get("context", {})
         uri = tracker.tracking_uri if tracker else ctx["tracking_uri"]
-        exp_id = _experiment_id(client, uri, tracker.experiment if tracker else ctx["experiment"])
+        exp_id = experiment_id_for(client, uri, tracker.experiment if tracker else ctx["experiment"])
         send_logged_model(client, run_id, exp_id, entry, look_up=look_up)
     except Exception as exc:
-        if _unreachable(exc) or refused(exc):
+        if unreachable(exc) or refused(exc):
             raise
         log.warning("MLflow did not take the run's %s (%s); the run goes on without it",
                     "dataset input" if entry["op"] == "inputs" else "logged model", str(exc).splitlines()[0][:300])
 
 
-def _existing_run(client, entry: dict[str, Any], tracker: TrialTracker | None) -> str | None:
+def _existing_run(client, entry: dict[str, Any], tracker: Sender | None) -> str | None:
     from analysis.schema import Tag
-    from study.tracking.study_run import find_trial_run
 
     ctx = entry.get("context", {})
     parent = tracker.parent_run_id if tracker else ctx.get("parent_run_id")
@@ -144,7 +152,7 @@ def _read_offset(buffer_dir: str) -> int:
         return int(handle.read().strip() or 0)
 
 
-def replay_buffer(buffer_dir: str, client, tracker: TrialTracker | None = None) -> int:
+def replay_buffer(buffer_dir: str, client, tracker: Sender | None = None) -> int:
     """Send the unsent entries of a buffer in order, advancing its offset after each send.
 
     A run created during replay gives its id to the following entries of the same buffer (which
@@ -216,7 +224,7 @@ def _merged(lines: list[tuple[dict[str, Any], int]], created: str | None) -> tup
     return (first if count == 1 else batch), end, count
 
 
-def _send_entry(buffer_dir: str, client, entry: dict[str, Any], tracker: TrialTracker | None, offset: int) -> None:
+def _send_entry(buffer_dir: str, client, entry: dict[str, Any], tracker: Sender | None, offset: int) -> None:
     """One entry; a run or logged-model creation is marked as attempted (at its offset) until it is
     confirmed, so that a retry looks for what the unconfirmed attempt may have created."""
     if not (entry["op"] == "create" and entry.get("run_id") is None or entry["op"] == "model"):

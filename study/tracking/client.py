@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from analysis.redaction import redact_uri
+from analysis.schema import Tag
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ PARAM_BATCH = 100
 PARAM_MAX_LEN = 6000
 
 
-def _client(uri: str):
+def mlflow_client(uri: str):
     for key, value in _HTTP_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from mlflow.tracking import MlflowClient
@@ -46,7 +47,7 @@ EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 _EXPERIMENT_IDS: dict[tuple[str, str], str] = {}
 
 
-def _experiment_id(client, uri: str, name: str) -> str:
+def experiment_id_for(client, uri: str, name: str) -> str:
     """The experiment's id (asked of the server once per process), creating it with artifacts
     next to a SQLite store (not the cwd) and the :data:`EXPERIMENT_KIND` tag. An existing
     experiment gets it too unless someone chose a kind (a value the UI merely inferred,
@@ -76,6 +77,16 @@ def _find_or_create_experiment(client, uri: str, name: str) -> str:
         return exp.experiment_id
 
 
+def find_trial_run(client, parent_run_id: str, trial_id: str, experiment_id: str | None = None) -> str | None:
+    """The child run of ``trial_id`` under ``parent_run_id`` (in ``experiment_id``, else the
+    parent's experiment), or None."""
+    experiment_id = experiment_id or client.get_run(parent_run_id).info.experiment_id
+    runs = client.search_runs(
+        [experiment_id],
+        f"tags.{Tag.PARENT_RUN} = '{parent_run_id}' and tags.{Tag.TRIAL_ID} = '{trial_id}'", max_results=5)
+    return runs[0].info.run_id if runs else None
+
+
 def git_sha() -> str:
     """The repository's commit, or "unknown" outside a git checkout (e.g. a Ray job's copy)."""
     try:
@@ -92,7 +103,7 @@ def _params(params: dict[str, Any]):
     return [Param(k, redact_uri(str(v))[:PARAM_MAX_LEN]) for k, v in params.items() if v is not None]
 
 
-def _log_params(client, run_id: str, params: dict[str, Any]) -> None:
+def log_params(client, run_id: str, params: dict[str, Any]) -> None:
     items = _params(params)
     for start in range(0, len(items), PARAM_BATCH):
         client.log_batch(run_id, params=items[start:start + PARAM_BATCH], synchronous=True)
@@ -101,15 +112,15 @@ def _log_params(client, run_id: str, params: dict[str, Any]) -> None:
 
 def wait_until_reachable(tracking_uri: str, timeout: float = 300.0, interval: float = 5.0) -> bool:
     """Block until the tracking server answers (True) or ``timeout`` seconds pass (False)."""
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     deadline = time.time() + timeout
     while True:
         try:
             client.search_experiments(max_results=1)
             return True
         except Exception as exc:
-            if not _unreachable(exc) or time.time() >= deadline:
-                if not _unreachable(exc):
+            if not unreachable(exc) or time.time() >= deadline:
+                if not unreachable(exc):
                     raise
                 return False
             log.warning("MLflow at %s unreachable; retrying in %.0fs", redact_uri(tracking_uri), interval)
@@ -125,7 +136,7 @@ def refused(exc: BaseException) -> bool:
     return re.search(r"error code 40[13]\b", str(exc)) is not None
 
 
-def _unreachable(exc: BaseException) -> bool:
+def unreachable(exc: BaseException) -> bool:
     """Does ``exc`` mean the tracking server could not be reached (as opposed to a bad request or
     a refused login)?"""
     import requests

@@ -12,7 +12,15 @@ from analysis.paging import search_all_runs
 from analysis.redaction import redact_uri, without_secrets
 from analysis.schema import Role, RunState, StudyStatus, Tag, TrialStatus, run_state
 from study.tracking.buffer import BUFFER_FILE, replay_buffer
-from study.tracking.client import _client, _experiment_id, _log_params, _unreachable, git_sha, refused
+from study.tracking.client import (
+    experiment_id_for,
+    find_trial_run,
+    git_sha,
+    log_params,
+    mlflow_client,
+    refused,
+    unreachable,
+)
 from study.tracking.records import STUDY_SOURCE, source_tags
 
 log = logging.getLogger(__name__)
@@ -23,14 +31,14 @@ def start_study_run(tracking_uri: str, experiment: str, study_name: str, params:
     """Create the study's parent run; returns its id. ``commit``: the code's (found here if not
     given), recorded as ``git_sha`` and as MLflow's source (:func:`study.tracking.records.source_tags`).
 
-    The ``dataset`` tag holds the dataset's record name (:func:`study.data.record_name`,
+    The ``dataset`` tag holds the dataset's record name (:func:`train.data.record_name`,
     e.g. ``dsprites-procedural``), so a look-alike is never mistaken for the official release; the
     flattened config in the params keeps the config value.
     """
-    from study.data import record_name
+    from train.data import record_name
 
-    client = _client(tracking_uri)
-    exp_id = _experiment_id(client, tracking_uri, experiment)
+    client = mlflow_client(tracking_uri)
+    exp_id = experiment_id_for(client, tracking_uri, experiment)
     commit = commit or git_sha()
     all_tags = {Tag.STUDY: study_name, Tag.ROLE: str(Role.STUDY), Tag.GIT_SHA: commit,
                 **source_tags(STUDY_SOURCE, commit), Tag.STUDY_STATUS: str(StudyStatus.RUNNING),
@@ -38,13 +46,13 @@ def start_study_run(tracking_uri: str, experiment: str, study_name: str, params:
     if Tag.DATASET in all_tags:
         all_tags[Tag.DATASET] = record_name(all_tags[Tag.DATASET], data_root)
     run = client.create_run(exp_id, run_name=study_name, tags=all_tags)
-    _log_params(client, run.info.run_id, params)
+    log_params(client, run.info.run_id, params)
     return run.info.run_id
 
 
 def find_study_run(tracking_uri: str, experiment: str, study_name: str) -> str | None:
     """The parent run of ``study_name`` (to reuse on resume), or None."""
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return None
@@ -55,7 +63,7 @@ def find_study_run(tracking_uri: str, experiment: str, study_name: str) -> str |
 
 def set_study_status(tracking_uri: str, run_id: str, status: StudyStatus) -> None:
     """Set ``study_status``; completed/failed also end the run (FINISHED/FAILED), running reopens it."""
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     client.set_tag(run_id, Tag.STUDY_STATUS, str(status))
     state = run_state(status)
     if state == RunState.RUNNING:
@@ -66,17 +74,7 @@ def set_study_status(tracking_uri: str, run_id: str, status: StudyStatus) -> Non
 
 def log_study_artifacts(tracking_uri: str, run_id: str, local_dir: str, artifact_path: str) -> None:
     """Upload a folder (e.g. the analysis report) to the parent run."""
-    _client(tracking_uri).log_artifacts(run_id, local_dir, artifact_path)
-
-
-def find_trial_run(client, parent_run_id: str, trial_id: str, experiment_id: str | None = None) -> str | None:
-    """The child run of ``trial_id`` under ``parent_run_id`` (in ``experiment_id``, else the
-    parent's experiment), or None."""
-    experiment_id = experiment_id or client.get_run(parent_run_id).info.experiment_id
-    runs = client.search_runs(
-        [experiment_id],
-        f"tags.{Tag.PARENT_RUN} = '{parent_run_id}' and tags.{Tag.TRIAL_ID} = '{trial_id}'", max_results=5)
-    return runs[0].info.run_id if runs else None
+    mlflow_client(tracking_uri).log_artifacts(run_id, local_dir, artifact_path)
 
 
 def mark_trial_status(tracking_uri: str, parent_run_id: str, trial_id: str, status: TrialStatus,
@@ -85,7 +83,7 @@ def mark_trial_status(tracking_uri: str, parent_run_id: str, trial_id: str, stat
     scheduler → pruned; crashed after its retries → failed, with ``reason`` as its failure reason
     unless the trial recorded one: a worker that died could not)."""
     try:
-        client = _client(tracking_uri)
+        client = mlflow_client(tracking_uri)
         run_id = find_trial_run(client, parent_run_id, trial_id)
         if run_id is None:
             log.warning("no MLflow child run for trial %s; status %s not recorded", trial_id, status)
@@ -109,7 +107,7 @@ def sync_study(tracking_uri: str, study_dir: str, timeout: float = 300.0, interv
     trials gave up on) is retried every ``interval`` s for up to ``timeout`` s, then the error is
     raised: what is unsent stays in the buffers for ``python -m study.sync``."""
     sent = 0
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     deadline = time.time() + timeout
     for root, _dirs, files in os.walk(os.path.join(study_dir, "tracking-buffer")):
         if BUFFER_FILE not in files:
@@ -119,7 +117,7 @@ def sync_study(tracking_uri: str, study_dir: str, timeout: float = 300.0, interv
                 sent += replay_buffer(root, client)
                 break
             except Exception as exc:
-                if not _unreachable(exc) or time.time() >= deadline:
+                if not unreachable(exc) or time.time() >= deadline:
                     raise
                 log.warning("MLflow at %s did not answer (%s); retrying the sync in %.0fs", redact_uri(tracking_uri),
                             type(exc).__name__, interval)
@@ -133,7 +131,7 @@ def remove_duplicate_runs(tracking_uri: str, parent_run_id: str) -> list[str]:
     A creation the client gave up on may still have been carried out by a slow server. The run the
     trial logged to is kept (most metrics and params; the older on a tie); the others are
     soft-deleted, or detached (:func:`detach_duplicate`) by a login that may not delete runs."""
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     parent = client.get_run(parent_run_id)
     runs = search_all_runs(client, [parent.info.experiment_id], f"tags.{Tag.PARENT_RUN} = '{parent_run_id}'")
     by_trial: dict[str, list] = {}
@@ -173,7 +171,7 @@ def close_abandoned(tracking_uri: str, parent_run_id: str) -> list[str]:
     the trial started but before Tune's experiment state recorded it. Its Optuna trial was marked
     FAIL on resume (see :mod:`study.search`); this keeps MLflow in step. Returns their trial ids.
     """
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     parent = client.get_run(parent_run_id)
     runs = search_all_runs(client, [parent.info.experiment_id],
                            f"tags.{Tag.PARENT_RUN} = '{parent_run_id}' and "

@@ -142,9 +142,9 @@ class StudySystemMetrics:
     def __enter__(self) -> StudySystemMetrics:
         if not self.sampler.monitors:
             return self
-        from study.tracking.client import _client
+        from study.tracking.client import mlflow_client
 
-        self._client = _client(self.tracking_uri)
+        self._client = mlflow_client(self.tracking_uri)
         try:
             self._started_ms = self._client.get_run(self.run_id).info.start_time
         except Exception as exc:

@@ -17,8 +17,8 @@ import torch
 from analysis import schema
 from analysis.metrics import scoring
 from analysis.schema import CATALOGUE, METRICS, SE_SUFFIX, TAGS, Source, TrialStatus
-from study.data import record_name
 from tests.analysis.metrics.test_reconstruction import TinyModel
+from train.data import record_name
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -55,7 +55,7 @@ def expected(source: Source, *, preset=None, factors=None, model_type=None, dete
 
 @pytest.fixture(scope="module")
 def datasets():
-    from study.data import dsprites
+    from train.data import dsprites
 
     return {True: dsprites(), False: LabelledData()}
 
@@ -79,7 +79,7 @@ def test_score_model_produces_exactly_the_catalogued_metrics(preset, factors, da
                                         "dip_vae_i", "dip_vae_ii"])
 def test_objective_terms_are_catalogued(model_type):
     from models import MODELS, build_model
-    from study.evaluation import evaluate_objective_terms
+    from train.evaluation import evaluate_objective_terms
 
     assert model_type in MODELS
     deterministic = tuple(name for name, cls in MODELS.items() if not cls.probabilistic)

@@ -6,8 +6,8 @@ import pytest
 
 from benchmarks import blur_probes
 from benchmarks.legacy_blur import legacy_blur_score
-from study.data import dsprites
 from tests.analysis.metrics.probes import probes, shift
+from train.data import dsprites
 
 
 @pytest.mark.slow  # minutes on 2 cores: every probe of the benchmark, scored

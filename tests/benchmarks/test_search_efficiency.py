@@ -8,7 +8,6 @@ import pytest
 from analysis.pareto import hypervolume
 from benchmarks import search_efficiency as se
 from benchmarks.surrogate import NAMES, SCORES_CSV, Surrogate
-from study.space import configurations
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +101,7 @@ def test_promotion_keeps_the_first_arrival_and_stops_a_dominated_one():
 
 
 def test_the_oracle_asks_only_the_noiseless_front_in_turn(surrogate):
-    entries = configurations(se.study_config("grid").space)
+    entries = se.study_config("grid").space.configurations()
     means = {repr(e): surrogate.mean(e["model_type"], e.get("beta")) for e in entries}
     oracle = se.OracleSource(surrogate)
     asked = [oracle.ask()[1] for _ in range(2 * len(oracle.front))]

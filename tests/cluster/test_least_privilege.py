@@ -92,8 +92,8 @@ def test_the_trials_login_logs_runs_but_administers_nothing(cluster, monkeypatch
 
 def test_the_trials_login_records_a_dataset_a_logged_model_and_system_metrics(cluster, monkeypatch, tmp_path):
     """What a trial run carries in MLflow's own form needs no right beyond the trials' login."""
-    from study.data import dsprites
     from tests.study.test_tracking_records import COMMIT, a_trial, check_records
+    from train.data import dsprites
 
     state, trials, _ = cluster
     uri = state["mlflow"]

@@ -4,7 +4,6 @@ import pytest
 
 from study.budget import estimate_lines, read_table, trial_counts
 from study.config import make_config
-from study.space import configurations
 
 LOCATELLO = ("beta_vae", "annealed_vae", "factor_vae", "dip_vae_i", "dip_vae_ii", "beta_tcvae")
 
@@ -13,7 +12,7 @@ def test_locatello_preset_is_six_models_by_their_own_six_value_grids():
     from models import MODELS
 
     cfg = make_config("locatello")
-    entries = configurations(cfg.space)
+    entries = cfg.space.configurations()
     assert len(entries) == 36 and cfg.num_trials() == 36 * 50
     for model_type in LOCATELLO:
         (hp,) = MODELS[model_type].hyperparameters
@@ -24,7 +23,7 @@ def test_locatello_preset_is_six_models_by_their_own_six_value_grids():
 def test_paper_grid_crosses_latent_sizes_and_types_without_knobs():
     cfg = make_config("quick", overrides={"space": {"mode": "paper_grid", "model_types": ["vae", "beta_vae"],
                                                     "latent_dims": [4, 8]}})
-    entries = configurations(cfg.space)
+    entries = cfg.space.configurations()
     assert {"model_type": "vae", "latent_dim": 4} in entries and len(entries) == 2 + 6 * 2
 
 
@@ -58,7 +57,7 @@ TABLE = ("device,architecture,model_type,batch_size,precision,threads,images_per
                                                   ("auto", True, 4, "1,200 img/s on cpu, bf16, 2 threads")])
 def test_estimate_reads_the_row_of_the_resolved_precision_and_threads(monkeypatch, tmp_path, amp, native, cpus, rate):
     from models import MODELS
-    from study import device
+    from train import device
 
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: native)
     monkeypatch.setattr(MODELS["vae"], "bf16_under_auto", True)  # as for a type whose science table agreed
@@ -72,7 +71,7 @@ def test_estimate_reads_the_row_of_the_resolved_precision_and_threads(monkeypatc
 
 def test_a_type_that_keeps_fp32_is_estimated_at_fp32(monkeypatch, tmp_path):
     from models import MODELS
-    from study import device
+    from train import device
 
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
     assert not MODELS["vae"].bf16_under_auto

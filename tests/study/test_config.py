@@ -6,7 +6,11 @@ import pytest
 import yaml
 
 from study import config as C
-from study.data import record_name
+from train import options as trial_options
+from train.config import TrialConfig, field_docs
+from train.data import record_name
+from train.options import Amp
+from train.validation import trial_from_dict, validate_trial
 
 
 @pytest.mark.parametrize("name", ["quick", "dsprites"])
@@ -28,10 +32,10 @@ def test_architectures_are_the_registered_networks():
 
     assert "disentanglement_lib" in ARCHITECTURES
     for name in ARCHITECTURES:
-        assert C.trial_from_dict({"architecture": name}).architecture == name
+        assert trial_from_dict({"architecture": name}).architecture == name
     with pytest.raises(C.ConfigError, match="trial.architecture: unknown value 'dlib'; choose one of "
                                             + ", ".join(ARCHITECTURES)):
-        C.trial_from_dict({"architecture": "dlib"})
+        trial_from_dict({"architecture": "dlib"})
 
 
 def test_seed_celeba_preset_is_the_seed_report(tmp_path):
@@ -57,15 +61,15 @@ def test_set_dotted_and_type_coercion():
     data = C.set_dotted({}, "trial.latent_dim", "12")
     data = C.set_dotted(data, "trial.amp", "true")
     cfg = C.make_config("quick", overrides=data)
-    assert cfg.trial.latent_dim == 12 and cfg.trial.amp is C.Amp.ON
+    assert cfg.trial.latent_dim == 12 and cfg.trial.amp is Amp.ON
 
 
 @pytest.mark.parametrize("value,expected", [(True, "true"), (False, "false"), ("auto", "auto"), ("AUTO", "auto"),
                                             ("true", "true"), ("False", "false")])
 def test_amp_reads_yaml_booleans_and_auto(value, expected):
     cfg = C.make_config("quick", overrides={"trial": {"amp": value}})
-    assert cfg.trial.amp is C.Amp(expected)
-    assert C.make_config("quick").trial.amp is C.Amp.AUTO  # the default
+    assert cfg.trial.amp is Amp(expected)
+    assert C.make_config("quick").trial.amp is Amp.AUTO  # the default
     text = yaml.safe_dump(cfg.to_dict())  # the study's config.yaml: plain strings, read back the same
     assert C.from_dict(yaml.safe_load(text)).trial.amp is cfg.trial.amp
 
@@ -75,7 +79,7 @@ def test_a_bad_amp_names_the_field_and_the_choices(value):
     with pytest.raises(C.ConfigError, match=r"trial\.amp: .*(choose one of auto, true, false|must not be null)"):
         C.make_config("quick", overrides={"trial": {"amp": value}})
     with pytest.raises(C.ConfigError, match=r"trial\.amp: unknown value True; choose one of auto, true, false"):
-        C.validate_trial(C.TrialConfig(amp=True))  # built in Python, unchecked by coercion
+        validate_trial(TrialConfig(amp=True))  # built in Python, unchecked by coercion
 
 
 BAD = [
@@ -148,8 +152,8 @@ def test_cluster_resource_check():
 
 
 def test_field_docs_cover_every_field():
-    for cls in (C.TrialConfig, C.SpaceConfig, C.SearchConfig, C.ResourcesConfig, C.StudyConfig):
-        docs = C.field_docs(cls)
+    for cls in (TrialConfig, C.SpaceConfig, C.SearchConfig, C.ResourcesConfig, C.StudyConfig):
+        docs = field_docs(cls)
         assert set(docs) == {f.name for f in dataclasses.fields(cls)}, cls
         assert all(docs.values())
 
@@ -247,7 +251,7 @@ def test_metric_declarations_are_consistent():
 
 
 def test_gaussian_variance_field():
-    assert C.TrialConfig().gaussian_variance == 0.5
+    assert TrialConfig().gaussian_variance == 0.5
     assert C.make_config("quick", overrides={"trial": {"gaussian_variance": 2}}).trial.gaussian_variance == 2.0
     for bad in (0, -1, "inf", float("nan")):
         with pytest.raises(C.ConfigError) as info:
@@ -264,19 +268,20 @@ def test_seed_celeba_states_the_variance_its_betas_assume(tmp_path):
 def test_procedural_dsprites_is_recorded_under_its_own_name():
     assert record_name("dsprites") == "dsprites-procedural"
     assert record_name("celeba") == "celeba"
-    assert set(C.DATASET_RECORD_NAMES) == set(C.DATASETS)
+    assert set(trial_options.DATASET_RECORD_NAMES) == set(trial_options.DATASETS)
     assert record_name("dsprites", "/data") == "dsprites"  # the official file is read then
     assert record_name("color-dsprites", "/data") == "color-dsprites-procedural"
     assert record_name("scream-dsprites") == "scream-dsprites"
 
 
 def test_config_dataset_lists_agree_with_the_registry_and_the_help():
-    from study.data import DATASETS
+    from train.data import DATASETS
 
-    assert C.DATASETS == tuple(DATASETS)
-    assert {"scream-dsprites", "smallnorb", "cars3d"} <= set(C.FACTOR_DATASETS) & set(C.FOLDER_DATASETS)
-    doc = " ".join(C.field_docs(C.TrialConfig)["dataset"].split())
-    assert all(name in doc for name in C.DATASETS), doc
+    assert trial_options.DATASETS == tuple(DATASETS)
+    assert {"scream-dsprites", "smallnorb", "cars3d"} <= (set(trial_options.FACTOR_DATASETS)
+                                                          & set(trial_options.FOLDER_DATASETS))
+    doc = " ".join(field_docs(TrialConfig)["dataset"].split())
+    assert all(name in doc for name in trial_options.DATASETS), doc
 
 
 def test_list_models_prints_every_declaration(capsys):

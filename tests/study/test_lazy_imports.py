@@ -11,8 +11,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 RECON_TRIAL = """
 import sys
 import study.trainable  # what a Ray actor unpickles the trainable from
-from study.config import trial_from_dict
-from study.trial import COMPLETED, train_and_evaluate
+from train.validation import trial_from_dict
+from train.steps import COMPLETED
+from train.trial import train_and_evaluate
 
 config = trial_from_dict(dict(model_type="beta_vae", latent_dim=2, batch_size=8, steps=2, report_every=2,
                               val_size=16, eval_size=16, metrics="recon", num_threads=1))
@@ -59,12 +60,12 @@ def test_a_submodule_never_shadows_its_metric():
 
 
 def test_loading_a_config_imports_no_torch():
-    """Dataset and likelihood names are read from study.data and models on first use only."""
+    """Dataset and likelihood names are read from train.data and models on first use only."""
     roots = loaded_roots("import sys\nfrom study.config.loading import load_preset\n"
-                         "from study.config.coercion import _build\nfrom study.config import StudyConfig\n"
-                         "_build(StudyConfig, load_preset('quick'), '')\n"
+                         "from study.config.coercion import build\nfrom study.config import StudyConfig\n"
+                         "build(StudyConfig, load_preset('quick'), '')\n"
                          "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
     assert "study" in roots and "torch" not in roots
-    roots = loaded_roots("import sys\nimport study.config as C\nassert 'dsprites' in C.DATASETS\n"
+    roots = loaded_roots("import sys\nimport train.options as O\nassert 'dsprites' in O.DATASETS\n"
                          "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
     assert "torch" in roots  # the one declaration is the data package's

@@ -6,8 +6,9 @@ from types import SimpleNamespace
 
 from analysis.metrics.scoring import PRESETS
 from study import config as C
-from study.data import DSprites, record_name
-from study.trial import build_model_for
+from train.data import DSprites, record_name
+from train.trial_run import build_model_for
+from train.validation import trial_from_dict
 
 
 def test_preset_declarations_match_the_scoring_presets():
@@ -20,7 +21,7 @@ def test_preset_declarations_match_the_scoring_presets():
 
 def test_gaussian_variance_reaches_the_model():
     data = SimpleNamespace(num_channels=3, default_likelihood="gaussian", num_examples=1000)
-    trial = C.trial_from_dict({"model_type": "beta_tcvae", "beta": 20, "gaussian_variance": 2.0,
+    trial = trial_from_dict({"model_type": "beta_tcvae", "beta": 20, "gaussian_variance": 2.0,
                                "latent_dim": 4})
     model = build_model_for(trial, data)
     assert model.likelihood.variance == 2.0 and model.config["gaussian_variance"] == 2.0

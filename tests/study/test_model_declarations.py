@@ -7,9 +7,10 @@ import pytest
 
 from models import MODELS
 from models.registry import model_settings
-from study.config import ConfigError, SpaceConfig, make_config, trial_from_dict
-from study.space import configurations, suggest
+from study.config import ConfigError, SpaceConfig, make_config
+from study.space import suggest
 from study.trainable import hyperparameters_tag, logged_params
+from train.validation import trial_from_dict
 
 TYPES = sorted(MODELS)
 
@@ -33,7 +34,7 @@ def test_validation_accepts_the_paper_grid_and_refuses_nonsense(model_type):
     cls = MODELS[model_type]
     assert all(hp.name in model_settings(model_type) for hp in cls.hyperparameters)
     space = SpaceConfig(mode="paper_grid", model_types=(model_type,))
-    entries = configurations(space)
+    entries = space.configurations()
     assert len(entries) == max(1, math.prod(len(hp.grid) for hp in cls.hyperparameters))
     for entry in entries:
         trial_from_dict(entry)  # every paper-grid value is a valid setting

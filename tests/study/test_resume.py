@@ -113,13 +113,12 @@ def _load(tmp_path):
 def test_grid_extension_runs_only_the_missing_seeds_of_every_configuration(tmp_path):
     from study.config import SpaceConfig
     from study.extend import ExtensionSearcher, grid_plan, made_seeds
-    from study.space import configurations
 
     grid = ({"model_type": "ae"}, {"model_type": "beta_vae", "beta": 4.0})
     handed, trials = _stage_one(tmp_path, SpaceConfig(mode="grid", grid=grid, seeds_per_config=2))
     assert len(handed) == 4 and len(trials) == 2
     wider = SpaceConfig(mode="grid", grid=grid, seeds_per_config=4)
-    plan = grid_plan(configurations(wider), 4, made_seeds(trials))
+    plan = grid_plan(wider.configurations(), 4, made_seeds(trials))
     assert plan == [(0, [2, 3]), (1, [2, 3])]
     searcher = ExtensionSearcher("s", f"sqlite:///{tmp_path / 'optuna.db'}", {"recon_error": "min"}, wider,
                                  sampler="random", sampler_seed=1000, taken_ids={"b0"}, plan=plan)
@@ -130,7 +129,7 @@ def test_grid_extension_runs_only_the_missing_seeds_of_every_configuration(tmp_p
     study = _load(tmp_path)
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
     assert [t.user_attrs["seeds"] for t in study.trials] == [[0, 1], [0, 1], [2, 3], [2, 3]]
-    assert grid_plan(configurations(wider), 4, made_seeds(study.trials)) == []  # nothing missing any more
+    assert grid_plan(wider.configurations(), 4, made_seeds(study.trials)) == []  # nothing missing any more
 
 
 def test_search_extension_gives_a_repeated_configuration_fresh_seeds(tmp_path):

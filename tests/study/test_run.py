@@ -15,8 +15,8 @@ from analysis.schema import StudyStatus, Tag, TrialStatus
 from study.config import make_config
 from study.driver import run_study
 from study.run import main
-from study.trial import FORCE_NAN_ENV
 from tests.study.conftest import TINY_TRIAL, child_runs, optuna_trials, parent_runs
+from train.steps import FORCE_NAN_ENV
 
 pytestmark = pytest.mark.integration
 

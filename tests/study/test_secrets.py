@@ -12,12 +12,13 @@ from mlflow.tracking import MlflowClient
 from analysis.redaction import REDACTED
 from analysis.schema import Tag
 from study import tracking
-from study.checkpoints import read_checkpoint_meta, save_checkpoint
-from study.config import make_config, trial_from_dict
+from study.config import make_config
 from study.driver import save_config
 from study.run import main as run_main
 from study.sync import main as sync_main
-from study.trial import train_and_evaluate
+from train.checkpoints import read_checkpoint_meta, save_checkpoint
+from train.trial import train_and_evaluate
+from train.validation import trial_from_dict
 
 PASSWORD = "pw-Hunter2-secret"
 

@@ -14,11 +14,11 @@ from mlflow.tracking import MlflowClient
 from analysis.schema import DATASET_CONTEXT, SYSTEM_PREFIX, Artifact, Tag, TrialStatus
 from models import build_model, load_model, save_model
 from study import tracking
-from study.data import dsprites
 from study.sync import main as sync_main
 from study.tracking import buffer
 from study.tracking.records import send_logged_model
 from tests.study.test_tracking import free_port
+from train.data import dsprites
 
 pytestmark = pytest.mark.integration
 
@@ -134,8 +134,8 @@ def test_final_scores_timings_and_status_go_as_one_batch(uri, tmp_path, monkeypa
     with buffer.locked(t.buffer_dir):  # hold the sender back: the calls pile up as a slow server lets them
         t.log_final({"recon_error": 1.5, Tag.METRIC_PRESET: "fast", "steps_done": 20.0})
         t.log_metrics({"timing/steps_s": 2.0}, 20, final=True)
-        t._send("tags", tags={Tag.TRIAL_STATUS: str(TrialStatus.COMPLETED)})  # what finish() sends
-        t._send("end", status="FINISHED")
+        t.send("tags", tags={Tag.TRIAL_STATUS: str(TrialStatus.COMPLETED)})  # what finish() sends
+        t.send("end", status="FINISHED")
     assert t.wait_sent(30)
     assert len(batches) == 1, batches  # recon_error, steps_done, timing + the tags; then the end
     run = MlflowClient(uri).get_run(t.run_id)
@@ -190,7 +190,7 @@ def test_the_study_run_gets_the_drivers_system_metrics(uri, monkeypatch):
 
 
 def test_the_dataset_digest_follows_the_content(data):
-    from study.data import ColorDSprites
+    from train.data import ColorDSprites
 
     first = tracking.dataset_record(data, "dsprites-procedural")
     assert tracking.dataset_record(dsprites(), "dsprites-procedural")["digest"] == first["digest"]

@@ -53,14 +53,14 @@ def sweep_scores(images: torch.Tensor, sigmas, transform=lambda b: b) -> list[fl
 
 @pytest.fixture(scope="module")
 def dsprites_images():
-    from study.data import dsprites
+    from train.data import dsprites
 
     return dsprites().eval_set(64, seed=0)[0]
 
 
 @pytest.fixture(scope="module")
 def other_dsprites():
-    from study.data import dsprites
+    from train.data import dsprites
 
     return dsprites().eval_set(64, seed=5)[0]
 
@@ -192,7 +192,7 @@ def _loop_bootstrap(values, rng, num_bootstrap):
 
 @pytest.mark.slow  # repeated bootstraps over many draws
 def test_bootstrap_se(dsprites_images):
-    from study.data import dsprites
+    from train.data import dsprites
 
     def mixed_blur(images):  # a different blur per image (σ uniform in [0.5, 3]), so values spread
         g = torch.Generator().manual_seed(len(images))

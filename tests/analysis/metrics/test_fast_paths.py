@@ -46,7 +46,7 @@ def test_the_factor_suite_does_not_depend_on_n_jobs():
 
 def test_encodings_leave_the_model_alone_and_the_codes_close():
     from models import build_model
-    from study.data import dsprites
+    from train.data import dsprites
 
     torch.manual_seed(0)
     model = build_model("beta_vae", 4).eval()

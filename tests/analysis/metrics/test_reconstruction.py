@@ -23,7 +23,7 @@ def gaussian_blur(images, sigma):
 
 @pytest.fixture(scope="module")
 def images():
-    from study.data import dsprites
+    from train.data import dsprites
 
     return dsprites().eval_set(64, seed=0)[0]
 
@@ -86,7 +86,7 @@ class TinyModel(torch.nn.Module):
 
 @pytest.mark.slow  # scores every preset on dSprites: the slowest unit test of the metrics
 def test_score_model_presets_and_names():
-    from study.data import dsprites
+    from train.data import dsprites
 
     model = TinyModel()
     model.train()
@@ -150,7 +150,7 @@ def test_recon_error_sampled_decodes_one_posterior_draw(images):
 def test_short_dsprites_training_beats_chance():
     from analysis.metrics import PoolCodes, beta_vae_score, make_represent
     from models import build_model
-    from study.data import dsprites
+    from train.data import dsprites
 
     torch.manual_seed(0)
     data = dsprites()

@@ -59,7 +59,7 @@ def same(got: dict, pinned: dict) -> list[str]:
 
 def test_fast_preset_scores_are_pinned():
     torch.manual_seed(0)
-    from study.data import dsprites
+    from train.data import dsprites
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

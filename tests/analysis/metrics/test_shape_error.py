@@ -13,7 +13,7 @@ from tests.analysis.metrics.probes import dilate, erode, random_shapes, shift, u
 
 @pytest.fixture(scope="module")
 def images():
-    from study.data import dsprites
+    from train.data import dsprites
 
     return dsprites().eval_set(64, seed=0)[0]
 
