@@ -130,13 +130,13 @@ def _verdict(outcomes: list[str]) -> str:
 def _evidence(expect: Expect, found: Finding | None, outcome: str) -> str:
     if found is None:
         return f"{expect.label()}: not in this study"
-    from analysis.tradeoff.render import _num
+    from analysis.tradeoff.render import number
 
     lo, hi = found.ci
     what = (f"{found.model_type} {found.metric} {found.unit}" if found.finding == TREND
             else f"{found.metric} {found.unit}")
-    return (f"{what}: {_num(found.estimate)} [{_num(lo)}, {_num(hi)}], p {_num(found.p, 2)}, Holm p "
-            f"{_num(found.p_holm, 2)}, seeds needed {found.seeds_needed or '–'} → {outcome}")
+    return (f"{what}: {number(found.estimate)} [{number(lo)}, {number(hi)}], p {number(found.p, 2)}, Holm p "
+            f"{number(found.p_holm, 2)}, seeds needed {found.seeds_needed or '–'} → {outcome}")
 
 
 def markdown(judged: list[Judged], level: int = 2) -> list[str]:

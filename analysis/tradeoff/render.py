@@ -37,7 +37,7 @@ def finding_record(found: Finding) -> dict:
     return _clean({k: v for k, v in record.items() if k not in drop})
 
 
-def _num(value, digits: int = 3) -> str:
+def number(value, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return f"{value:.{digits}g}"
@@ -45,7 +45,7 @@ def _num(value, digits: int = 3) -> str:
 
 def _estimate(found: Finding) -> str:
     lo, hi = found.ci
-    return f"{_num(found.estimate)} [{_num(lo)}, {_num(hi)}]"
+    return f"{number(found.estimate)} [{number(lo)}, {number(hi)}]"
 
 
 def _needed(found: Finding) -> str:
@@ -67,8 +67,9 @@ def trend_table(findings: list[Finding]) -> list[str]:
     lines = ["| model | hyperparameter | metric | Spearman ρ | slope [95% CI] | per | p | Holm p | verdict | "
              "trials (excluded) | seeds | seeds needed | permutation |", "|" + "---|" * 13]
     for f in findings:
-        lines.append(f"| {f.model_type} | {f.hyperparameter} | {f.metric} ({arrow(f.direction)}) | {_num(f.rho, 2)} | "
-                     f"{_estimate(f)} | {f.unit.removeprefix('per ')} | {_num(f.p, 2)} | {_num(f.p_holm, 2)} | "
+        lines.append(f"| {f.model_type} | {f.hyperparameter} | {f.metric} ({arrow(f.direction)}) | "
+                     f"{number(f.rho, 2)} | "
+                     f"{_estimate(f)} | {f.unit.removeprefix('per ')} | {number(f.p, 2)} | {number(f.p_holm, 2)} | "
                      f"{_verdict(f)} | {f.n_trials} ({f.n_excluded}) | {f.n_seeds} | {_needed(f)} | {_test(f)} |")
     return lines
 
@@ -78,7 +79,7 @@ def compare_table(findings: list[Finding]) -> list[str]:
              "| seeds | seeds needed | permutation |", "|" + "---|" * 12]
     for f in findings:
         lines.append(f"| {f.a} | {f.b} | {f.metric} ({arrow(f.direction)}) | {f.matched or '–'} | {_estimate(f)} | "
-                     f"{_num(f.p, 2)} | {_num(f.p_holm, 2)} | {_verdict(f)} | {f.n_trials} ({f.n_excluded}) | "
+                     f"{number(f.p, 2)} | {number(f.p_holm, 2)} | {_verdict(f)} | {f.n_trials} ({f.n_excluded}) | "
                      f"{f.n_seeds} | {_needed(f)} | {_test(f)} |")
     return lines
 
@@ -89,7 +90,7 @@ def front_table(result) -> list[str]:
                                                       for m, s in result.front.axes.items())
              + " | P(on front) | on the front of the means |", "|" + "---|" * (5 + len(axes))]
     for p in result.front.points:
-        cells = [f"{_num(p.means[m])} [{_num(p.ci[m][0])}, {_num(p.ci[m][1])}]" for m in axes]
+        cells = [f"{number(p.means[m])} [{number(p.ci[m][0])}, {number(p.ci[m][1])}]" for m in axes]
         lines.append(f"| {p.config} | {p.n_trials} | {p.n_seeds} | " + " | ".join(cells)
                      + f" | {p.p_front:.2f} | {'yes' if p.on_front else 'no'} |")
     return lines
@@ -103,11 +104,11 @@ def _headline(result) -> list[str]:
             continue
         if f.finding == TREND:
             lines.append(f"- {f.model_type}: {f.metric} **{f.verdict}** with {f.hyperparameter} "
-                         f"({_estimate(f)} {f.unit}; p = {_num(f.p, 2)}, Holm p = {_num(f.p_holm, 2)})")
+                         f"({_estimate(f)} {f.unit}; p = {number(f.p, 2)}, Holm p = {number(f.p_holm, 2)})")
         else:
             where = f" at matched {f.matched}" if f.matched else ""
             lines.append(f"- {f.a} vs {f.b}: {f.metric} **{f.verdict}**{where} ({_estimate(f)}; "
-                         f"p = {_num(f.p, 2)}, Holm p = {_num(f.p_holm, 2)})")
+                         f"p = {number(f.p, 2)}, Holm p = {number(f.p_holm, 2)})")
     return lines or ["- nothing is shown by the rules at this number of seeds"]
 
 
