@@ -86,16 +86,15 @@ def _histories(uri: str, runs: list, workers: int = 4) -> dict[tuple[str, str], 
     import requests
 
     user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    session = requests.Session()
-    session.auth = (user, password) if user and password else None
+    auth = (user, password) if user and password else None  # the client's own login variables
     limit = 25000  # the route's own cap on the points it returns
 
     def bulk(key: str, run_ids: list[str]) -> list:
         found = []
         for start in range(0, len(run_ids), 100):  # at most 100 runs per request
             params = [("run_id", r) for r in run_ids[start:start + 100]] + [("metric_key", key), ("max_results", limit)]
-            resp = session.get(f"{uri.rstrip('/')}/ajax-api/2.0/mlflow/metrics/get-history-bulk", params=params,
-                               timeout=120)
+            resp = requests.get(f"{uri.rstrip('/')}/ajax-api/2.0/mlflow/metrics/get-history-bulk", params=params,
+                                auth=auth, timeout=120)
             resp.raise_for_status()
             points = resp.json().get("metrics", [])
             if len(points) >= limit:
