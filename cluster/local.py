@@ -191,8 +191,8 @@ def stop_order(pids: list[int]) -> list[list[int]]:
     """``pids`` in the batches ``ray stop`` stops them in: the raylets (their agents and workers
     follow them), then everything else (MLflow, the dashboard, the autoscaler monitor, …), the GCS
     last. Sent SIGTERM all at once, the GCS and the autoscaler monitor outlived a 10 s ``grace`` and
-    were killed (10 s more for every ``down``); in this order every process exited within 4 s (a
-    one-worker cluster on 2 loaded cores)."""
+    were killed; in this order the raylets and the GCS each exit within a second (probes of a
+    one-worker cluster on 2 loaded cores, where the MLflow server's exit itself took 4-10 s)."""
     raylets = [p for p in pids if processes.program(p) == "raylet"]
     gcs = [p for p in pids if processes.program(p) == "gcs_server"]
     return [batch for batch in (raylets, [p for p in pids if p not in raylets and p not in gcs], gcs) if batch]
