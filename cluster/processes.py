@@ -26,6 +26,16 @@ def with_marker(marker: str) -> list[int]:
     return found
 
 
+def program(pid: int) -> str:
+    """The base name of ``pid``'s executable as its command line gives it ("raylet",
+    "gcs_server", "python", …); "" when it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return os.path.basename(handle.read().split(b"\0")[0].decode(errors="replace"))
+    except OSError:
+        return ""
+
+
 def group_of(pid: int | None) -> list[int]:
     """The live members of ``pid``'s process group ([] when ``pid`` is gone): a server started
     with its own session (MLflow, PostgreSQL) and every worker it forked."""

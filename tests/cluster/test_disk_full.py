@@ -45,7 +45,7 @@ def study(root, uri, *extra):
     cmd = [sys.executable, "-m", "study.run", "--root", root, "--tracking-uri", uri, *extra]
     if "--resume" not in extra:
         cmd += ["--name", NAME, "--num-trials", str(TRIALS), "--max-concurrent", "2", "--sampler", "random",
-                "--objectives", "recon_error,recon_mse", "--set", "trial.steps=400", "--set", "trial.report_every=20",
+                "--objectives", "recon_error,recon_mse", "--set", "trial.steps=120", "--set", "trial.report_every=20",
                 "--set", "trial.checkpoint_every=20", "--set", "trial.metrics=recon", "--set", "trial.eval_size=64",
                 "--set", "trial.val_size=64", "--set", "trial.kl_warmup_steps=0", "--set", "trial.latent_dim=4",
                 "--set", "trial.batch_size=32", "--set", "resources.reuse_actors=false"]

@@ -119,3 +119,42 @@ def test_an_oversized_upload_is_refused(cluster):
     assert requests.put(url + "small.bin", data=b"\0" * 1024, auth=auth, timeout=60).status_code == 200
     stored = os.path.join(state["root"], "mlartifacts", experiment, "probe")
     assert sorted(os.listdir(stored)) == ["small.bin"]
+
+
+def test_the_soak_reads_every_metric_point_through_the_bulk_route_with_the_trials_login(cluster, monkeypatch):
+    """The chaos soak's curve invariant reads the histories one request per metric for all runs
+    (MLflow's bulk route, behind basic auth): the very points the client's per-run history gives,
+    a point logged twice found, a report step missing counted lost."""
+    from mlflow.entities import Metric
+
+    from analysis.schema import Role
+    from cluster import invariants
+
+    state, trials, _ = cluster
+    uri = state["mlflow"]
+    as_user(monkeypatch, trials)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("betasweep").experiment_id
+    ids = []
+    for trial in ("t1", "t2"):
+        run = client.create_run(experiment, tags={Tag.STUDY: "lp-points", Tag.ROLE: str(Role.TRIAL),
+                                                  Tag.TRIAL_ID: trial, Tag.TRIAL_STATUS: str(TrialStatus.COMPLETED)})
+        ids.append(run.info.run_id)
+        points = [Metric(key, value, 1000 * step, step) for step in (20, 40, 60)
+                  for key, value in (("train/loss", 1.0 / step), ("recon_mse", 0.5))]
+        if trial == "t1":
+            points.append(Metric("train/loss", 9.0, 1000 * 40 + 1, 40))  # t1's step 40 twice
+        client.log_batch(run.info.run_id, metrics=points)
+    runs = invariants.study_runs(uri, "lp-points")
+    assert sorted(r.info.run_id for r in runs) == sorted(ids)
+    bulk = invariants._histories(uri, runs)
+    per_run = {(r.info.run_id, key): client.get_metric_history(r.info.run_id, key) for r in runs
+               for key in r.data.metrics}
+    assert bulk.keys() == per_run.keys()
+    for where, history in per_run.items():
+        assert sorted((m.step, m.timestamp, m.value) for m in bulk[where]) == sorted(
+            (m.step, m.timestamp, m.value) for m in history), where
+    check = invariants.curve_points(uri, runs, 60, 20)
+    assert not check.ok and check.lost == 0 and "t1 train/loss steps [40]" in check.detail, check
+    assert check.records == sum(len(h) for h in per_run.values()) == 13
+    assert invariants.curve_points(uri, runs, 80, 20).lost == 2  # step 80 missing on both completed trials

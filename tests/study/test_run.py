@@ -121,7 +121,7 @@ def test_killed_study_resumes_without_loss_or_duplicates(isolated_env):
     env = {**os.environ, "RAY_ADDRESS": "local", "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
     args = [sys.executable, "-m", "study.run", "--preset", "quick", "--name", "kr", "--root", str(root),
             "--num-trials", "4", "--max-concurrent", "1", "--sampler", "random",
-            "--set", "trial.latent_dim=4", "--set", "trial.batch_size=32", "--set", "trial.steps=120",
+            "--set", "trial.latent_dim=4", "--set", "trial.batch_size=32", "--set", "trial.steps=80",
             "--set", "trial.report_every=20", "--set", "trial.checkpoint_every=20", "--set", "trial.kl_warmup_steps=40",
             "--set", "trial.metrics=recon", "--set", "trial.eval_size=64", "--set", "trial.val_size=32",
             "--objectives", "recon_error,recon_mse"]
@@ -171,7 +171,7 @@ def test_killed_study_resumes_without_loss_or_duplicates(isolated_env):
         from mlflow.tracking import MlflowClient
 
         steps = [m.step for m in MlflowClient(uri).get_metric_history(c.info.run_id, "train/loss")]
-        assert steps[-1] == 120 and len(steps) == len(set(steps)), steps
+        assert steps[-1] == 80 and len(steps) == len(set(steps)), steps
 
 
 @pytest.mark.slow  # ~100 s on 2 shared cores: two studies' worth of Ray start-up, four tiny trials
