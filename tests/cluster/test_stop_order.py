@@ -4,6 +4,7 @@ SIGTERM's grace and had to be killed)."""
 
 import subprocess
 import sys
+import time
 
 from cluster import local, processes
 
@@ -19,6 +20,9 @@ def test_raylets_first_the_gcs_last(monkeypatch):
 def test_program_is_the_executable_base_name():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
+        deadline = time.monotonic() + 10  # a just-started child's command line can read empty for a moment
+        while not processes.program(child.pid) and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert processes.program(child.pid) == sys.executable.rsplit("/", 1)[1]
     finally:
         child.kill()
