@@ -22,16 +22,14 @@ def nearest_distances(queries: torch.Tensor, reference: torch.Tensor, exclude_se
     query); ``exclude_self``: queries are the reference images, each skips itself."""
     q = queries.reshape(len(queries), -1).double().cpu()
     r = reference.reshape(len(reference), -1).double().cpu()
-    r2 = r.square().sum(1)
     out = []
     for start in range(0, len(q), batch_size):
-        block = q[start:start + batch_size]
-        d2 = block.square().sum(1, keepdim=True) - 2 * block @ r.T + r2
+        d = torch.cdist(q[start:start + batch_size], r)
         if exclude_self:
-            rows = torch.arange(len(block))
-            d2[rows, rows + start] = math.inf
-        out.append(d2.clamp_min(0).min(1).values)
-    return (torch.cat(out) / q.shape[1]).sqrt()
+            rows = torch.arange(len(d))
+            d[rows, rows + start] = math.inf
+        out.append(d.min(1).values)
+    return torch.cat(out) / math.sqrt(q.shape[1])
 
 
 def sample_distance_scores(samples: torch.Tensor, reference: torch.Tensor) -> dict:

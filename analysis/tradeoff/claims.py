@@ -9,9 +9,12 @@ tested here** when the study has none of its findings (e.g. a model type it did 
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, fields
 
 from analysis.tradeoff.findings import COMPARE, DECREASES, HIGHER, INCREASES, LOWER, TREND, Finding
+from analysis.tradeoff.render import estimate_text, finding_record, number, seeds_text
 
 SUPPORTED, CONTRADICTED, PARTLY, NOT_SHOWN, NOT_TESTED = (
     "supported", "contradicted", "partly shown", "not shown", "not tested here")
@@ -130,13 +133,10 @@ def _verdict(outcomes: list[str]) -> str:
 def _evidence(expect: Expect, found: Finding | None, outcome: str) -> str:
     if found is None:
         return f"{expect.label()}: not in this study"
-    from analysis.tradeoff.render import number
-
-    lo, hi = found.ci
     what = (f"{found.model_type} {found.metric} {found.unit}" if found.finding == TREND
             else f"{found.metric} {found.unit}")
-    return (f"{what}: {number(found.estimate)} [{number(lo)}, {number(hi)}], p {number(found.p, 2)}, Holm p "
-            f"{number(found.p_holm, 2)}, seeds needed {found.seeds_needed or '–'} → {outcome}")
+    return (f"{what}: {estimate_text(found)}, p {number(found.p, 2)}, Holm p {number(found.p_holm, 2)}, "
+            f"seeds needed {seeds_text(found)} → {outcome}")
 
 
 def markdown(judged: list[Judged], level: int = 2) -> list[str]:
@@ -152,8 +152,6 @@ def markdown(judged: list[Judged], level: int = 2) -> list[str]:
 def records(judged: list[Judged]) -> list[dict]:
     """claims.json: per claim its id, text, verdict and per expectation the finding's keys,
     estimate, ci, p, p_holm and outcome."""
-    from analysis.tradeoff.render import finding_record
-
     return [{"id": j.claim.id, "claim": j.claim.text, "verdict": j.verdict,
              "evidence": [{"expect": e.label(), "outcome": outcome,
                            "finding": finding_record(f) if f is not None else None}
@@ -162,9 +160,6 @@ def records(judged: list[Judged]) -> list[dict]:
 
 def write(judged: list[Judged], out_dir: str) -> dict[str, str]:
     """claims.json and claims.md in ``out_dir``; name → path."""
-    import json
-    import os
-
     os.makedirs(out_dir, exist_ok=True)
     paths = {"claims.json": os.path.join(out_dir, "claims.json"), "claims.md": os.path.join(out_dir, "claims.md")}
     with open(paths["claims.json"], "w", encoding="utf-8") as handle:

@@ -43,12 +43,12 @@ def number(value, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
-def _estimate(found: Finding) -> str:
+def estimate_text(found: Finding) -> str:
     lo, hi = found.ci
     return f"{number(found.estimate)} [{number(lo)}, {number(hi)}]"
 
 
-def _needed(found: Finding) -> str:
+def seeds_text(found: Finding) -> str:
     n = found.seeds_needed
     return "–" if n is None else (f"> {MANY_SEEDS}" if n > MANY_SEEDS else str(n))
 
@@ -69,8 +69,8 @@ def trend_table(findings: list[Finding]) -> list[str]:
     for f in findings:
         lines.append(f"| {f.model_type} | {f.hyperparameter} | {f.metric} ({arrow(f.direction)}) | "
                      f"{number(f.rho, 2)} | "
-                     f"{_estimate(f)} | {f.unit.removeprefix('per ')} | {number(f.p, 2)} | {number(f.p_holm, 2)} | "
-                     f"{_verdict(f)} | {f.n_trials} ({f.n_excluded}) | {f.n_seeds} | {_needed(f)} | {_test(f)} |")
+                     f"{estimate_text(f)} | {f.unit.removeprefix('per ')} | {number(f.p, 2)} | {number(f.p_holm, 2)} | "
+                     f"{_verdict(f)} | {f.n_trials} ({f.n_excluded}) | {f.n_seeds} | {seeds_text(f)} | {_test(f)} |")
     return lines
 
 
@@ -78,9 +78,9 @@ def compare_table(findings: list[Finding]) -> list[str]:
     lines = ["| a | b | metric | at matched | a − b [95% CI] | p | Holm p | verdict (a vs b) | trials (excluded) "
              "| seeds | seeds needed | permutation |", "|" + "---|" * 12]
     for f in findings:
-        lines.append(f"| {f.a} | {f.b} | {f.metric} ({arrow(f.direction)}) | {f.matched or '–'} | {_estimate(f)} | "
+        lines.append(f"| {f.a} | {f.b} | {f.metric} ({arrow(f.direction)}) | {f.matched or '–'} | {estimate_text(f)} | "
                      f"{number(f.p, 2)} | {number(f.p_holm, 2)} | {_verdict(f)} | {f.n_trials} ({f.n_excluded}) | "
-                     f"{f.n_seeds} | {_needed(f)} | {_test(f)} |")
+                     f"{f.n_seeds} | {seeds_text(f)} | {_test(f)} |")
     return lines
 
 
@@ -104,10 +104,10 @@ def _headline(result) -> list[str]:
             continue
         if f.finding == TREND:
             lines.append(f"- {f.model_type}: {f.metric} **{f.verdict}** with {f.hyperparameter} "
-                         f"({_estimate(f)} {f.unit}; p = {number(f.p, 2)}, Holm p = {number(f.p_holm, 2)})")
+                         f"({estimate_text(f)} {f.unit}; p = {number(f.p, 2)}, Holm p = {number(f.p_holm, 2)})")
         else:
             where = f" at matched {f.matched}" if f.matched else ""
-            lines.append(f"- {f.a} vs {f.b}: {f.metric} **{f.verdict}**{where} ({_estimate(f)}; "
+            lines.append(f"- {f.a} vs {f.b}: {f.metric} **{f.verdict}**{where} ({estimate_text(f)}; "
                          f"p = {number(f.p, 2)}, Holm p = {number(f.p_holm, 2)})")
     return lines or ["- nothing is shown by the rules at this number of seeds"]
 
