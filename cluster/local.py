@@ -181,7 +181,7 @@ def own_pids(state: dict) -> list[int]:
     ``--netns``, any process left in the cluster's namespaces."""
     pids = set(processes.with_marker(state["temp_dir"])) | set(processes.in_sessions(state.get("ray_sessions", [])))
     pids.update(processes.group_of(state.get("mlflow_pid")))
-    pids.update(processes.group_of(state.get("postgres", {}).get("pid")))
+    pids.update(processes.server_of(state.get("postgres", {}).get("pid")))
     if state.get("netns"):
         pids.update(netns.pids(state["netns"]))
     return sorted(pids)
@@ -207,9 +207,9 @@ def down(root: str, grace: float = 10.0) -> list[int]:
     state = read_state(root)
     if state is None:
         return []
-    pids = own_pids(state)
-    database = set(processes.group_of(state.get("postgres", {}).get("pid")))
+    pids, postmaster = own_pids(state), state.get("postgres", {}).get("pid")
     for _ in range(2):  # the second round: anything started while the first was stopping
+        database = set(processes.server_of(postmaster))  # stopped by its own fast shutdown below
         for batch in stop_order([p for p in own_pids(state) if p not in database]):
             processes.stop(batch, grace=grace)
     postgres.stop(state.get("postgres", {}))

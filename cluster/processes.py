@@ -55,6 +55,23 @@ def group_of(pid: int | None) -> list[int]:
     return members
 
 
+def server_of(pid: int | None) -> list[int]:
+    """A server and the processes it forked directly (its ``[pid]`` plus children by parent PID;
+    [] when it is gone). PostgreSQL's postmaster puts every child in a session of its own
+    (checkpointer, writers, backends), so its process group holds the postmaster alone."""
+    if not pid or gone(pid):
+        return []
+    found = [pid]
+    for p in _pids():
+        try:
+            with open(f"/proc/{p}/stat") as handle:
+                if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(p)
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 def in_sessions(sids: list[int]) -> list[int]:
     """The live members of the sessions ``sids`` (each ``ray start`` of a local cluster runs in
     one of its own, and its daemons, agents and workers stay in it). The caller's own session is

@@ -60,11 +60,12 @@ def test_up_job_submit_down_with_postgres_behind_auth(monkeypatch):
     Ray token is refused (Jobs API, `ray job submit`, a driver joining the GCS), the study
     submitted from the host with the token but without the MLflow login runs its trials on the
     workers, which reach MLflow on the head's subnet address with the nodes' login, nothing prints
-    or records a password, and `down` stops every process it started (none is left listening) and
-    deletes the namespaces and the token. (The default `up` differs in running every node on the
-    host's own network — tests/cluster/test_local_exposure.py checks what that exposes — and in
-    the store URI it gives cluster.mlflow_server; tests/cluster/test_faults.py runs studies against a SQLite-backed
-    MLflow server; tests/cluster/test_netns.py checks the namespaces' isolation itself.)"""
+    or records a password, and `down` stops every process it started (none is left listening;
+    PostgreSQL by its own fast shutdown, no child of it killed) and deletes the namespaces and the
+    token. (The default `up` differs in running every node on the host's own network —
+    tests/cluster/test_local_exposure.py checks what that exposes — and in the store URI it gives
+    cluster.mlflow_server; tests/cluster/test_faults.py runs studies against a SQLite-backed MLflow
+    server; tests/cluster/test_netns.py checks the namespaces' isolation itself.)"""
     from analysis.runs import load_runs
 
     password = secrets.token_urlsafe(18)
@@ -108,6 +109,8 @@ def test_up_job_submit_down_with_postgres_behind_auth(monkeypatch):
         assert not [p for p in processes.in_sessions(state["ray_sessions"]) if not processes.gone(p)]
         assert netns.leftovers(state["netns"]) == [] and netns.pids(namespaces) == []
         assert not os.path.exists(os.path.join(root, "ray-token"))
+        pg_log = open(os.path.join(root, postgres.LOG)).read()  # a fast shutdown, no child killed
+        assert "terminated by signal" not in pg_log and pg_log.rstrip().endswith("database system is shut down")
     finally:
         if local.read_state(root):
             local.down(root)

@@ -28,3 +28,25 @@ def test_program_is_the_executable_base_name():
         child.kill()
         child.wait()
     assert processes.program(child.pid) == ""
+
+
+def test_a_server_includes_the_children_that_left_its_process_group():
+    """PostgreSQL's postmaster puts each child in a session of its own: its process group is the
+    postmaster alone, so `down` finds the children by parent PID and leaves them to the
+    postmaster's own fast shutdown (SIGTERM is ignored by the checkpointer, and a SIGKILLed child
+    sends PostgreSQL into crash recovery)."""
+    forks = ("import os, subprocess, sys, time\n"
+             "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'], start_new_session=True)"
+             " for _ in range(2)]\n"
+             "print(' '.join(str(k.pid) for k in kids), flush=True)\ntime.sleep(30)\n")
+    server = subprocess.Popen([sys.executable, "-c", forks], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        kids = [int(p) for p in server.stdout.readline().split()]
+        assert sorted(processes.server_of(server.pid)) == sorted([server.pid, *kids])
+        assert processes.group_of(server.pid) == [server.pid]
+        processes.stop(processes.server_of(server.pid), grace=5)
+        assert all(processes.gone(p) for p in kids)
+    finally:
+        server.kill()
+        server.wait()
+    assert processes.server_of(server.pid) == []
