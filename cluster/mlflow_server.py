@@ -31,6 +31,7 @@ together open at most ``$MLFLOW_SERVER_DB_CONNECTIONS`` (80) database connection
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import secrets
 import sys
@@ -45,7 +46,10 @@ database_uri = {database_uri}
 admin_username = {admin}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 grant_default_workspace_access = false
+auth_cache_ttl_seconds = {cache_seconds}
 """
+#: How long a server process trusts a login it has verified (MLflow's ``auth_cache_ttl_seconds``).
+DEFAULT_AUTH_CACHE_SECONDS = 60
 
 
 def postgres_uri(env: dict, database: str) -> str:
@@ -162,8 +166,12 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
         auth_db = auth_database_uri(env, backend)
         if auth_db.startswith("postgresql"):
             ensure_database(auth_db, env)
+        cache = args.auth_cache_seconds
+        if cache is None:
+            cache = _whole(env.get("MLFLOW_SERVER_AUTH_CACHE_SECONDS"), "$MLFLOW_SERVER_AUTH_CACHE_SECONDS",
+                           DEFAULT_AUTH_CACHE_SECONDS, least=0)
         write_private(args.auth_config, AUTH_INI.format(permission=args.default_permission, database_uri=auth_db,
-                                                        admin=user))
+                                                        admin=user, cache_seconds=cache))
         env.update(MLFLOW_AUTH_CONFIG_PATH=os.path.abspath(args.auth_config), MLFLOW_AUTH_ADMIN_USERNAME=user,
                    MLFLOW_AUTH_ADMIN_PASSWORD=password)
         env.setdefault("MLFLOW_FLASK_SERVER_SECRET_KEY", secrets.token_urlsafe(32))
@@ -171,12 +179,12 @@ def server_env(args: argparse.Namespace, env: dict) -> tuple[list[str], dict]:
     return cmd, env
 
 
-def _whole(text: str | None, name: str = "--workers", default: int | None = None) -> int:
-    """``text`` as a whole number ≥ 1 (``default`` when unset), else exit naming the setting."""
+def _whole(text: str | None, name: str = "--workers", default: int | None = None, least: int = 1) -> int:
+    """``text`` as a whole number ≥ ``least`` (``default`` when unset), else exit naming the setting."""
     if not text and default is not None:
         return default
-    if not text or not text.strip().isdigit() or int(text) < 1:
-        raise SystemExit(f"error: {name} must be a whole number ≥ 1, not {text!r}")
+    if not text or not text.strip().isdigit() or int(text) < least:
+        raise SystemExit(f"error: {name} must be a whole number ≥ {least}, not {text!r}")
     return int(text)
 
 
@@ -194,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--auth", action="store_true", help="Serve behind MLflow's basic-auth app.")
     parser.add_argument("--auth-config", default="mlflow-auth.ini",
                         help="Where to write the basic-auth config file (no secret in it).")
+    parser.add_argument("--auth-cache-seconds", type=functools.partial(_whole, name="--auth-cache-seconds", least=0),
+                        default=None,
+                        help="With --auth: seconds a server process trusts a login it verified instead of hashing the "
+                             "password again (default $MLFLOW_SERVER_AUTH_CACHE_SECONDS, else "
+                             f"{DEFAULT_AUTH_CACHE_SECONDS}; 0 = verify every request). A password changed or a user "
+                             "deleted through the API is dropped at once by the process that served the change, by "
+                             "the others within this time.")
     parser.add_argument("--max-upload-mb", type=float, default=None,
                         help="Largest request body (artifact upload) in MiB (default $MLFLOW_SERVER_MAX_UPLOAD_MB, "
                              f"else {mlflow_app.DEFAULT_MAX_UPLOAD_MB}; 0 = no limit).")

@@ -105,6 +105,30 @@ def test_the_trials_login_records_a_dataset_a_logged_model_and_system_metrics(cl
     check_records(uri, t.run_id, model)
 
 
+def test_a_changed_password_is_refused_at_once_though_logins_are_cached(cluster, monkeypatch):
+    """The server trusts a verified login for a minute (cluster.mlflow_server --auth-cache-seconds):
+    a password changed through the API is dropped from the cache of the process that served the
+    change — the only one here (SQLite: one server process) — so the old one is refused at once."""
+    from mlflow.server.auth.client import AuthServiceClient
+
+    state, _, admin = cluster
+    assert "auth_cache_ttl_seconds = 60" in open(os.path.join(state["root"], "mlflow-auth.ini")).read()
+    url = f"{state['mlflow']}/api/2.0/mlflow/experiments/get-by-name"
+    old, new = "first-password-" + os.urandom(6).hex(), "second-password-" + os.urandom(6).hex()
+    as_user(monkeypatch, admin)
+    AuthServiceClient(state["mlflow"]).create_user("rotating", old)
+
+    def status(password):
+        return requests.get(url, auth=("rotating", password), params={"experiment_name": "betasweep"},
+                            timeout=30).status_code
+
+    assert [status(old), status(old)] == [200, 200]  # verified, then from the cache
+    AuthServiceClient(state["mlflow"]).update_user_password("rotating", new)
+    assert (status(old), status(new)) == (401, 200)
+    AuthServiceClient(state["mlflow"]).delete_user("rotating")
+    assert status(new) == 401
+
+
 def test_an_oversized_upload_is_refused(cluster):
     state, trials, _ = cluster
     auth = (trials["MLFLOW_TRACKING_USERNAME"], trials["MLFLOW_TRACKING_PASSWORD"])

@@ -26,7 +26,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def server_args(**kw):
     base = {"host": "127.0.0.1", "port": 5000, "artifacts_destination": "/tmp/art", "allowed_hosts": None,
             "auth": False, "auth_config": os.path.join(tempfile.gettempdir(), "bsw-test-auth.ini"),
-            "default_permission": "READ", "workers": None, "max_upload_mb": None}
+            "default_permission": "READ", "workers": None, "max_upload_mb": None,
+            "auth_cache_seconds": None}
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -99,6 +100,30 @@ def test_auth_settings_from_the_environment(tmp_path):
         mlflow_server.server_env(args, trials_only)
     with pytest.raises(SystemExit, match="is the MLflow admin"):
         mlflow_server.server_env(args, {**env, "MLFLOW_TRACKING_USERNAME": "ops"})
+
+
+def test_verified_logins_are_cached_for_a_minute_unless_told_otherwise(tmp_path):
+    """MLflow hashes the password of every request (scrypt, ~0.1-0.3 s of CPU: 22× the latency of a
+    cached login in benchmarks/auth_cache.py); the server trusts a verified login for
+    ``auth_cache_ttl_seconds``."""
+    ini = str(tmp_path / "auth.ini")
+    env = {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path}/mlflow.db", "MLFLOW_AUTH_ADMIN_USERNAME": "ops",
+           "MLFLOW_AUTH_ADMIN_PASSWORD": "a-long-password-42"}
+
+    def cache_line(argv, env):
+        args = mlflow_server.build_parser().parse_args(["--artifacts-destination", "/tmp/art", "--auth",
+                                                        "--auth-config", ini, *argv])
+        mlflow_server.server_env(args, env)
+        return [line for line in open(ini).read().splitlines() if line.startswith("auth_cache_ttl_seconds")]
+
+    assert cache_line([], env) == ["auth_cache_ttl_seconds = 60"]
+    assert cache_line([], {**env, "MLFLOW_SERVER_AUTH_CACHE_SECONDS": "5"}) == ["auth_cache_ttl_seconds = 5"]
+    assert cache_line(["--auth-cache-seconds", "0"], {**env, "MLFLOW_SERVER_AUTH_CACHE_SECONDS": "5"}) == [
+        "auth_cache_ttl_seconds = 0"]  # 0: every request verified
+    with pytest.raises(SystemExit, match="MLFLOW_SERVER_AUTH_CACHE_SECONDS"):
+        cache_line([], {**env, "MLFLOW_SERVER_AUTH_CACHE_SECONDS": "a minute"})
+    with pytest.raises(SystemExit, match="--auth-cache-seconds must be a whole number ≥ 0"):
+        cache_line(["--auth-cache-seconds", "-1"], env)
 
 
 def test_the_server_runs_our_app_with_the_upload_cap(tmp_path):
