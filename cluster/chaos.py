@@ -35,16 +35,30 @@ class Fault:
 def schedule(duration: float, workers: int, short: bool = False, worker_every: float = 45.0) -> list[Fault]:
     """The faults of a soak of about ``duration`` seconds, in seconds after the study's first
     checkpoint: a worker node (in turn) every ``worker_every`` s, each of the others once, spread
-    over the run. ``short``: a tear, one worker, the driver and MLflow, early enough for a study of
-    a few minutes."""
+    over the run. ``short``: a tear, one worker, the driver, then MLflow while the resumed driver's
+    trials run, early enough for a study of a couple of minutes. (The soak throws a due fault only
+    once a trial has checkpointed since the previous one was dealt with: :func:`progressed`.)"""
     if short:
-        return sorted([Fault(9, CHECKPOINT_TEAR), Fault(10, WORKER_KILL, "w0"), Fault(40, DRIVER_KILL),
-                       Fault(90, MLFLOW_KILL)])
+        return sorted([Fault(9, CHECKPOINT_TEAR), Fault(10, WORKER_KILL, "w0"), Fault(25, DRIVER_KILL),
+                       Fault(40, MLFLOW_KILL)])
     faults = [Fault(t, WORKER_KILL, f"w{k % workers}")
               for k, t in enumerate(range(int(worker_every), int(duration), int(worker_every)))]
     faults += [Fault(worker_every - 1, CHECKPOINT_TEAR), Fault(0.35 * duration, MLFLOW_KILL),
                Fault(0.5 * duration, DRIVER_KILL), Fault(0.65 * duration, POSTGRES_RESTART)]
     return sorted(faults)
+
+
+def newest_checkpoint(study_dir: str) -> float:
+    """When the study's newest checkpoint was written (0 before the first)."""
+    return max((os.path.getmtime(p) for p in glob.glob(os.path.join(study_dir, "tune", "*", "checkpoint_*"))),
+               default=0.0)
+
+
+def progressed(study_dir: str, since: float) -> bool:
+    """Has a trial checkpointed after ``since`` (a time.time())? A fault thrown then hits trials that
+    are running — not a study still getting over the previous fault (a worker node starting again,
+    a resumed driver relaunching its trials), whatever the machine's speed."""
+    return newest_checkpoint(study_dir) > since
 
 
 def _sid_of(state: dict, worker: str, sessions: dict[str, int]) -> int:
