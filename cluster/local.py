@@ -107,9 +107,10 @@ def _new_state(root: str, workers: int, cpus_per_worker: int, backend: str, auth
     if isolate:
         layout = netns.layout(str(gcs), netns.choose_subnet(subnet, workers + 1), workers)
         head = layout["nodes"]["head"]["address"]
+    dashboard, mlflow = [p for p in ray_nodes.free_ports(3) if p != gcs][:2]  # distinct, not the GCS's
     return {"root": root, "temp_dir": f"/tmp/bsw-{gcs}",  # short: Ray's unix sockets live under it
-            "gcs_address": f"{head}:{gcs}", "dashboard": f"http://{head}:{free_port()}",
-            "mlflow": f"http://{head}:{free_port()}", "workers": workers, "cpus_per_worker": cpus_per_worker,
+            "gcs_address": f"{head}:{gcs}", "dashboard": f"http://{head}:{dashboard}",
+            "mlflow": f"http://{head}:{mlflow}", "workers": workers, "cpus_per_worker": cpus_per_worker,
             "backend": backend, "auth": auth, "netns": layout}
 
 

@@ -30,9 +30,21 @@ _CALLER_VARS = ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUT
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: each socket stays bound until all are picked (picked one at a
+    time, the kernel may hand out the port it just released — two of a node's agents were once
+    given the same one and ``ray start`` refused)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def token_path(state: dict) -> str:
@@ -72,12 +84,12 @@ def auth_header(state: dict) -> dict[str, str]:
         return {}
 
 
-def node_ports() -> list[str]:
+def node_ports(*extra: str) -> list[str]:
     """Distinct agent/metrics ports for one node: several nodes (and any other Ray instance on
     this host) must not fight over Ray's fixed defaults (e.g. the dashboard agent's 52365)."""
-    return ["--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
-            "--metrics-export-port", str(free_port()), "--runtime-env-agent-port", str(free_port()),
-            "--node-manager-port", str(free_port()), "--object-manager-port", str(free_port())]
+    flags = ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port", "--metrics-export-port",
+             "--runtime-env-agent-port", "--node-manager-port", "--object-manager-port", *extra)
+    return [item for flag, port in zip(flags, free_ports(len(flags)), strict=True) for item in (flag, str(port))]
 
 
 def ray_cli(env: dict, *args: str) -> tuple[subprocess.CompletedProcess, int]:
@@ -124,8 +136,8 @@ def start(state: dict, env: dict, save=lambda state: None) -> None:
         out, sid = ray_cli(env, "start", "--head", "--node-ip-address", address, "--port", gcs,
                            "--num-cpus", "0", "--num-gpus", "0", "--include-dashboard", "true",
                            "--dashboard-host", address, "--dashboard-port", state["dashboard"].rsplit(":", 1)[1],
-                           "--ray-client-server-port", str(free_port()),  # not the fixed 10001
-                           "--temp-dir", temp_dir, "--disable-usage-stats", *node_ports())
+                           "--temp-dir", temp_dir, "--disable-usage-stats",
+                           *node_ports("--ray-client-server-port"))  # not the fixed 10001
     sessions.append(sid)
     save(state)
     if out.returncode != 0:
