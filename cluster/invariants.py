@@ -69,8 +69,8 @@ def _point(key: str, metric):
 
 def _histories(uri: str, runs: list, workers: int = 4) -> dict[tuple[str, str], list]:
     """Every metric point of ``runs``, by (run id, metric key), as MLflow stores them. On a tracking
-    server, one request per metric key for all the runs at once (MLflow's bulk history route: each
-    request is a login to check, ~0.1 s of password hashing behind basic auth), a few at a time;
+    server, one request per metric key for all the runs at once (MLflow's bulk history route; behind
+    basic auth each request is also a login to check), a few at a time;
     elsewhere the client's per-run history."""
     from concurrent.futures import ThreadPoolExecutor
 

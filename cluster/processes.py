@@ -61,15 +61,7 @@ def server_of(pid: int | None) -> list[int]:
     (checkpointer, writers, backends), so its process group holds the postmaster alone."""
     if not pid or gone(pid):
         return []
-    found = [pid]
-    for p in _pids():
-        try:
-            with open(f"/proc/{p}/stat") as handle:
-                if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(p)
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
+    return [pid] + [p for p in _pids() if (fields := _stat(p)) and fields[1] == str(pid)]  # its parent PID
 
 
 def in_sessions(sids: list[int]) -> list[int]:
@@ -129,13 +121,20 @@ def listening(pids: list[int]) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def gone(pid: int) -> bool:
-    """Has ``pid`` exited (absent, or a zombie waiting for its parent)?"""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state, parent PID, …); None when
+    ``pid`` is gone. The name is cut at the last ")": it may hold spaces and parentheses itself."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ")[1].startswith("Z")
-    except OSError:
-        return True
+            return handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def gone(pid: int) -> bool:
+    """Has ``pid`` exited (absent, or a zombie waiting for its parent)?"""
+    fields = _stat(pid)
+    return fields is None or fields[0] == "Z"
 
 
 def stop(pids: list[int], signals=(signal.SIGTERM, signal.SIGKILL), grace: float = 10.0) -> None:
